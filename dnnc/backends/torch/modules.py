@@ -1,0 +1,338 @@
+"""torch modules with dnnc semantics, one per IR op family.
+
+Every hyperparameter comes from the IR; no torch default is relied on.  The
+modules see the data channels-last, exactly as the IR describes it.
+
+* :class:`Dense` / :class:`Maxout` hold a ``torch.nn.Linear`` whose weight is
+  the transpose of dnnc's canonical kernel (``weight = kernel.T``).
+* :class:`KerasBatchNorm` normalises the LAST axis of input of any rank with
+  the batch mean and the *biased* batch variance, and updates
+  ``moving = momentum·moving + (1 − momentum)·batch`` (biased variance), as
+  Keras does; torch's own BatchNorm stores the unbiased variance instead.
+* :class:`Dropout` is inverted dropout, ``y = x·mask/(1 − rate)``, with the mask
+  either given from outside or drawn from the model's own generator.
+* Activations take their parameters explicitly (:func:`activation_fn`).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SELU_ALPHA = 1.6732632423543772
+SELU_SCALE = 1.0507009873554805
+
+
+# ---------------------------------------------------------------------------
+# Activations
+# ---------------------------------------------------------------------------
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def _selu(x: torch.Tensor) -> torch.Tensor:
+    # Written out (not F.selu) so that the gradient at exactly 0 is `scale`, as in TensorFlow.
+    return torch.where(x < 0, (SELU_SCALE * SELU_ALPHA) * torch.expm1(x), SELU_SCALE * x)
+
+
+def _hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    return F.hardsigmoid(x)  # relu6(x + 3) / 6, the Keras 3 definition
+
+
+def _softplus(x: torch.Tensor) -> torch.Tensor:
+    return F.softplus(x, beta=1.0, threshold=20.0)
+
+
+def _softmax(x: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(x, dim=-1)
+
+
+def _relu6(x: torch.Tensor) -> torch.Tensor:
+    return F.hardtanh(x, 0.0, 6.0)
+
+
+ACTIVATIONS: dict[str, Callable[[Mapping[str, Any]], Callable[[torch.Tensor], torch.Tensor]]] = {
+    "linear": lambda a: _identity,
+    "relu": lambda a: torch.relu,
+    "relu6": lambda a: _relu6,
+    "leaky_relu": lambda a: partial(F.leaky_relu, negative_slope=float(a["negative_slope"])),
+    "elu": lambda a: partial(F.elu, alpha=float(a["alpha"])),
+    "selu": lambda a: _selu,
+    "gelu": lambda a: partial(F.gelu, approximate="tanh" if a["approximate"] else "none"),
+    "sigmoid": lambda a: torch.sigmoid,
+    "hard_sigmoid": lambda a: _hard_sigmoid,
+    "tanh": lambda a: torch.tanh,
+    "softmax": lambda a: _softmax,
+    "softplus": lambda a: _softplus,
+    "softsign": lambda a: F.softsign,
+    "swish": lambda a: F.silu,
+    "silu": lambda a: F.silu,
+    "mish": lambda a: F.mish,
+}
+
+#: Parameters each activation requires in its IR table (every one explicit).
+ACTIVATION_PARAMS: dict[str, tuple[str, ...]] = {"leaky_relu": ("negative_slope",), "elu": ("alpha",), "gelu": ("approximate",)}
+
+
+def activation_fn(spec: Mapping[str, Any]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The function of an IR activation table such as ``{"type": "leaky_relu", "negative_slope": 0.2}``."""
+    kind = spec.get("type")
+    if kind not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {kind!r}; the torch backend knows {', '.join(sorted(ACTIVATIONS))}")
+    missing = [p for p in ACTIVATION_PARAMS.get(kind, ()) if p not in spec]
+    if missing:
+        raise ValueError(f"activation {kind!r} needs explicit {', '.join(missing)} (received {dict(spec)})")
+    return ACTIVATIONS[kind](spec)
+
+
+def _describe(spec: Mapping[str, Any]) -> str:
+    extra = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "type")
+    return f"{spec['type']}({extra})" if extra else str(spec["type"])
+
+
+class Activation(nn.Module):
+    """An activation function as a module (no parameters)."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.spec = dict(spec)
+        self.fn = activation_fn(spec)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+    def extra_repr(self) -> str:
+        return _describe(self.spec)
+
+
+# ---------------------------------------------------------------------------
+# Layers with weights
+# ---------------------------------------------------------------------------
+
+class Dense(nn.Module):
+    """y = activation(x @ kernel + bias) on the last axis; ``linear.weight`` is kernel.T."""
+
+    def __init__(self, in_features: int, units: int, use_bias: bool, activation: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, units, bias=use_bias)
+        self.activation_spec = dict(activation)
+        self.act = activation_fn(activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.linear(x))
+
+    def extra_repr(self) -> str:
+        return f"activation={_describe(self.activation_spec)}"
+
+
+class Maxout(nn.Module):
+    """Linear(in, units·pieces), then the max over each group of `pieces` consecutive outputs.
+
+    ``amax`` splits the gradient evenly between tied maxima, as TensorFlow's ``reduce_max`` does.
+    """
+
+    def __init__(self, in_features: int, units: int, pieces: int, use_bias: bool) -> None:
+        super().__init__()
+        self.units, self.pieces = units, pieces
+        self.linear = nn.Linear(in_features, units * pieces, bias=use_bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.linear(x)
+        return z.view(*z.shape[:-1], self.units, self.pieces).amax(-1)
+
+    def extra_repr(self) -> str:
+        return f"units={self.units}, pieces={self.pieces}"
+
+
+class KerasBatchNorm(nn.Module):
+    """Batch normalisation over the last axis with Keras semantics.
+
+    Training mode: y = (x − μ_B)/sqrt(σ²_B + ε)·γ + β with the batch mean and the
+    biased batch variance over every axis but the last, then
+    ``moving = momentum·moving + (1 − momentum)·batch`` (biased variance).
+    Inference mode uses the moving statistics.  ``gamma``/``beta`` exist only
+    with ``scale``/``center``; the moving statistics are buffers.
+    """
+
+    def __init__(self, channels: int, momentum: float, epsilon: float, center: bool, scale: bool) -> None:
+        super().__init__()
+        self.channels = channels
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.gamma = nn.Parameter(torch.ones(channels)) if scale else None
+        self.beta = nn.Parameter(torch.zeros(channels)) if center else None
+        self.register_buffer("moving_mean", torch.zeros(channels))
+        self.register_buffer("moving_variance", torch.ones(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, self.channels)
+        if self.training:
+            with torch.no_grad():
+                var, mean = torch.var_mean(flat, dim=0, correction=0)
+                m = self.momentum
+                self.moving_mean.mul_(m).add_(mean, alpha=1.0 - m)
+                self.moving_variance.mul_(m).add_(var, alpha=1.0 - m)
+            if flat.shape[0] > 1:
+                y = F.batch_norm(flat, None, None, self.gamma, self.beta, True, 0.0, self.epsilon)
+            else:  # one value per channel: torch refuses, Keras gives beta; use the formula itself
+                y = self._normalize(flat, mean, var)
+        else:
+            y = F.batch_norm(flat, self.moving_mean, self.moving_variance, self.gamma, self.beta, False, 0.0, self.epsilon)
+        return y.view(x.shape)
+
+    def _normalize(self, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+        y = (x - mean) * torch.rsqrt(var + self.epsilon)
+        if self.gamma is not None:
+            y = y * self.gamma
+        if self.beta is not None:
+            y = y + self.beta
+        return y
+
+    def extra_repr(self) -> str:
+        return (f"{self.channels}, momentum={self.momentum}, epsilon={self.epsilon}, "
+                f"center={self.beta is not None}, scale={self.gamma is not None}")
+
+
+# ---------------------------------------------------------------------------
+# Layers without weights
+# ---------------------------------------------------------------------------
+
+class Dropout(nn.Module):
+    """Inverted dropout: y = x·mask/(1 − rate) in training mode, identity at inference.
+
+    The keep mask is the one passed to :meth:`forward` if any, else drawn
+    (Bernoulli(1 − rate)) from ``generator`` (the model's own, seeded from the spec).
+    """
+
+    def __init__(self, rate: float, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.rate = float(rate)
+        self.generator = generator
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.training:
+            return x
+        if mask is not None:
+            if self.rate >= 1.0:
+                return x * 0.0
+            return x * mask.to(x.dtype) / (1.0 - self.rate)
+        if self.rate == 0.0:
+            return x
+        if self.rate >= 1.0:
+            return x * 0.0
+        keep = torch.empty_like(x).bernoulli_(1.0 - self.rate, generator=self.generator)
+        return x * keep / (1.0 - self.rate)
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate}"
+
+
+class Identity(nn.Module):
+    """A model input."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class Reshape(nn.Module):
+    """Row-major reshape of the features (batch axis kept)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape = tuple(int(d) for d in shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+    def extra_repr(self) -> str:
+        return f"shape={list(self.shape)}"
+
+
+class Flatten(nn.Module):
+    """Row-major flatten of every axis but the batch axis (channels-last, as Keras)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], -1)
+
+
+class Concatenate(nn.Module):
+    """Concatenation along a (negative) feature axis."""
+
+    def __init__(self, axis: int) -> None:
+        super().__init__()
+        if axis >= 0:
+            raise ValueError(f"concatenate axis must be negative in the IR (received {axis})")
+        self.axis = int(axis)
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, dim=self.axis)
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
+
+
+def _add(xs):
+    out = xs[0]
+    for x in xs[1:]:
+        out = out + x
+    return out
+
+
+def _multiply(xs):
+    out = xs[0]
+    for x in xs[1:]:
+        out = out * x
+    return out
+
+
+def _maximum(xs):
+    # TensorFlow's gradient convention: ties go to the left operand (where(a >= b, a, b)).
+    out = xs[0]
+    for x in xs[1:]:
+        out = torch.where(out >= x, out, x)
+    return out
+
+
+def _minimum(xs):
+    out = xs[0]
+    for x in xs[1:]:
+        out = torch.where(out <= x, out, x)
+    return out
+
+
+MERGES: dict[str, Callable[[tuple[torch.Tensor, ...]], torch.Tensor]] = {
+    "add": _add,
+    "subtract": lambda xs: xs[0] - xs[1],
+    "multiply": _multiply,
+    "average": lambda xs: _add(xs) / len(xs),
+    "maximum": _maximum,
+    "minimum": _minimum,
+}
+
+
+class Merge(nn.Module):
+    """An element-wise merge of same-shape inputs (left fold, as Keras merges)."""
+
+    def __init__(self, op: str) -> None:
+        super().__init__()
+        if op not in MERGES:
+            raise ValueError(f"unknown merge {op!r}; known: {', '.join(sorted(MERGES))}")
+        self.op = op
+        self.fn = MERGES[op]
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return self.fn(xs)
+
+    def extra_repr(self) -> str:
+        return self.op
+
+
+__all__ = [
+    "ACTIVATIONS", "Activation", "Concatenate", "Dense", "Dropout", "Flatten", "Identity", "KerasBatchNorm",
+    "MERGES", "Maxout", "Merge", "Reshape", "activation_fn",
+]

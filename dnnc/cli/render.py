@@ -1,0 +1,89 @@
+"""Rich renderings shared by the commands: model summaries, issues, tables."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..compiler.errors import SpecError
+    from ..compiler.ir import ModelIR
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def _shape(shape) -> str:
+    return "(None, " + ", ".join(str(d) for d in shape) + ")" if shape else "(None,)"
+
+
+def _layer_label(node) -> str:
+    detail = node.op
+    act = node.attrs.get("activation")
+    if node.op == "activation":
+        detail = act["type"]
+    elif act and act.get("type") != "linear":
+        detail += f", {act['type']}"
+    return f"{node.name} ({detail})"
+
+
+def is_graph(ir: "ModelIR") -> bool:
+    """True unless every node reads only the node before it (a plain sequential model)."""
+    if len(ir.inputs) > 1 or len(ir.outputs) > 1:
+        return True
+    return any(n.inputs != (ir.nodes[i - 1].name,) for i, n in enumerate(ir.nodes) if i > 0)
+
+
+def summary_table(ir: "ModelIR", counts: dict[str, tuple[int, int]] | None = None, title: str | None = None) -> Table:
+    """The layer table: layer (op), output shape, parameters [, connected to].
+
+    `counts` (node → (trainable, non-trainable)) overrides the IR's counts, e.g. with a framework's own.
+    """
+    graph = is_graph(ir)
+    table = Table(title=title or f"Model: {ir.name!r}", title_justify="left", show_lines=False)
+    table.add_column("Layer (type)")
+    table.add_column("Output shape")
+    table.add_column("Param #", justify="right")
+    if graph:
+        table.add_column("Connected to")
+    for node in ir.nodes:
+        trainable, frozen = counts.get(node.name, (0, 0)) if counts is not None else (node.trainable_count, node.non_trainable_count)
+        row = [_layer_label(node) if node.op != "input" else f"{node.name} (input)", _shape(node.shape), f"{trainable + frozen:,}"]
+        if graph:
+            row.append(", ".join(node.inputs) or "-")
+        table.add_row(*row)
+    return table
+
+
+def totals_lines(trainable: int, frozen: int) -> list[str]:
+    return [
+        f"Total params: {trainable + frozen:,}",
+        f"Trainable params: {trainable:,}",
+        f"Non-trainable params: {frozen:,}",
+    ]
+
+
+def print_summary(ir: "ModelIR") -> None:
+    console.print(summary_table(ir))
+    for line in totals_lines(ir.trainable_count, ir.non_trainable_count):
+        console.print(line)
+    for o in ir.outputs:
+        if o.loss:
+            head = f", head {o.head}" if o.head != "linear" else ""
+            metrics = ", ".join(m["name"] for m in o.metrics) or "none"
+            console.print(f"Output {o.name!r}: loss {o.loss['type']}{head} (weight {o.loss_weight:g}); metrics: {metrics}")
+
+
+def print_spec_error(exc: "SpecError") -> None:
+    for issue in exc.issues:
+        err_console.print(f"[red]error[/red]: {_escape(issue.render())}", soft_wrap=True)
+    n = len(exc.issues)
+    err_console.print(f"{n} error{'s' if n != 1 else ''}")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

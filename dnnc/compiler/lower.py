@@ -1,0 +1,374 @@
+"""Lowering a validated spec to the IR: names, DAG, shapes, parameters, heads, training.
+
+Every semantic error (unknown input, duplicate name, cycle, incompatible
+shapes, a loss that does not fit its output…) becomes a :class:`SpecIssue` at
+the path of the offending key; all of them are raised together.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from ..plugins.manager import Registry
+from .errors import SpecError, SpecIssue
+from .ir import ModelIR, NodeIR, OutputIR, ParamIR, TrainingIR
+from .ops import LoweringError
+from .suggest import did_you_mean, format_choices
+
+_CE_HEAD = {"categorical_crossentropy": "softmax", "sparse_categorical_crossentropy": "softmax",
+            "binary_crossentropy": "sigmoid"}
+_TARGET_KIND = {"categorical_crossentropy": "one_hot", "sparse_categorical_crossentropy": "sparse",
+                "binary_crossentropy": "binary"}
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.issues: list[SpecIssue] = []
+
+    def add(self, path, message, **kw) -> None:
+        self.issues.append(SpecIssue(tuple(path), message, **kw))
+
+
+def _layer_names(layers: list[Any], input_names: list[str], out: _Collector) -> list[str]:
+    """Explicit names, else `<type>`, `<type>_1`, … (Keras style), never colliding."""
+    taken = Counter(l.name for l in layers if l.name)
+    for i, layer in enumerate(layers):
+        if layer.name and taken[layer.name] > 1:
+            first = next(j for j, l in enumerate(layers) if l.name == layer.name)
+            if first != i:
+                out.add(("model", "layers", i, "name"), f"duplicate layer name {layer.name!r} (also used by model.layers[{first}])",
+                        received=layer.name)
+        if layer.name in input_names:
+            out.add(("model", "layers", i, "name"), f"layer name {layer.name!r} is already the name of a model input",
+                    received=layer.name)
+    used = set(taken) | set(input_names)
+    counts: Counter[str] = Counter()
+    names = []
+    for layer in layers:
+        if layer.name:
+            names.append(layer.name)
+            continue
+        while True:
+            n = counts[layer.type]
+            candidate = layer.type if n == 0 else f"{layer.type}_{n}"
+            counts[layer.type] += 1
+            if candidate not in used:
+                break
+        used.add(candidate)
+        names.append(candidate)
+    return names
+
+
+def _toposort(names: list[str], edges: dict[str, list[str]], input_names: list[str]) -> tuple[list[str], list[str]]:
+    """Stable topological order (declaration order among ready layers); returns (order, nodes in cycles)."""
+    pending = {n: [p for p in edges[n] if p not in input_names] for n in names}
+    order: list[str] = []
+    done: set[str] = set()
+    progress = True
+    while progress:
+        progress = False
+        for n in names:
+            if n not in done and all(p in done for p in pending[n]):
+                order.append(n)
+                done.add(n)
+                progress = True
+                break
+    return order, [n for n in names if n not in done]
+
+
+def _find_cycle(start: str, edges: dict[str, list[str]], remaining: set[str]) -> list[str]:
+    path = [start]
+    seen = {start}
+    node = start
+    while True:
+        nxt = next(p for p in edges[node] if p in remaining)
+        if nxt in seen:
+            return path[path.index(nxt):] + [nxt]
+        path.append(nxt)
+        seen.add(nxt)
+        node = nxt
+
+
+def lower_model(spec: Any, registry: Registry, out: _Collector) -> tuple[list[str], list[NodeIR], list[str]] | None:
+    model = spec.model
+    layers = list(model.layers)
+    if model.input_shape is not None:
+        inputs = [("input", tuple(model.input_shape))]
+    else:
+        inputs = [(i.name, tuple(i.shape)) for i in model.inputs]
+        dup = [n for n, c in Counter(n for n, _ in inputs).items() if c > 1]
+        for n in dup:
+            out.add(("model", "inputs"), f"duplicate input name {n!r}", received=n)
+    input_names = [n for n, _ in inputs]
+    names = _layer_names(layers, input_names, out)
+    known = input_names + names
+
+    edges: dict[str, list[str]] = {}
+    for i, (layer, name) in enumerate(zip(layers, names)):
+        if layer.inputs:
+            srcs = []
+            for j, src in enumerate(layer.inputs):
+                if src not in known:
+                    guess = did_you_mean(src, known)
+                    out.add(("model", "layers", i, "inputs", j), f"unknown input {src!r}", received=src,
+                            allowed=format_choices(known), hint=f"did you mean {guess!r}?" if guess else None)
+                elif src == name:
+                    out.add(("model", "layers", i, "inputs", j), "a layer cannot take its own output as input", received=src)
+                else:
+                    srcs.append(src)
+            edges[name] = srcs
+        elif i == 0:
+            if len(input_names) > 1:
+                out.add(("model", "layers", 0), "the first layer needs `inputs` since the model has several inputs",
+                        allowed=format_choices(input_names))
+                edges[name] = []
+            else:
+                edges[name] = [input_names[0]]
+        else:
+            edges[name] = [names[i - 1]]
+    if out.issues:
+        return None
+
+    order, cyclic = _toposort(names, edges, input_names)
+    if cyclic:
+        remaining = set(cyclic)
+        cycle = _find_cycle(cyclic[0], edges, remaining)
+        idx = names.index(cycle[0])
+        out.add(("model", "layers", idx, "inputs"), "the layers form a cycle: " + " → ".join(reversed(cycle)))
+        return None
+
+    outputs = list(model.outputs) if model.outputs else [names[-1]]
+    for j, o in enumerate(outputs):
+        if o not in names:
+            guess = did_you_mean(o, names)
+            out.add(("model", "outputs", j) if model.outputs else ("model", "outputs"), f"unknown output layer {o!r}",
+                    received=o, allowed=format_choices(names), hint=f"did you mean {guess!r}?" if guess else None)
+    if len(set(outputs)) != len(outputs):
+        out.add(("model", "outputs"), "an output is listed twice", received=outputs)
+    if out.issues:
+        return None
+
+    # every layer must lead to an output, every input must be used
+    needed: set[str] = set()
+    stack = list(outputs)
+    while stack:
+        n = stack.pop()
+        if n in needed:
+            continue
+        needed.add(n)
+        stack += edges.get(n, [])
+    for i, name in enumerate(names):
+        if name not in needed:
+            out.add(("model", "layers", i), f"layer {name!r} does not lead to any output",
+                    hint=f"outputs are {format_choices(outputs)}; list it in model.outputs or remove it")
+    for j, name in enumerate(input_names):
+        if name not in needed:
+            path = ("model", "inputs", j) if model.inputs else ("model", "input_shape")
+            out.add(path, f"input {name!r} is not used by any layer leading to an output")
+    if out.issues:
+        return None
+
+    shapes: dict[str, tuple[int, ...]] = dict(inputs)
+    nodes = [NodeIR(name=n, op="input", shape=s, attrs={"dtype": "float32"},
+                    spec_path=("model", "input_shape") if model.input_shape is not None else ("model", "inputs", k))
+             for k, (n, s) in enumerate(inputs)]
+    index = {n: i for i, n in enumerate(names)}
+    for name in order:
+        i = index[name]
+        layer = layers[i]
+        ltype = registry.layers[layer.type]
+        in_shapes = [shapes[s] for s in edges[name]]
+        try:
+            draft = ltype.lower(layer, in_shapes, model.defaults)
+        except LoweringError as exc:
+            path = ("model", "layers", i) + ((exc.key,) if exc.key and exc.key in layer.model_fields_set else ())
+            extra = {}
+            if exc.received is not None:
+                extra["received"] = exc.received
+            out.add(path, exc.message, allowed=exc.allowed, **extra)
+            continue
+        shapes[name] = tuple(draft.shape)
+        nodes.append(NodeIR(
+            name=name, op=draft.op, inputs=tuple(edges[name]), attrs=draft.attrs, shape=tuple(draft.shape),
+            params=tuple(ParamIR(name=p.name, shape=p.shape, trainable=p.trainable, init=p.init, regularizer=p.regularizer)
+                         for p in draft.params),
+            spec_path=("model", "layers", i),
+        ))
+    if out.issues:
+        return None
+    return input_names, nodes, outputs
+
+
+# ---------------------------------------------------------------------------
+# outputs, losses, metrics
+# ---------------------------------------------------------------------------
+
+def _final_activation(node: NodeIR) -> str | None:
+    act = node.attrs.get("activation") if node.op in ("dense", "activation") else None
+    return act["type"] if act else None
+
+
+def _strip_activation(node: NodeIR) -> NodeIR:
+    attrs = dict(node.attrs)
+    attrs["activation"] = {"type": "linear"}
+    return node.model_copy(update={"attrs": attrs})
+
+
+def _resolve_metric(metric: dict, loss_type: str | None, shape: tuple[int, ...], target: str, path, out: _Collector) -> dict | None:
+    kind = metric["type"]
+    name = metric.get("name") or kind
+    resolved = dict(metric, name=name)
+    classification = target in ("sparse", "one_hot", "binary")
+    if kind == "accuracy":
+        if target == "sparse":
+            resolved["type"] = "sparse_categorical_accuracy"
+        elif target == "one_hot":
+            resolved["type"] = "categorical_accuracy"
+        elif target == "binary" or shape[-1:] == (1,):
+            resolved.update(type="binary_accuracy", threshold=0.5)
+        else:
+            out.add(path, "accuracy needs a classification loss or a single output unit", received=loss_type)
+            return None
+    elif kind == "top_k_accuracy" and target not in ("sparse", "one_hot"):
+        out.add(path, "top_k_accuracy needs a categorical cross-entropy loss", received=loss_type)
+        return None
+    elif kind in ("precision", "recall", "binary_accuracy") and target not in ("binary",) and shape[-1:] != (1,):
+        out.add(path, f"{kind} is defined for binary outputs (sigmoid / one unit)", received=loss_type)
+        return None
+    elif kind in ("sparse_categorical_accuracy",) and target != "sparse":
+        out.add(path, f"{kind} needs integer class labels (sparse_categorical_crossentropy)", received=loss_type)
+        return None
+    elif kind in ("categorical_accuracy",) and target != "one_hot":
+        out.add(path, f"{kind} needs one-hot labels (categorical_crossentropy)", received=loss_type)
+        return None
+    resolved["target"] = target if classification else "regression"
+    return resolved
+
+
+def lower_outputs(spec: Any, nodes: list[NodeIR], output_names: list[str], out: _Collector) -> list[OutputIR]:
+    training = spec.training
+    by_name = {n.name: n for n in nodes}
+    consumers = Counter(src for n in nodes for src in n.inputs)
+
+    def per_output(value, key):
+        """Split a single-or-per-output training value; report unknown output names."""
+        if isinstance(value, dict):
+            for o in value:
+                if o not in output_names:
+                    guess = did_you_mean(o, output_names)
+                    out.add(("training", key, o), f"unknown output {o!r}", allowed=format_choices(output_names),
+                            hint=f"did you mean {guess!r}?" if guess else None)
+            return {o: value.get(o) for o in output_names}, True
+        return {o: value for o in output_names}, False
+
+    if training is None:
+        return [OutputIR(name=o, shape=by_name[o].shape) for o in output_names]
+    losses, loss_keyed = per_output(training.loss, "loss") if training.loss is not None else ({o: None for o in output_names}, False)
+    metrics, metrics_keyed = per_output(training.metrics, "metrics")
+    weights, _ = per_output(training.loss_weights or {}, "loss_weights")
+    if training.loss is None:
+        out.add(("training",), "missing required key 'loss'")
+    result = []
+    for o in output_names:
+        node = by_name[o]
+        loss_model = losses[o]
+        if loss_model is None:
+            if training.loss is not None:
+                out.add(("training", "loss"), f"no loss for output {o!r}", allowed=format_choices(output_names))
+            continue
+        loss = loss_model.model_dump(mode="json")
+        loss_path = ("training", "loss", o) if loss_keyed else ("training", "loss")
+        ltype = loss["type"]
+        head = "linear"
+        target = _TARGET_KIND.get(ltype, "regression")
+        if ltype in _CE_HEAD:
+            want = _CE_HEAD[ltype]
+            final = _final_activation(node)
+            if loss.get("from_logits"):
+                if final in ("softmax", "sigmoid"):
+                    out.add(node.spec_path, f"loss {ltype} has from_logits = true but output {o!r} already ends in {final}",
+                            hint="remove the activation or set from_logits = false")
+                head = want
+            elif final == want:
+                if consumers[o]:
+                    out.add(node.spec_path, f"output {o!r} feeds other layers, so its {want} cannot be folded into the loss",
+                            hint="end the output in a linear layer and set from_logits = true")
+                by_name[o] = _strip_activation(node)
+                head = want
+            else:
+                out.add(node.spec_path, f"loss {ltype} needs output {o!r} to end in {want} (it ends in {final or node.op})",
+                        hint=f'add activation = "{want}", or set from_logits = true on the loss if the output is logits')
+                continue
+            if want == "softmax" and node.shape[-1] < 2:
+                out.add(node.spec_path, f"{ltype} needs at least 2 output units (received {node.shape[-1]})")
+        loss["from_logits"] = True if ltype in _CE_HEAD else loss.get("from_logits", False)
+        mlist = metrics[o] or []
+        mpath = ("training", "metrics", o) if metrics_keyed else ("training", "metrics")
+        resolved = [r for k, m in enumerate(mlist)
+                    if (r := _resolve_metric(m.model_dump(mode="json"), ltype, node.shape, target, mpath + (k,), out))]
+        result.append(OutputIR(name=o, shape=node.shape, head=head, loss=loss,
+                               loss_weight=float(weights[o]) if weights[o] is not None else 1.0,
+                               metrics=tuple(resolved), target=target))
+    # write back stripped nodes
+    for i, n in enumerate(nodes):
+        nodes[i] = by_name[n.name]
+    return result
+
+
+def lower_training(spec: Any, outputs: list[OutputIR]) -> TrainingIR | None:
+    t = spec.training
+    if t is None:
+        return None
+    return TrainingIR(
+        optimizer=t.optimizer.model_dump(mode="json"),
+        batch_size=t.batch_size,
+        validation_batch_size=t.validation_batch_size or t.batch_size,
+        epochs=t.epochs,
+        seed=t.seed,
+        callbacks=tuple(c.model_dump(mode="json") for c in t.callbacks),
+        class_weight=dict(t.class_weight) if t.class_weight else None,
+        strict_parity=t.strict_parity,
+    )
+
+
+def lower_data(spec: Any, outputs: list[OutputIR], out: _Collector) -> dict | None:
+    """The data section with every default explicit; label encoding resolved from the loss."""
+    if spec.data is None:
+        return None
+    data = spec.data.model_dump(mode="json")
+    targets = {o.target for o in outputs}
+    if "labels" in data:
+        explicit = "labels" in spec.data.model_fields_set
+        if "one_hot" in targets:
+            if explicit and data["labels"] != "one_hot":
+                out.add(("data", "labels"), "categorical_crossentropy needs one-hot labels", received=data["labels"],
+                        allowed="'one_hot' (or use sparse_categorical_crossentropy)")
+            data["labels"] = "one_hot"
+        elif targets & {"sparse"} and explicit and data["labels"] != "sparse":
+            out.add(("data", "labels"), "sparse_categorical_crossentropy needs integer labels", received=data["labels"],
+                    allowed="'sparse' (or use categorical_crossentropy)")
+    return data
+
+
+def lower(spec: Any, registry: Registry, *, name: str) -> ModelIR:
+    """Lower a validated spec; raise SpecError with every semantic problem found."""
+    out = _Collector()
+    lowered = lower_model(spec, registry, out)
+    if lowered is None:
+        raise SpecError(out.issues)
+    input_names, nodes, output_names = lowered
+    outputs = lower_outputs(spec, nodes, output_names, out)
+    data = lower_data(spec, outputs, out)
+    if out.issues:
+        raise SpecError(out.issues)
+    return ModelIR(
+        name=spec.name or name,
+        spec_version=spec.spec_version,
+        inputs=tuple(input_names),
+        nodes=tuple(nodes),
+        outputs=tuple(outputs),
+        training=lower_training(spec, outputs),
+        data=data,
+        conformance=spec.conformance.model_dump(mode="json"),
+    )

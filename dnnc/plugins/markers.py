@@ -1,0 +1,5 @@
+"""The marker plugins use to tag hook implementations."""
+
+import pluggy
+
+hookimpl = pluggy.HookimplMarker("dnnc")

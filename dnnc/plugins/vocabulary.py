@@ -1,0 +1,64 @@
+"""What a plugin contributes to the spec vocabulary: layer, dataset and callback types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pydantic import BaseModel
+
+
+def type_tag(spec_model: type[BaseModel]) -> str:
+    """The `type` value a spec model is discriminated by."""
+    annotation = spec_model.model_fields["type"].annotation
+    return annotation.__args__[0]
+
+
+@dataclass(frozen=True)
+class LayerType:
+    """A layer type: its spec table and its lowering to an IR node.
+
+    `lower(layer, input_shapes, defaults) -> dnnc.compiler.ops.NodeDraft` receives the
+    validated table, the output shapes of its inputs (batch axis excluded) and the
+    model's `defaults`; it raises `dnnc.compiler.ops.LoweringError` for semantic errors.
+    The node's `op` names what a backend must implement.
+    """
+
+    spec_model: type[BaseModel]
+    lower: Callable[..., Any]
+
+    @property
+    def name(self) -> str:
+        return type_tag(self.spec_model)
+
+
+@dataclass(frozen=True)
+class DatasetType:
+    """A dataset type: its spec table and a loader.
+
+    `load(dataset, *, base_dir, data_dir, download) -> dnnc.runner.datasets.RawData`
+    returns the raw arrays before the shared preprocessing.
+    """
+
+    spec_model: type[BaseModel]
+    load: Callable[..., Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return type_tag(self.spec_model)
+
+
+@dataclass(frozen=True)
+class CallbackType:
+    """A callback type: its spec table and a factory.
+
+    `create(config: dict, context) -> dnnc.runner.callbacks.Callback` builds the runner
+    callback from the callback's IR table (every default explicit).
+    """
+
+    spec_model: type[BaseModel]
+    create: Callable[..., Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return type_tag(self.spec_model)

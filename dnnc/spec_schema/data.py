@@ -1,0 +1,308 @@
+"""The `[data]` table: which data set to load and how to prepare it.
+
+A data set is either built in (`mnist`, `fashion_mnist`, `xor`) or one of the
+user's own files (`npz`, `csv`).  The string shorthand ``dataset = "mnist"``
+equals ``dataset = { type = "mnist" }``.  The runner turns this table into
+numpy arrays with :func:`dnnc.runner.datasets.load_data`; the order of the
+preparation steps is: split off the test rows (`test_split`), split off the
+validation rows (`validation_split` or `validation`), `divide_by`, `reshape`,
+`standardize` (fitted on the training rows only), then the labels.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BeforeValidator, Field, PositiveInt, model_validator
+
+from .base import StrictModel, type_shorthand
+
+# --------------------------------------------------------------------------
+# Data sets
+# --------------------------------------------------------------------------
+
+
+class MnistDataset(StrictModel):
+    """MNIST handwritten digits: 60,000 training and 10,000 test images of 28×28 uint8 pixels, labels 0–9."""
+
+    type: Literal["mnist"]
+    path: str | None = Field(
+        None,
+        description=(
+            "Directory holding the four IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+            "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz; un-gzipped copies also work), directly or "
+            "in a subdirectory `mnist`; relative to the spec file. Default: none, the files are searched for in "
+            "--data-dir, $DNNC_DATA_DIR, the user cache (~/.cache/dnnc/mnist), /usr/share/datasets/mnist, "
+            "and downloaded into the cache (SHA-256 checked) when not found."
+        ),
+    )
+
+
+class FashionMnistDataset(StrictModel):
+    """Fashion-MNIST: 60,000 training and 10,000 test images of clothing, 28×28 uint8 pixels, labels 0–9."""
+
+    type: Literal["fashion_mnist"]
+    path: str | None = Field(
+        None,
+        description=(
+            "Directory holding the four IDX files (same names as MNIST's), directly or in a subdirectory "
+            "`fashion-mnist` (or `fashion_mnist`); relative to the spec file. Default: none, the files are "
+            "searched for in --data-dir, $DNNC_DATA_DIR, the user cache (~/.cache/dnnc/fashion-mnist), "
+            "/usr/share/datasets/fashion-mnist (Debian's `dataset-fashion-mnist` package), and downloaded "
+            "into the cache (SHA-256 checked) when not found."
+        ),
+    )
+
+
+class XorDataset(StrictModel):
+    """The four XOR points (0,0)→0, (0,1)→1, (1,0)→1, (1,1)→0.
+
+    Training rows: the four points, `repeat` times, with Gaussian `noise` added
+    to the inputs.  Test rows: the four clean points.  There are no validation
+    rows unless `validation_split` or `validation` asks for them.  The targets
+    are float32 0/1 of shape (n, 1) (what `binary_crossentropy` on one sigmoid
+    unit expects); with `labels = "one_hot"` they are float32 of shape (n, 2).
+    """
+
+    type: Literal["xor"]
+    repeat: PositiveInt = Field(1, description="How many copies of the four points form the training rows (default 1).")
+    noise: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "Standard deviation of Gaussian noise added to the training inputs (default 0.0: the exact points); "
+            "drawn from numpy Generator(Philox) keyed by the training seed."
+        ),
+    )
+
+
+class NpzDataset(StrictModel):
+    """The user's arrays in a numpy `.npz` file.
+
+    Each name in `features`, `targets` and `sample_weight` is an array key.  A
+    key `k` that is not in the file but whose `k_train` is, reads `k_train` for
+    the training rows and `k_test` (if present) as the separate test rows; a key
+    `k_train` given directly pairs with `k_test` the same way.
+    """
+
+    type: Literal["npz"]
+    path: str = Field(description="The .npz file, relative to the spec file (required).")
+
+
+class CsvDataset(StrictModel):
+    """The user's table in a delimited text file, one row per sample.
+
+    Columns made only of integers are read as int64, other columns as float64;
+    empty cells are errors.
+    """
+
+    type: Literal["csv"]
+    path: str = Field(description="The CSV file, relative to the spec file (required).")
+    delimiter: str = Field(",", min_length=1, max_length=1, description='Field separator, one character (default ",").')
+    header: bool = Field(
+        True,
+        description=(
+            "Whether the first row holds the column names (default true). Without a header the columns are "
+            'named by their zero-based position: "0", "1", …'
+        ),
+    )
+
+
+BUILTIN_DATASET_MODELS: list[type[StrictModel]] = [
+    MnistDataset,
+    FashionMnistDataset,
+    XorDataset,
+    NpzDataset,
+    CsvDataset,
+]
+"""Every data-set table dnnc knows, in documentation order."""
+
+BUILTIN_DATASET_NAMES = ("mnist", "fashion_mnist", "xor")
+"""Data sets that ship their own split into training and test rows and their own arrays."""
+
+USER_FILE_DATASET_NAMES = ("npz", "csv")
+
+DatasetSpec = Annotated[
+    Union[tuple(BUILTIN_DATASET_MODELS)],  # type: ignore[valid-type]
+    Field(discriminator="type"),
+    BeforeValidator(type_shorthand),
+]
+
+
+# --------------------------------------------------------------------------
+# Validation rows
+# --------------------------------------------------------------------------
+
+
+class ValidationSpec(StrictModel):
+    """Which training rows are held out for validation: exactly one of `first`, `last`, `random`."""
+
+    first: PositiveInt | None = Field(None, description="Hold out the first N training rows (default: not used).")
+    last: PositiveInt | None = Field(None, description="Hold out the last N training rows (default: not used).")
+    random: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description=(
+            "Hold out this fraction of the training rows, chosen at random: n − floor(n·(1 − fraction)) rows, "
+            "drawn with numpy Generator(Philox) keyed by `seed`; both parts keep the file's row order "
+            "(default: not used)."
+        ),
+    )
+    seed: int | None = Field(
+        None,
+        ge=0,
+        description="Seed of the random choice; only with `random` (default: the training seed).",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "ValidationSpec":
+        given = [k for k in ("first", "last", "random") if getattr(self, k) is not None]
+        if len(given) != 1:
+            received = ", ".join(given) if given else "none of them"
+            raise ValueError(f"validation needs exactly one of first, last, random (received: {received})")
+        if self.seed is not None and self.random is None:
+            raise ValueError("validation.seed only applies to validation.random")
+        return self
+
+
+# --------------------------------------------------------------------------
+# The [data] table
+# --------------------------------------------------------------------------
+
+ColumnList = Annotated[list[str], Field(min_length=1)]
+Shape = Annotated[list[PositiveInt], Field(min_length=1)]
+
+
+class DataSpec(StrictModel):
+    """The `[data]` table."""
+
+    dataset: DatasetSpec = Field(
+        description=(
+            'The data set: "mnist", "fashion_mnist", "xor", or a table with `type` = mnist | fashion_mnist | '
+            "xor | npz | csv (required)."
+        )
+    )
+    divide_by: float | None = Field(
+        None,
+        gt=0,
+        description="Divide every feature by this number, e.g. 255 maps uint8 pixels to [0, 1] (default: no scaling).",
+    )
+    reshape: Shape | dict[str, Shape] | None = Field(
+        None,
+        description=(
+            "Shape of one sample's features, without the batch dimension, e.g. [784] or [28, 28]; with several "
+            "inputs a table input name → shape. The number of values must stay the same (default: the model's "
+            "input shape when the sizes agree, else the data's own shape)."
+        ),
+    )
+    labels: Literal["sparse", "one_hot"] = Field(
+        "sparse",
+        description=(
+            'Form of class labels: "sparse" = int64 class indices of shape (n,), for '
+            'sparse_categorical_crossentropy; "one_hot" = float32 rows of shape (n, num_classes), for '
+            'categorical_crossentropy (default "sparse"). Only class targets are affected.'
+        ),
+    )
+    num_classes: int | None = Field(
+        None,
+        ge=2,
+        description=(
+            "Number of classes for one-hot labels (default: 10 for mnist and fashion_mnist, 2 for xor, "
+            "otherwise the largest label + 1 over all rows)."
+        ),
+    )
+    task: Literal["auto", "classification", "regression"] = Field(
+        "auto",
+        description=(
+            'What the targets of user files are (default "auto": integer or boolean arrays and integer-only '
+            "CSV columns of one value per row are class labels, everything else regression values). "
+            'Class labels become int64; regression values become float32 of shape (n, k), a 1-D target (n, 1).'
+        ),
+    )
+    validation_split: float | None = Field(
+        None,
+        ge=0,
+        lt=1,
+        description=(
+            "Hold out the LAST n − floor(n·(1 − validation_split)) training rows for validation, before any "
+            "shuffling, as Keras does (default: no validation rows). Exclusive with `validation`."
+        ),
+    )
+    validation: ValidationSpec | None = Field(
+        None,
+        description=(
+            "Which training rows to hold out for validation: { first = N }, { last = N } or { random = fraction } "
+            "(default: no validation rows). Exclusive with `validation_split`."
+        ),
+    )
+    test_split: float | None = Field(
+        None,
+        ge=0,
+        lt=1,
+        description=(
+            "For npz/csv files without separate test arrays: hold out the LAST n − floor(n·(1 − test_split)) "
+            "rows as test rows, before the validation rows are taken (default: no test rows)."
+        ),
+    )
+    standardize: bool = Field(
+        False,
+        description=(
+            "Subtract the per-feature mean and divide by the per-feature standard deviation, both fitted on the "
+            "training rows only (after divide_by) and applied to every split; a standard deviation of 0 counts "
+            "as 1 (default false)."
+        ),
+    )
+    features: str | ColumnList | dict[str, str | ColumnList] | None = Field(
+        None,
+        description=(
+            "User files only. npz: the array key of the single input, or a table model-input name → array key. "
+            "csv: a column name or a list of column names for the single input, or a table model-input name → "
+            "column or list of columns. Default: npz key \"x\"; csv every column that is not a target or the "
+            "sample weight."
+        ),
+    )
+    targets: str | ColumnList | dict[str, str | ColumnList] | None = Field(
+        None,
+        description=(
+            "User files only. The array key (npz) or column(s) (csv) of the single output, or a table model-output "
+            'name → key or column(s). Default: npz key "y"; csv requires it.'
+        ),
+    )
+    sample_weight: str | None = Field(
+        None,
+        description="User files only: the array key or column holding one weight per row (default: all rows weigh 1).",
+    )
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> "DataSpec":
+        if self.validation is not None and self.validation_split is not None:
+            raise ValueError(
+                "validation and validation_split are exclusive: give one of them "
+                f"(received validation_split = {self.validation_split} and validation = "
+                f"{self.validation.model_dump(exclude_none=True)})"
+            )
+        kind = self.dataset.type
+        if kind in BUILTIN_DATASET_NAMES:
+            if self.test_split is not None:
+                raise ValueError(
+                    f"test_split only applies to npz/csv files: {kind!r} has its own test rows "
+                    f"(received test_split = {self.test_split})"
+                )
+            for key in ("features", "targets", "sample_weight"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key} only applies to npz/csv files, not to the built-in data set {kind!r}")
+            if self.task != "auto":
+                raise ValueError(f"task only applies to npz/csv files, not to the built-in data set {kind!r}")
+        if kind == "npz":
+            for key in ("features", "targets"):
+                value = getattr(self, key)
+                values = value.values() if isinstance(value, dict) else [value]
+                if any(isinstance(v, list) for v in values):
+                    raise ValueError(
+                        f"{key}: lists of columns are for csv files; for npz give one array key per "
+                        f"model input/output (received {value!r})"
+                    )
+        if kind == "csv" and self.targets is None:
+            raise ValueError('csv data needs `targets`: the column(s) to predict, e.g. targets = "price"')
+        return self

@@ -1,0 +1,60 @@
+"""The `[model]` table: inputs, layers (a DAG), outputs and per-model defaults."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from .base import StrictModel
+from .initializers import InitializerSpec
+from .layers import NAME_PATTERN, _as_list
+from .regularizers import RegularizerSpec
+
+
+class InputSpec(StrictModel):
+    """A named model input."""
+
+    name: str = Field(..., pattern=NAME_PATTERN, description="Input name, referenced by layers' `inputs` and data `features`.")
+    shape: list[Annotated[int, Field(gt=0)]] = Field(..., min_length=1, description="Feature shape without the batch axis.")
+
+
+class BatchNormDefaults(StrictModel):
+    """Defaults for every batch_norm layer that does not set them."""
+
+    momentum: float = Field(0.99, ge=0, lt=1, description="Moving-average momentum (default 0.99).")
+    epsilon: float = Field(1e-3, gt=0, description="Variance epsilon (default 0.001).")
+
+
+class ModelDefaults(StrictModel):
+    """Values used by every layer that accepts the key and does not set it."""
+
+    kernel_init: Optional[InitializerSpec] = Field(None, description="Default kernel initializer (else glorot_uniform).")
+    bias_init: Optional[InitializerSpec] = Field(None, description="Default bias initializer (else zeros).")
+    kernel_regularizer: Optional[RegularizerSpec] = Field(None, description="Default kernel penalty (else none).")
+    bias_regularizer: Optional[RegularizerSpec] = Field(None, description="Default bias penalty (else none).")
+    batch_norm: BatchNormDefaults = Field(default_factory=BatchNormDefaults)
+
+
+class ModelSectionBase(StrictModel):
+    """Fields of `[model]` other than `layers` (whose union depends on the installed plugins)."""
+
+    input_shape: Optional[list[Annotated[int, Field(gt=0)]]] = Field(
+        None, min_length=1, description="Shape of the single input (named `input`), without the batch axis."
+    )
+    inputs: Optional[list[InputSpec]] = Field(None, min_length=1, description="Named inputs of a graph model.")
+    outputs: Annotated[Optional[list[str]], BeforeValidator(_as_list)] = Field(
+        None, min_length=1, description="Names of the output layers (default: the last layer)."
+    )
+    defaults: ModelDefaults = Field(default_factory=ModelDefaults)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_input_form(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            has_shape, has_inputs = "input_shape" in data, "inputs" in data
+            if has_shape and has_inputs:
+                raise ValueError("give either input_shape (one input) or inputs (named inputs), not both")
+            if not has_shape and not has_inputs:
+                raise ValueError("missing input_shape (one input) or inputs (named inputs)")
+        return data
