@@ -99,7 +99,7 @@ def backends(
         table.add_row(r["name"], status, r["detail"], ops)
     console.print(table)
     if not rows:
-        console.print("no backend is installed (pip install 'dnnc\[keras]' or 'dnnc\[torch]')")
+        console.print(r"no backend is installed (pip install 'dnnc\[keras]' or 'dnnc\[torch]')")
     for f in failures:
         console.print(f"[yellow]plugin {f['plugin']!r} failed:[/yellow] {f['error']}")
 

@@ -43,9 +43,10 @@ def download_dataset(dataset: StandardDataset, cache_dir: Path, *, progress: boo
     for role in _DOWNLOAD_ORDER:
         name = FILE_NAMES[role]
         url = dataset.base_url + name
+        bar = _progress_bar(name) if progress else False
         try:
             downloader = pooch.HTTPDownloader(
-                progressbar=_progress_bar(name) if progress else False,
+                progressbar=bar,
                 chunk_size=1 << 16,
                 timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
             )
@@ -59,6 +60,9 @@ def download_dataset(dataset: StandardDataset, cache_dir: Path, *, progress: boo
             )
         except Exception as exc:  # any failure of the network, the disk or the checksum
             raise DownloadFailed(f"{url}: {describe_failure(exc)}") from None
+        finally:
+            if isinstance(bar, _RichBar):
+                bar.close()  # idempotent; stops the live display if the transfer broke off
         files[role] = Path(path)
     return files
 
@@ -133,3 +137,4 @@ class _RichBar:
     def close(self) -> None:
         if self._task is not None:
             self._progress.stop()
+            self._task = None

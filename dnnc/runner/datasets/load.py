@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ...spec_schema.data import DataSpec
 from .builtin import load_standard, load_xor
-from .containers import Datasets, RawData
+from .containers import Datasets, RawData, Split
 from .errors import DataError
 from .prepare import prepare
 from .user_files import load_csv, load_npz
@@ -23,6 +23,7 @@ def load_data(
     output_names: Sequence[str] = ("output",),
     download: bool = True,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
+    loaders: Mapping[str, Callable[..., RawData]] | None = None,
 ) -> Datasets:
     """Load and prepare the data a `[data]` table describes.
 
@@ -34,7 +35,10 @@ def load_data(
     ``download``: allow downloading standard data sets (``$DNNC_OFFLINE=1``
     forbids it too).  ``input_shapes``: the model's per-sample input shapes;
     when ``reshape`` is not set, features whose size matches are reshaped to
-    them (e.g. MNIST's (28, 28) to (784,)).
+    them (e.g. MNIST's (28, 28) to (784,)).  ``loaders``: data-set type →
+    loader for types contributed by plugins, called as
+    ``load(dataset, base_dir=, data_dir=, download=)`` and returning
+    :class:`RawData` (a single input/output is renamed to the model's).
 
     Raises :class:`DataError` (or its subclass :class:`DatasetNotFound`).
     """
@@ -46,6 +50,7 @@ def load_data(
         input_names=input_names,
         output_names=output_names,
         download=download,
+        loaders=loaders,
     )
     return prepare(raw, spec, seed=seed, input_shapes=input_shapes)
 
@@ -59,6 +64,7 @@ def load_raw(
     input_names: Sequence[str] = ("input",),
     output_names: Sequence[str] = ("output",),
     download: bool = True,
+    loaders: Mapping[str, Callable[..., RawData]] | None = None,
 ) -> RawData:
     """The arrays as read from the data set, before any preprocessing."""
     ds = spec.dataset
@@ -97,4 +103,40 @@ def load_raw(
         return load_npz(ds.path, **common)
     if ds.type == "csv":
         return load_csv(ds.path, delimiter=ds.delimiter, header=ds.header, **common)
-    raise DataError(f"no loader for data set type {ds.type!r}")  # pragma: no cover - the schema forbids it
+    if loaders and ds.type in loaders:
+        raw = loaders[ds.type](ds, base_dir=base_dir, data_dir=data_dir, download=download)
+        return _rename(raw, input_names, output_names, ds.type)
+    raise DataError(f"no loader is installed for data set type {ds.type!r}")
+
+
+def _rename(raw: RawData, input_names: list[str], output_names: list[str], kind: str) -> RawData:
+    """Key a plugin loader's single input/output by the model's names; several must already match."""
+
+    def mapping(have: list[str], want: list[str], what: str) -> dict[str, str]:
+        if len(have) == 1 and len(want) == 1:
+            return {have[0]: want[0]}
+        if set(have) != set(want):
+            raise DataError(
+                f"the {kind} data set provides {what} {', '.join(have)} but the model has {', '.join(want)}"
+            )
+        return {n: n for n in have}
+
+    ins = mapping(list(raw.train.inputs), input_names, "inputs")
+    outs = mapping(list(raw.train.targets), output_names, "outputs")
+
+    def split(s: Split | None) -> Split | None:
+        if s is None:
+            return None
+        return Split(
+            inputs={ins[k]: v for k, v in s.inputs.items()},
+            targets={outs[k]: v for k, v in s.targets.items()},
+            sample_weight=s.sample_weight,
+        )
+
+    return RawData(
+        train=split(raw.train),
+        test=split(raw.test),
+        target_kinds={outs[k]: v for k, v in raw.target_kinds.items()},
+        num_classes={outs[k]: v for k, v in raw.num_classes.items()},
+        meta=dict(raw.meta),
+    )

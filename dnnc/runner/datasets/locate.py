@@ -173,6 +173,6 @@ def not_found_message(dataset: StandardDataset, report: list[str], cache: Path) 
         )
     lines.append(
         f"  - or run once with network access: dnnc downloads them from {dataset.base_url} into the cache "
-        f"and checks their SHA-256 (unset {ENV_OFFLINE} to allow it)"
+        "and checks their SHA-256" + (f" (unset {ENV_OFFLINE} to allow it)" if offline() else "")
     )
     return "\n".join(lines)

@@ -186,26 +186,27 @@ def load_npz(
                     raise DataError(f"{file}: array {key!r} holds {cache[key].dtype} values; only numbers are usable")
             return cache[key]
 
-        parts = {}
-        for part, pick in (("train", 0), ("test", 1)):
-            if part == "test" and not any(has_test.values()):
-                parts[part] = None
-                continue
-            arrays = {f"{slot[0]}:{slot[1]}": get(resolved[slot][pick]) for slot in resolved}
-            _check_rows({resolved[s][pick]: get(resolved[s][pick]) for s in resolved}, str(file))
-            parts[part] = Split(
-                inputs={n: arrays[f"input:{n}"] for n in fmap},
-                targets={n: arrays[f"target:{n}"] for n in tmap},
-                sample_weight=arrays.get("weight:"),
+        def split(pick: int) -> Split:
+            chosen = {slot: get(keys[pick]) for slot, keys in resolved.items()}
+            _check_rows({resolved[slot][pick]: a for slot, a in chosen.items()}, str(file))
+            return Split(
+                inputs={n: chosen[("input", n)] for n in fmap},
+                targets={n: chosen[("target", n)] for n in tmap},
+                sample_weight=chosen.get(("weight", "")),
             )
-    kinds = {n: target_kind(parts["train"].targets[n], task, source=f"{file} array {resolved[('target', n)][0]!r}") for n in tmap}
+
+        train = split(0)
+        test = split(1) if any(has_test.values()) else None
+    kinds = {
+        n: target_kind(train.targets[n], task, source=f"{file} array {resolved[('target', n)][0]!r}") for n in tmap
+    }
     meta = _file_meta(file, "npz")
     meta["arrays"] = {
         "features": {n: resolved[("input", n)][0] for n in fmap},
         "targets": {n: resolved[("target", n)][0] for n in tmap},
         "test_arrays": any(has_test.values()),
     }
-    return RawData(train=parts["train"], test=parts["test"], target_kinds=kinds, meta=meta)
+    return RawData(train=train, test=test, target_kinds=kinds, meta=meta)
 
 
 def _resolve_key(key: str, available: list[str], file: Path) -> tuple[str, str | None]:
@@ -248,7 +249,7 @@ def load_csv(
     Default features: every column that is neither a target nor the weight.
     """
     file = resolve_path(path, base_dir)
-    columns, rows = _read_table(file, delimiter, header)
+    columns, rows, lines = _read_table(file, delimiter, header)
     tmap = name_map(targets, output_names, what="targets", default=None)
     used = {c for sel in tmap.values() for c in _as_list(sel)} | ({sample_weight} if sample_weight else set())
     default_features = [c for c in columns if c not in used]
@@ -269,7 +270,7 @@ def load_csv(
 
     def column(name: str) -> np.ndarray:
         if name not in cache:
-            cache[name] = _parse_column(rows, columns.index(name), name, file, header)
+            cache[name] = _parse_column(rows, lines, columns.index(name), name, file)
         return cache[name]
 
     def select(sel: Selection, as_feature: bool) -> np.ndarray:
@@ -293,10 +294,17 @@ def _as_list(sel: Selection) -> list[str]:
     return [sel] if isinstance(sel, str) else list(sel)
 
 
-def _read_table(file: Path, delimiter: str, header: bool) -> tuple[list[str], list[list[str]]]:
+def _read_table(file: Path, delimiter: str, header: bool) -> tuple[list[str], list[list[str]], list[int]]:
+    """Column names, data rows, and each data row's line number in the file (blank lines are skipped)."""
+    table: list[list[str]] = []
+    lines: list[int] = []
     try:
         with file.open(newline="", encoding="utf-8-sig") as f:
-            table = [row for row in csv.reader(f, delimiter=delimiter) if row and any(cell.strip() for cell in row)]
+            reader = csv.reader(f, delimiter=delimiter)
+            for row in reader:
+                if row and any(cell.strip() for cell in row):
+                    table.append(row)
+                    lines.append(reader.line_num)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"cannot read {file} as CSV: {exc}") from None
     if not table:
@@ -304,30 +312,28 @@ def _read_table(file: Path, delimiter: str, header: bool) -> tuple[list[str], li
     width = len(table[0])
     if header:
         columns = [c.strip() for c in table[0]]
-        rows = table[1:]
+        table, lines = table[1:], lines[1:]
         dupes = sorted({c for c in columns if columns.count(c) > 1})
         if dupes:
             raise DataError(f"{file}: column names must be unique, repeated: {', '.join(dupes)}")
     else:
         columns = [str(i) for i in range(width)]
-        rows = table
-    if not rows:
+    if not table:
         raise DataError(f"{file} has a header but no data rows")
-    first = 2 if header else 1
-    for i, row in enumerate(rows):
+    for row, line in zip(table, lines):
         if len(row) != width:
             raise DataError(
-                f"{file} line {i + first}: {len(row)} fields where the {'header' if header else 'first line'} "
+                f"{file} line {line}: {len(row)} fields where the {'header' if header else 'first line'} "
                 f"has {width} (delimiter {delimiter!r})"
             )
-    return columns, rows
+    return columns, table, lines
 
 
-def _parse_column(rows: list[list[str]], index: int, name: str, file: Path, header: bool) -> np.ndarray:
+def _parse_column(rows: list[list[str]], lines: list[int], index: int, name: str, file: Path) -> np.ndarray:
     text = np.array([row[index].strip() for row in rows])
     empty = np.flatnonzero(text == "")
     if empty.size:
-        line = int(empty[0]) + (2 if header else 1)
+        line = lines[int(empty[0])]
         raise DataError(f"{file} line {line}: column {name!r} is empty ({empty.size} empty cells in that column)")
     try:
         return text.astype(np.int64)
@@ -340,6 +346,6 @@ def _parse_column(rows: list[list[str]], index: int, name: str, file: Path, head
             try:
                 float(cell)
             except ValueError:
-                line = i + (2 if header else 1)
-                raise DataError(f"{file} line {line}: column {name!r} holds {cell!r}, not a number") from None
+                line = lines[i]
+                raise DataError(f"{file} line {line}: column {name!r} holds {str(cell)!r}, not a number") from None
         raise  # pragma: no cover

@@ -1,0 +1,100 @@
+"""One converter per IR op: the table that defines what the torch backend supports.
+
+This module does not import torch at import time (``TorchBackend.supported_ops``
+is read from it while only listing backends); each converter imports
+:mod:`.modules` when it runs.  A converter receives the node, the whole IR and
+the model's random generator (for dropout) and returns the node's module.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from ...compiler.ir import ModelIR, NodeIR
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import nn
+
+Converter = Callable[[NodeIR, ModelIR, "torch.Generator | None"], "nn.Module"]
+
+MERGE_OPS = ("add", "subtract", "multiply", "average", "maximum", "minimum")
+
+
+def _modules():
+    from . import modules
+
+    return modules
+
+
+def _in_features(node: NodeIR, ir: ModelIR) -> int:
+    return int(ir.node(node.inputs[0]).shape[-1])
+
+
+def convert_input(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    return _modules().Identity()
+
+
+def convert_dense(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    a = node.attrs
+    return _modules().Dense(_in_features(node, ir), int(a["units"]), bool(a["use_bias"]), a["activation"])
+
+
+def convert_maxout(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    a = node.attrs
+    return _modules().Maxout(_in_features(node, ir), int(a["units"]), int(a["pieces"]), bool(a["use_bias"]))
+
+
+def convert_batch_norm(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    a = node.attrs
+    axis = a.get("axis", -1)
+    if axis not in (-1, len(node.shape)):
+        raise ValueError(f"batch_norm {node.name!r}: the torch backend normalises the last axis only (received axis={axis})")
+    return _modules().KerasBatchNorm(int(node.shape[-1]), a["momentum"], a["epsilon"], bool(a["center"]), bool(a["scale"]))
+
+
+def convert_dropout(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    return _modules().Dropout(node.attrs["rate"], gen)
+
+
+def convert_activation(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    return _modules().Activation(node.attrs["activation"])
+
+
+def convert_flatten(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    return _modules().Flatten()
+
+
+def convert_reshape(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    return _modules().Reshape(tuple(node.attrs["shape"]))
+
+
+def convert_concatenate(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    return _modules().Concatenate(int(node.attrs["axis"]))
+
+
+def convert_merge(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    return _modules().Merge(node.op)
+
+
+CONVERTERS: dict[str, Converter] = {
+    "input": convert_input,
+    "dense": convert_dense,
+    "maxout": convert_maxout,
+    "batch_norm": convert_batch_norm,
+    "dropout": convert_dropout,
+    "activation": convert_activation,
+    "flatten": convert_flatten,
+    "reshape": convert_reshape,
+    "concatenate": convert_concatenate,
+    **{op: convert_merge for op in MERGE_OPS},
+}
+"""IR op → module builder. Its keys are ``TorchBackend.supported_ops``."""
+
+#: op → canonical parameter name → (attribute path on the node's module, stored transposed)
+PARAM_BINDINGS: dict[str, dict[str, tuple[str, bool]]] = {
+    "dense": {"kernel": ("linear.weight", True), "bias": ("linear.bias", False)},
+    "maxout": {"kernel": ("linear.weight", True), "bias": ("linear.bias", False)},
+    "batch_norm": {"gamma": ("gamma", False), "beta": ("beta", False),
+                   "moving_mean": ("moving_mean", False), "moving_variance": ("moving_variance", False)},
+}

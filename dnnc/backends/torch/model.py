@@ -1,0 +1,316 @@
+"""TorchModel: a :class:`~dnnc.backends.base.CompiledModel` backed by a torch module.
+
+The per-step path is kept short: the module graph, the list of trainable
+parameters, the regularised parameters and the loss outputs are all prepared
+once; a step converts the batch with ``torch.from_numpy`` (no copy for
+contiguous float32 / int64 arrays), runs forward, loss, backward and the
+optimizer, and returns the logits of that same forward pass as NumPy views.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from ...compiler.ir import ModelIR, OutputIR
+from ..base import Arrays, StepResult, check_weights
+from .graph import GraphModule, bind_weights
+from .losses import torch_loss
+from .optimizers import build_torch_optimizer, set_learning_rate
+
+ARTIFACT_FORMAT = "dnnc-torch"
+ARTIFACT_VERSION = 1
+
+
+def as_tensor(array: Any, dtype: np.dtype) -> torch.Tensor:
+    """A torch view of a NumPy array (copied only when the dtype, layout or writability requires it)."""
+    a = np.asarray(array)
+    if a.dtype != dtype or not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a, dtype=dtype)
+    elif not a.flags.writeable:
+        a = a.copy()
+    return torch.from_numpy(a)
+
+
+_F32 = np.dtype(np.float32)
+_I64 = np.dtype(np.int64)
+
+
+class TorchModel:
+    """A dnnc model built as a torch :class:`~.graph.GraphModule`."""
+
+    backend_name = "torch"
+
+    def __init__(self, ir: ModelIR, weights: Arrays) -> None:
+        check_weights(ir, weights)
+        self.ir = ir
+        training = ir.training
+        self.seed = training.seed if training is not None else 0
+        if training is not None and training.strict_parity:
+            torch.use_deterministic_algorithms(True)
+        #: The model's own generator: dropout draws from it when no masks are given.
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.graph = GraphModule(ir, self.generator)
+        self._bound = bind_weights(self.graph, ir)
+        self._dropout_nodes = frozenset(n.name for n in ir.nodes if n.op == "dropout")
+        self._trainable: list[tuple[str, torch.nn.Parameter, bool]] = []
+        self._penalties: list[tuple[torch.Tensor, float, float]] = []
+        for key, node, param in ir.weight_specs():
+            tensor, transposed = self._bound[key]
+            if isinstance(tensor, torch.nn.Parameter):
+                tensor.requires_grad_(param.trainable)
+                if param.trainable:
+                    self._trainable.append((key, tensor, transposed))
+            if param.regularizer:
+                l1 = float(param.regularizer.get("l1", 0.0) or 0.0)
+                l2 = float(param.regularizer.get("l2", 0.0) or 0.0)
+                if l1 or l2:
+                    self._penalties.append((tensor, l1, l2))
+        self._params = [p for _, p, _ in self._trainable]
+        self._input_names = tuple(ir.inputs)
+        self._loss_outputs: list[tuple[int, OutputIR, np.dtype]] = [
+            (i, out, _I64 if out.target == "sparse" else _F32) for i, out in enumerate(ir.outputs) if out.loss is not None
+        ]
+        self._multi_output = len(ir.outputs) > 1
+        self._optimizer: torch.optim.Optimizer | None = None
+        self._training_mode: bool | None = None
+        #: Why the last `save` could not write a torch.export program (None when it could).
+        self.export_error: str | None = None
+        self.set_weights(weights)
+        self._set_mode(False)
+
+    # -- weights -------------------------------------------------------------
+    def get_weights(self) -> dict[str, np.ndarray]:
+        out = {}
+        for key, (tensor, transposed) in self._bound.items():
+            a = tensor.detach().numpy()
+            out[key] = np.array(a.T if transposed else a, dtype=np.float32, order="C", copy=True)
+        return out
+
+    def set_weights(self, weights: Arrays) -> None:
+        check_weights(self.ir, weights)
+        with torch.no_grad():
+            for key, (tensor, transposed) in self._bound.items():
+                a = np.asarray(weights[key])
+                tensor.copy_(torch.from_numpy(np.array(a.T if transposed else a, dtype=np.float32, order="C", copy=True)))
+
+    # -- running the graph ---------------------------------------------------
+    def _set_mode(self, training: bool) -> None:
+        if self._training_mode is not training:
+            self.graph.train(training)
+            self._training_mode = training
+
+    def _inputs(self, inputs: Arrays) -> list[torch.Tensor]:
+        try:
+            return [as_tensor(inputs[name], _F32) for name in self._input_names]
+        except KeyError:
+            raise ValueError(f"inputs must be given for {list(self._input_names)} (received {sorted(inputs)})") from None
+
+    def _masks(self, masks: Arrays | None) -> dict[str, torch.Tensor] | None:
+        if not masks:
+            return None
+        unknown = set(masks) - self._dropout_nodes
+        if unknown:
+            raise ValueError(f"dropout masks given for {sorted(unknown)}, which are not dropout layers "
+                             f"(dropout layers: {sorted(self._dropout_nodes) or 'none'})")
+        return {name: as_tensor(m, _F32) for name, m in masks.items()}
+
+    def _run(self, inputs: Arrays, training: bool, masks: Arrays | None) -> tuple[torch.Tensor, ...]:
+        self._set_mode(training)
+        return self.graph(*self._inputs(inputs), dropout_masks=self._masks(masks))
+
+    def _penalty(self) -> torch.Tensor | None:
+        total = None
+        for tensor, l1, l2 in self._penalties:
+            term = None
+            if l1:
+                term = l1 * tensor.abs().sum()
+            if l2:
+                sq = l2 * tensor.square().sum()
+                term = sq if term is None else term + sq
+            total = term if total is None else total + term
+        return total
+
+    def _loss(self, outs, targets: Arrays, sample_weight) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        if not self._loss_outputs:
+            raise ValueError(f"model {self.ir.name!r} has no output with a loss: set training.loss in the spec")
+        sw = None if sample_weight is None else as_tensor(sample_weight, _F32)
+        total = None
+        per_output = []
+        for i, out, dtype in self._loss_outputs:
+            try:
+                target = targets[out.name]
+            except KeyError:
+                names = [o.name for _, o, _ in self._loss_outputs]
+                raise ValueError(f"targets must be given for {names} (received {sorted(targets)})") from None
+            loss = torch_loss(out.loss, out.head, outs[i], as_tensor(target, dtype), sw)
+            per_output.append(loss)
+            weighted = loss if out.loss_weight == 1.0 else loss * out.loss_weight
+            total = weighted if total is None else total + weighted
+        penalty = self._penalty()
+        if penalty is not None:
+            total = total + penalty
+        return total, per_output
+
+    def _loss_values(self, total: torch.Tensor, per_output: list[torch.Tensor]) -> dict[str, float]:
+        if not self._multi_output:
+            return {"loss": total.item()}
+        values = torch.stack([total.detach(), *(p.detach() for p in per_output)]).tolist()
+        losses = {"loss": values[0]}
+        for (_, out, _), v in zip(self._loss_outputs, values[1:]):
+            losses[f"{out.name}_loss"] = v
+        return losses
+
+    def _output_arrays(self, outs) -> dict[str, np.ndarray]:
+        return {o.name: t.detach().numpy() for o, t in zip(self.ir.outputs, outs)}
+
+    # -- the CompiledModel operations -----------------------------------------
+    def forward(self, inputs: Arrays, *, training: bool = False, dropout_masks: Arrays | None = None) -> dict[str, np.ndarray]:
+        with torch.no_grad():
+            return self._output_arrays(self._run(inputs, training, dropout_masks))
+
+    def loss_and_gradients(self, inputs: Arrays, targets: Arrays, *, sample_weight: np.ndarray | None = None,
+                           training: bool = True, dropout_masks: Arrays | None = None,
+                           ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        with torch.enable_grad():
+            outs = self._run(inputs, training, dropout_masks)
+            total, per_output = self._loss(outs, targets, sample_weight)
+            grads = torch.autograd.grad(total, self._params, allow_unused=True)
+        result = {}
+        for (key, p, transposed), g in zip(self._trainable, grads):
+            a = np.zeros(tuple(p.shape), np.float32) if g is None else g.numpy()
+            result[key] = np.array(a.T if transposed else a, dtype=np.float32, order="C", copy=True)
+        return self._loss_values(total, per_output), result
+
+    def _build_optimizer(self) -> torch.optim.Optimizer:
+        if self.ir.training is None:
+            raise ValueError(f"model {self.ir.name!r} has no [training] section: cannot build its optimizer")
+        self._optimizer = build_torch_optimizer([(key, p) for key, p, _ in self._trainable], self.ir.training.optimizer)
+        return self._optimizer
+
+    def train_step(self, inputs: Arrays, targets: Arrays, *, learning_rate: float,
+                   sample_weight: np.ndarray | None = None, dropout_masks: Arrays | None = None) -> StepResult:
+        optimizer = self._optimizer or self._build_optimizer()
+        with torch.enable_grad():
+            outs = self._run(inputs, True, dropout_masks)
+            total, per_output = self._loss(outs, targets, sample_weight)
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+        set_learning_rate(optimizer, learning_rate)
+        optimizer.step()
+        return StepResult(self._loss_values(total, per_output), self._output_arrays(outs))
+
+    def evaluate_step(self, inputs: Arrays, targets: Arrays, *, sample_weight: np.ndarray | None = None) -> StepResult:
+        with torch.no_grad():
+            outs = self._run(inputs, False, None)
+            total, per_output = self._loss(outs, targets, sample_weight)
+            return StepResult(self._loss_values(total, per_output), self._output_arrays(outs))
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        """``"<node>/<param>/<slot>"`` → slot in the canonical layout, plus ``"iterations"``; empty before the first step."""
+        opt = self._optimizer
+        if opt is None:
+            return {}
+        out: dict[str, np.ndarray] = {}
+        for key, p, transposed in self._trainable:
+            for slot, value in opt.state.get(p, {}).items():
+                if isinstance(value, torch.Tensor):
+                    a = value.detach().numpy()
+                    out[f"{key}/{slot}"] = np.array(a.T if transposed and a.ndim == 2 else a, order="C", copy=True)
+        iterations = getattr(opt, "iterations", None)
+        if iterations is not None:
+            out["iterations"] = np.asarray(iterations, dtype=np.int64)
+        return out
+
+    # -- introspection --------------------------------------------------------
+    def layer_param_counts(self) -> dict[str, tuple[int, int]]:
+        counts = {}
+        for node in self.ir.nodes:
+            module = self.graph.module_for(node.name)
+            trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+            frozen = sum(p.numel() for p in module.parameters() if not p.requires_grad)
+            counts[node.name] = (trainable, frozen + sum(b.numel() for b in module.buffers()))
+        return counts
+
+    def summary(self) -> str:
+        rows = [("node", "torch module", "trainable", "non-trainable")]
+        counts = self.layer_param_counts()
+        for node in self.ir.nodes:
+            module = self.graph.module_for(node.name)
+            text = " ".join(repr(module).split())
+            t, nt = counts[node.name]
+            rows.append((node.name, text, f"{t:,}", f"{nt:,}"))
+        total_t = sum(t for t, _ in counts.values())
+        total_nt = sum(nt for _, nt in counts.values())
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+
+        def line(r):
+            return f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}"
+
+        rule = "-" * len(line(rows[0]))
+        text = [f"torch model {self.ir.name!r}", rule, line(rows[0]), rule, *(line(r) for r in rows[1:]), rule,
+                f"total parameters: {total_t + total_nt:,} (trainable {total_t:,}, non-trainable {total_nt:,})",
+                "", repr(self.graph)]
+        return "\n".join(text)
+
+    # -- artifacts ------------------------------------------------------------
+    def artifact_payload(self) -> dict[str, Any]:
+        """What `save` writes: plain containers of str, int and tensors (loadable with weights_only=True)."""
+        return {
+            "format": ARTIFACT_FORMAT,
+            "format_version": ARTIFACT_VERSION,
+            "torch_version": torch.__version__,
+            "ir": self.ir.to_json(indent=None),
+            "weights": {k: torch.from_numpy(v) for k, v in self.get_weights().items()},
+        }
+
+    def save(self, path: Path, *, export: bool = True) -> list[Path]:
+        """Write ``<path>`` (IR + canonical weights) and, with `export`, ``<stem>.pt2`` (a torch.export program).
+
+        When the graph cannot be exported, only ``<path>`` is written, a warning
+        is issued and :attr:`export_error` says why.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        torch.save(self.artifact_payload(), buffer)
+        path.write_bytes(buffer.getvalue())
+        written = [path]
+        self.export_error = None
+        if export:
+            pt2 = path.with_suffix(".pt2")
+            try:
+                program = self.export_program()
+                torch.export.save(program, pt2)
+                written.append(pt2)
+            except Exception as exc:  # export is best effort; the .pt artifact is complete without it
+                self.export_error = f"{type(exc).__name__}: {exc}".strip()
+                warnings.warn(f"torch.export could not export model {self.ir.name!r}, so {pt2.name} was not written "
+                              f"({self.export_error.splitlines()[0]}); {path.name} holds the full model", stacklevel=2)
+        return written
+
+    def export_program(self) -> "torch.export.ExportedProgram":
+        """The inference-mode graph as a torch.export program with a dynamic batch axis."""
+        self._set_mode(False)
+        examples = tuple(torch.zeros((2, *self.ir.node(name).shape)) for name in self._input_names)
+        batch = torch.export.Dim("batch", min=1)
+        dynamic = {"inputs": tuple({0: batch} for _ in examples)}
+        return torch.export.export(self.graph, examples, dynamic_shapes=dynamic, strict=False)
+
+
+def load_payload(path: Path) -> tuple[ModelIR, dict[str, np.ndarray]]:
+    """Read an artifact written by :meth:`TorchModel.save` without unpickling arbitrary objects."""
+    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if not isinstance(payload, Mapping) or payload.get("format") != ARTIFACT_FORMAT:
+        raise ValueError(f"{path} is not a dnnc torch artifact (expected a {ARTIFACT_FORMAT!r} payload)")
+    if payload.get("format_version") != ARTIFACT_VERSION:
+        raise ValueError(f"{path} has artifact format version {payload.get('format_version')!r}; "
+                         f"this dnnc reads version {ARTIFACT_VERSION}")
+    ir = ModelIR.from_json(payload["ir"])
+    weights = {k: v.numpy() for k, v in payload["weights"].items()}
+    return ir, weights

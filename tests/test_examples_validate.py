@@ -1,0 +1,47 @@
+"""Every bundled example validates, with the parameter totals Keras prints for those models."""
+
+from __future__ import annotations
+
+import pytest
+
+import dnnc
+from conftest import EXAMPLES, example_specs
+
+# Totals Keras's model.summary() prints for the lecture networks.
+KERAS_TOTALS = {
+    "mnist_784_64_10_sigmoid.toml": (50_890, 0),
+    "mnist_784_64_64_10_relu.toml": (55_050, 0),
+    "fashion_mlp_sgd.toml": (266_610, 0),
+    "mnist_bn_dropout.toml": (243_658, 896),  # BN moving mean/variance are non-trainable, as in Keras
+    "wide_and_deep.toml": (1_207, 0),
+    "xor.toml": (17, 0),
+}
+
+
+@pytest.mark.parametrize("path", example_specs(), ids=lambda p: p.name)
+def test_example_validates(path):
+    ir = dnnc.compile_spec(path)
+    assert ir.nodes and ir.outputs
+    assert ir.training is not None and ir.data is not None
+    if path.name in KERAS_TOTALS:
+        assert (ir.trainable_count, ir.non_trainable_count) == KERAS_TOTALS[path.name]
+
+
+def test_examples_cover_the_lecture_networks():
+    names = {p.name for p in example_specs()}
+    for required in KERAS_TOTALS:
+        assert required in names
+    assert {"init_tanh_random_normal.toml", "init_tanh_glorot.toml", "init_relu_random_normal.toml",
+            "init_relu_glorot.toml", "fashion_128_adam.toml", "mnist_64_bn_dropout.toml"} <= names
+
+
+def test_toml_and_json_give_the_same_ir(tmp_path):
+    import json
+    import tomllib
+
+    src = EXAMPLES / "fashion_mlp_sgd.toml"
+    data = tomllib.loads(src.read_text())
+    (tmp_path / "fashion_mlp_sgd.json").write_text(json.dumps(data, indent=2))
+    a = dnnc.compile_spec(src)
+    b = dnnc.compile_spec(tmp_path / "fashion_mlp_sgd.json")
+    assert a == b
