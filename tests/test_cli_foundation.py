@@ -122,3 +122,12 @@ def test_backends_lists_builtin_backends():
     assert result.exit_code == 0, result.output
     names = {b["name"] for b in json.loads(result.output)["backends"]}
     assert {"keras", "torch"} <= names
+
+
+def test_spec_reference_page_is_current():
+    """docs/spec-reference.md is generated from the schema; regenerate with `dnnc schema --markdown -o docs/spec-reference.md`."""
+    from conftest import ROOT
+
+    result = runner.invoke(app, ["schema", "--markdown"])
+    assert result.exit_code == 0
+    assert (ROOT / "docs" / "spec-reference.md").read_text() == result.output

@@ -50,12 +50,21 @@ def validate(
 
 def schema(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print the reference page (Markdown) instead of the JSON Schema."),
 ) -> None:
-    """Print the JSON Schema of the spec format (plugin types included)."""
+    """Print the JSON Schema of the spec format (plugin types included), or its reference page."""
     from ..plugins.manager import get_registry
-    from ..spec_schema.json_schema import spec_json_schema
 
-    text = json.dumps(spec_json_schema(get_registry().spec_model()), indent=2)
+    registry = get_registry()
+    if markdown:
+        from ..spec_schema.reference import reference_markdown
+
+        text = reference_markdown(*(tuple(t.spec_model for t in group.values())
+                                    for group in (registry.layers, registry.datasets, registry.callbacks)))
+    else:
+        from ..spec_schema.json_schema import spec_json_schema
+
+        text = json.dumps(spec_json_schema(registry.spec_model()), indent=2)
     if out is None:
         typer.echo(text)
     else:

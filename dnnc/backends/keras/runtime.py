@@ -1,0 +1,83 @@
+"""Importing TensorFlow/Keras for dnnc: backend selection, quiet start-up, determinism.
+
+Nothing here imports TensorFlow at module import time; :func:`import_keras`
+does, once, after setting the process environment:
+
+* ``KERAS_BACKEND=tensorflow`` (this backend is Keras 3 on TensorFlow; set
+  only when Keras is not imported yet, otherwise the running Keras must
+  already use TensorFlow);
+* ``TF_CPP_MIN_LOG_LEVEL=1`` unless set: hides TensorFlow's C++ INFO lines
+  (CPU-feature notices) but keeps its warnings and errors;
+* ``TF_ENABLE_ONEDNN_OPTS=0`` unless set: TensorFlow's oneDNN rewrites change
+  the summation order (run-to-run reproducibility) and announce themselves on
+  every start; measured no slower for dnnc's models (XLA-compiled steps).
+  Set the variable yourself (to 1) to keep them.
+
+Both variables only take effect if TensorFlow was not imported before dnnc
+builds its first Keras model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from types import ModuleType
+
+from ..base import BackendError
+
+QUIET_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "1", "TF_ENABLE_ONEDNN_OPTS": "0"}
+
+_determinism_enabled = False
+
+
+def import_keras() -> ModuleType:
+    """Import and return ``keras`` running on TensorFlow (raises BackendError otherwise)."""
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = "tensorflow"
+        if "tensorflow" not in sys.modules:
+            for key, value in QUIET_ENVIRONMENT.items():
+                os.environ.setdefault(key, value)
+    try:
+        import keras
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise BackendError(f"the keras backend needs keras 3 and tensorflow: {exc}") from exc
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise BackendError(
+            f"keras was already imported with the {backend!r} backend; dnnc's keras backend needs 'tensorflow' "
+            "(set KERAS_BACKEND=tensorflow, or import dnnc's keras backend before keras)"
+        )
+    if not keras.__version__.startswith("3."):  # pragma: no cover - depends on the installation
+        raise BackendError(f"dnnc's keras backend needs keras 3, found keras {keras.__version__}")
+    return keras
+
+
+def configure(seed: int, strict_parity: bool) -> None:
+    """Seed TensorFlow's global generator; with strict parity, turn on TensorFlow op determinism.
+
+    Op determinism is process-wide and cannot be turned off again; models built
+    afterwards in the same process run deterministic kernels too.
+    """
+    global _determinism_enabled
+    import tensorflow as tf
+
+    tf.random.set_seed(seed)
+    if strict_parity and not _determinism_enabled:
+        tf.config.experimental.enable_op_determinism()
+        _determinism_enabled = True
+
+
+def determinism_enabled() -> bool:
+    """Whether TensorFlow op determinism is on in this process."""
+    try:
+        from tensorflow.python.framework.config import is_op_determinism_enabled
+    except ImportError:  # pragma: no cover - private API moved
+        return _determinism_enabled
+    return bool(is_op_determinism_enabled())
+
+
+def derived_seed(seed: int, name: str) -> int:
+    """A per-layer seed (31 bits) from the spec seed and the layer's name."""
+    digest = hashlib.sha256(f"{seed}/{name}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF

@@ -1,0 +1,125 @@
+"""`dnnc build` and `dnnc convert`: native artifacts from a spec, and between backends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+
+from .errors import UserError, guarded
+from .render import console, summary_table, totals_lines
+
+
+def ready_backend(name: str):
+    """The registered backend `name`, checked to be usable; raises BackendError with the reason."""
+    from ..backends.base import BackendError
+    from ..plugins.manager import get_registry
+
+    backend = get_registry().backend(name)
+    ok, detail = backend.status()
+    if not ok:
+        raise BackendError(f"backend {name!r} is not available: {detail}")
+    return backend
+
+
+def backend_for_artifact(path: Path):
+    """The backend whose artifact suffix matches the file."""
+    from ..plugins.manager import get_registry
+
+    registry = get_registry()
+    for backend in registry.backends.values():
+        if path.name.endswith(backend.artifact_suffix):
+            return ready_backend(backend.name)
+    known = ", ".join(f"{b.artifact_suffix} ({n})" for n, b in sorted(registry.backends.items()))
+    raise UserError(f"cannot tell which backend wrote {path} (known artifact suffixes: {known})")
+
+
+def compare_counts(ir, counts: dict[str, tuple[int, int]]) -> list[str]:
+    """Nodes whose framework parameter counts differ from the IR's."""
+    problems = []
+    for node in ir.nodes:
+        want = (node.trainable_count, node.non_trainable_count)
+        got = tuple(counts.get(node.name, (0, 0)))
+        if got != want:
+            problems.append(f"{node.name}: framework counts {got[0]:,} trainable / {got[1]:,} non-trainable, "
+                            f"IR {want[0]:,} / {want[1]:,}")
+    return problems
+
+
+def random_inputs(ir, n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {name: rng.standard_normal((n, *ir.node(name).shape)).astype(np.float32) for name in ir.inputs}
+
+
+def build(
+    spec: Path = typer.Argument(..., help="The spec file (.toml or .json).", show_default=False),
+    backend: str = typer.Option(..., "--backend", "-b", help="Backend to build with (see `dnnc backends`)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Artifact path (default build/<name>/model<suffix>)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the initial weights (default: the spec's training seed)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not print the framework's summary."),
+) -> None:
+    """Compile a spec with one backend, print the framework's own summary, and save a native artifact."""
+    from ..backends.base import check_supported
+    from ..compiler.compile import compile_spec
+    from ..compiler.initial_weights import initial_weights
+
+    ir = compile_spec(spec)
+    be = ready_backend(backend)
+    check_supported(be, ir)
+    with console.status(f"building {ir.name!r} with {backend}…"):
+        model = be.build(ir, initial_weights(ir, seed))
+    counts = model.layer_param_counts()
+    if not quiet:
+        console.print(model.summary(), markup=False, highlight=False)
+        console.print(summary_table(ir, counts, title=f"{backend}: parameters per IR node (framework's own count)"))
+    trainable = sum(c[0] for c in counts.values())
+    frozen = sum(c[1] for c in counts.values())
+    for line in totals_lines(trainable, frozen):
+        console.print(line)
+    problems = compare_counts(ir, counts)
+    if problems:
+        raise UserError(f"backend {backend!r} built a model whose parameter counts differ from the IR's:\n  "
+                        + "\n  ".join(problems))
+    console.print(f"[green]✓[/green] parameter counts equal the IR's ({ir.param_count:,})")
+    path = out or Path("build") / ir.name / f"model{be.artifact_suffix}"
+    if not path.name.endswith(be.artifact_suffix):
+        raise UserError(f"the {backend} backend writes {be.artifact_suffix} files (received {path})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for written in model.save(path):
+        console.print(f"wrote {written}")
+
+
+def convert(
+    source: Path = typer.Argument(..., help="A saved model (.keras, .pt, … as written by `dnnc build`/`train`).", show_default=False),
+    to: str = typer.Option(..., "--to", help="Target backend."),
+    out: Path = typer.Option(..., "--out", "-o", help="Target artifact path."),
+    tolerance: float = typer.Option(1e-5, help="Largest allowed absolute difference of the outputs."),
+) -> None:
+    """Move a saved model to another backend (weights in the canonical layout) and check its predictions."""
+    if not source.exists():
+        raise UserError(f"no such file: {source}")
+    src_backend = backend_for_artifact(source)
+    dst_backend = ready_backend(to)
+    src = src_backend.load(source)
+    from ..backends.base import check_supported
+
+    check_supported(dst_backend, src.ir)
+    dst = dst_backend.build(src.ir, src.get_weights())
+    x = random_inputs(src.ir)
+    a, b = src.forward(x), dst.forward(x)
+    diff = max(float(np.max(np.abs(a[k] - b[k]))) for k in a)
+    if diff > tolerance:
+        raise UserError(f"converted model disagrees with the source: max |Δoutput| = {diff:.3g} > {tolerance:g}")
+    if not out.name.endswith(dst_backend.artifact_suffix):
+        raise UserError(f"the {to} backend writes {dst_backend.artifact_suffix} files (received {out})")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for written in dst.save(out):
+        console.print(f"wrote {written}")
+    console.print(f"[green]✓[/green] {src_backend.name} → {to}: max |Δoutput| = {diff:.2g} on random inputs")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (build, convert):
+        app.command()(guarded(command))
