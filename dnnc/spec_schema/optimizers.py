@@ -46,9 +46,9 @@ WeightDecay = Annotated[
 ClipThreshold = Optional[Annotated[float, Field(gt=0, allow_inf_nan=False)]]
 
 _CLIP_HELP = {
-    "clipnorm": "Rescale each variable's gradient to L2 norm <= clipnorm (default none).",
-    "global_clipnorm": "Rescale all gradients together so that their joint L2 norm <= global_clipnorm (default none).",
-    "clipvalue": "Clip every gradient element to [−clipvalue, clipvalue] (default none).",
+    "clipnorm": "> 0: rescale each variable's gradient to L2 norm <= clipnorm (default none).",
+    "global_clipnorm": "> 0: rescale all gradients together to a joint L2 norm <= global_clipnorm (default none).",
+    "clipvalue": "> 0: clip every gradient element to [−clipvalue, clipvalue] (default none).",
 }
 
 
@@ -70,7 +70,7 @@ class SGD(_Optimizer):
     """m ← momentum·m − lr·g; w ← w + m (Nesterov: w ← w + momentum·m − lr·g); plain w ← w − lr·g when momentum is 0."""
 
     type: Literal["sgd"]
-    learning_rate: LearningRate = Field(0.01, description="Learning rate or schedule (default 0.01).")
+    learning_rate: LearningRate = Field(0.01, description="Learning rate >= 0, or a schedule table (default 0.01).")
     momentum: Rate = Field(0.0, description="Momentum in [0, 1) (default 0.0).")
     nesterov: bool = Field(False, description="Nesterov momentum (default false).")
     weight_decay: WeightDecay = 0.0
@@ -83,7 +83,7 @@ class Adam(_Optimizer):
     """Adam with Keras's ε placement: w ← w − lr·sqrt(1−β2^t)/(1−β1^t) · m / (sqrt(v) + ε)."""
 
     type: Literal["adam"]
-    learning_rate: LearningRate = Field(1e-3, description="Learning rate or schedule (default 0.001).")
+    learning_rate: LearningRate = Field(1e-3, description="Learning rate >= 0, or a schedule table (default 0.001).")
     beta_1: Rate = Field(0.9, description="Decay of the first moment (default 0.9).")
     beta_2: Rate = Field(0.999, description="Decay of the second moment (default 0.999).")
     epsilon: Epsilon = Field(1e-7, description="Added to sqrt(v) before bias correction (default 1e-7).")
@@ -98,7 +98,7 @@ class AdamW(_Optimizer):
     """Adam with decoupled weight decay on by default (weight_decay 0.004)."""
 
     type: Literal["adamw"]
-    learning_rate: LearningRate = Field(1e-3, description="Learning rate or schedule (default 0.001).")
+    learning_rate: LearningRate = Field(1e-3, description="Learning rate >= 0, or a schedule table (default 0.001).")
     beta_1: Rate = Field(0.9, description="Decay of the first moment (default 0.9).")
     beta_2: Rate = Field(0.999, description="Decay of the second moment (default 0.999).")
     epsilon: Epsilon = Field(1e-7, description="Added to sqrt(v) before bias correction (default 1e-7).")
@@ -113,7 +113,7 @@ class Nadam(_Optimizer):
     """Adam with Nesterov momentum and the momentum schedule u_t = β1·(1 − ½·0.96^t)."""
 
     type: Literal["nadam"]
-    learning_rate: LearningRate = Field(1e-3, description="Learning rate or schedule (default 0.001).")
+    learning_rate: LearningRate = Field(1e-3, description="Learning rate >= 0, or a schedule table (default 0.001).")
     beta_1: Rate = Field(0.9, description="Decay of the first moment (default 0.9).")
     beta_2: Rate = Field(0.999, description="Decay of the second moment (default 0.999).")
     epsilon: Epsilon = Field(1e-7, description="Added to sqrt(v̂) (default 1e-7).")
@@ -127,7 +127,7 @@ class Adamax(_Optimizer):
     """Adam with the infinity norm: u ← max(β2·u, |g|); w ← w − lr·m / ((1 − β1^t)(u + ε))."""
 
     type: Literal["adamax"]
-    learning_rate: LearningRate = Field(1e-3, description="Learning rate or schedule (default 0.001).")
+    learning_rate: LearningRate = Field(1e-3, description="Learning rate >= 0, or a schedule table (default 0.001).")
     beta_1: Rate = Field(0.9, description="Decay of the first moment (default 0.9).")
     beta_2: Rate = Field(0.999, description="Decay of the infinity norm (default 0.999).")
     epsilon: Epsilon = Field(1e-7, description="Added to u (default 1e-7).")
@@ -141,7 +141,7 @@ class RMSprop(_Optimizer):
     """v ← ρv + (1−ρ)g²; step = lr·g / sqrt(v + ε) (centered: v − ā² + ε), with lr inside the momentum buffer."""
 
     type: Literal["rmsprop"]
-    learning_rate: LearningRate = Field(1e-3, description="Learning rate or schedule (default 0.001).")
+    learning_rate: LearningRate = Field(1e-3, description="Learning rate >= 0, or a schedule table (default 0.001).")
     rho: Rate = Field(0.9, description="Decay of the mean square (default 0.9).")
     momentum: Rate = Field(0.0, description="Momentum in [0, 1) (default 0.0).")
     epsilon: Epsilon = Field(1e-7, description="Added inside the square root (default 1e-7).")
@@ -156,7 +156,7 @@ class Adagrad(_Optimizer):
     """acc ← acc + g² (acc starts at initial_accumulator_value); w ← w − lr·g / sqrt(acc + ε)."""
 
     type: Literal["adagrad"]
-    learning_rate: LearningRate = Field(1e-3, description="Learning rate or schedule (default 0.001).")
+    learning_rate: LearningRate = Field(1e-3, description="Learning rate >= 0, or a schedule table (default 0.001).")
     initial_accumulator_value: float = Field(
         0.1, ge=0, allow_inf_nan=False, description="Starting value of the accumulator (default 0.1)."
     )
@@ -171,7 +171,7 @@ class Adadelta(_Optimizer):
     """Δ = sqrt(E[Δ²] + ε) / sqrt(E[g²] + ε) · g; w ← w − lr·Δ (note the Keras default lr 0.001, not 1.0)."""
 
     type: Literal["adadelta"]
-    learning_rate: LearningRate = Field(1e-3, description="Learning rate or schedule (default 0.001).")
+    learning_rate: LearningRate = Field(1e-3, description="Learning rate >= 0, or a schedule table (default 0.001).")
     rho: Rate = Field(0.95, description="Decay of the running averages (default 0.95).")
     epsilon: Epsilon = Field(1e-7, description="Added inside both square roots (default 1e-7).")
     weight_decay: WeightDecay = 0.0

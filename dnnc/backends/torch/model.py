@@ -57,7 +57,8 @@ class TorchModel:
         self.generator = torch.Generator().manual_seed(self.seed)
         self.graph = GraphModule(ir, self.generator)
         self._bound = bind_weights(self.graph, ir)
-        self._dropout_nodes = frozenset(n.name for n in ir.nodes if n.op == "dropout")
+        self._dropout_shapes = {n.name: tuple(n.shape) for n in ir.nodes if n.op == "dropout"}
+        self._dropout_nodes = frozenset(self._dropout_shapes)
         self._trainable: list[tuple[str, torch.nn.Parameter, bool]] = []
         self._penalties: list[tuple[torch.Tensor, float, float]] = []
         for key, node, param in ir.weight_specs():
@@ -73,6 +74,7 @@ class TorchModel:
                     self._penalties.append((tensor, l1, l2))
         self._params = [p for _, p, _ in self._trainable]
         self._input_names = tuple(ir.inputs)
+        self._input_shapes = tuple(tuple(ir.node(name).shape) for name in ir.inputs)
         self._loss_outputs: list[tuple[int, OutputIR, np.dtype]] = [
             (i, out, _I64 if out.target == "sparse" else _F32) for i, out in enumerate(ir.outputs) if out.loss is not None
         ]
@@ -106,10 +108,16 @@ class TorchModel:
             self._training_mode = training
 
     def _inputs(self, inputs: Arrays) -> list[torch.Tensor]:
-        try:
-            return [as_tensor(inputs[name], _F32) for name in self._input_names]
-        except KeyError:
-            raise ValueError(f"inputs must be given for {list(self._input_names)} (received {sorted(inputs)})") from None
+        tensors = []
+        for name, shape in zip(self._input_names, self._input_shapes):
+            if name not in inputs:
+                raise ValueError(f"inputs must be given for {list(self._input_names)} (received {sorted(inputs)})")
+            t = as_tensor(inputs[name], _F32)
+            if tuple(t.shape[1:]) != shape:
+                raise ValueError(f"input {name!r} must have shape (batch, {', '.join(map(str, shape))}) "
+                                 f"(received {tuple(t.shape)})")
+            tensors.append(t)
+        return tensors
 
     def _masks(self, masks: Arrays | None) -> dict[str, torch.Tensor] | None:
         if not masks:
@@ -118,7 +126,14 @@ class TorchModel:
         if unknown:
             raise ValueError(f"dropout masks given for {sorted(unknown)}, which are not dropout layers "
                              f"(dropout layers: {sorted(self._dropout_nodes) or 'none'})")
-        return {name: as_tensor(m, _F32) for name, m in masks.items()}
+        tensors = {}
+        for name, m in masks.items():
+            t = as_tensor(m, _F32)
+            if tuple(t.shape[1:]) != self._dropout_shapes[name]:
+                raise ValueError(f"the dropout mask of {name!r} must have shape (batch, "
+                                 f"{', '.join(map(str, self._dropout_shapes[name]))}) (received {tuple(t.shape)})")
+            tensors[name] = t
+        return tensors
 
     def _run(self, inputs: Arrays, training: bool, masks: Arrays | None) -> tuple[torch.Tensor, ...]:
         self._set_mode(training)
@@ -264,7 +279,7 @@ class TorchModel:
         return {
             "format": ARTIFACT_FORMAT,
             "format_version": ARTIFACT_VERSION,
-            "torch_version": torch.__version__,
+            "torch_version": str(torch.__version__),
             "ir": self.ir.to_json(indent=None),
             "weights": {k: torch.from_numpy(v) for k, v in self.get_weights().items()},
         }

@@ -229,6 +229,9 @@ class Dropout(nn.Module):
         if not self.training:
             return x
         if mask is not None:
+            if mask.shape != x.shape:
+                raise ValueError(f"the dropout mask has shape {tuple(mask.shape)}; expected {tuple(x.shape)} "
+                                 "(the layer's output shape with the batch axis)")
             if self.rate >= 1.0:
                 return x * 0.0
             return x * mask.to(x.dtype) / (1.0 - self.rate)

@@ -1,0 +1,126 @@
+"""The Keras layers of an IR, the functional ``keras.Model`` over them, and a direct executor.
+
+:class:`KerasGraph` converts every node once (:mod:`.ops`), wires the layers
+into a functional model (what is trained, summarised and saved) and binds each
+canonical parameter ``"<node>/<param>"`` to its Keras variable.  Its
+:meth:`~KerasGraph.run` walks the same layer objects directly; it exists for
+the dropout-mask path, where dropout nodes compute ``x·mask/(1 − rate)``
+instead of drawing, so the saved model keeps its stock ``Dropout`` layers.
+
+Model inputs and outputs: one input (output) is a plain tensor; several are a
+dict keyed by the IR input (output) names.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from ...compiler.ir import ModelIR
+from ..base import BackendError
+from .ops import CONVERTERS, BuildContext, NodeLayers
+
+
+def _model_name(name: str) -> str:
+    return name.replace("/", "_") or "model"
+
+
+class KerasGraph:
+    """Layers, functional model and parameter variables for one IR."""
+
+    def __init__(self, ir: ModelIR, keras: Any, seed: int) -> None:
+        self.ir = ir
+        ctx = BuildContext(keras, seed, used_names={n.name for n in ir.nodes})
+        self.nodes: dict[str, NodeLayers] = {}
+        symbolic: dict[str, Any] = {}
+        for node in ir.nodes:
+            try:
+                convert = CONVERTERS[node.op]
+            except KeyError:
+                raise BackendError(f"the keras backend has no converter for op {node.op!r} (layer {node.name!r})") from None
+            layers = convert(node, ctx)
+            self.nodes[node.name] = layers
+            if node.op == "input":
+                symbolic[node.name] = keras.Input(shape=tuple(node.shape), name=node.name, dtype="float32")
+            else:
+                symbolic[node.name] = layers.call([symbolic[i] for i in node.inputs], None)
+        self.input_names: tuple[str, ...] = tuple(ir.inputs)
+        self.output_names: tuple[str, ...] = tuple(o.name for o in ir.outputs)
+        self.model = keras.Model(
+            inputs=self._pack(self.input_names, symbolic),
+            outputs=self._pack(self.output_names, symbolic),
+            name=_model_name(ir.name),
+        )
+        self._dropout_rates = {n.name: float(n.attrs["rate"]) for n in ir.nodes if n.op == "dropout"}
+        #: canonical key → Keras variable, in IR order.
+        self.variables: dict[str, Any] = bind_variables(self.model, ir)
+
+    @staticmethod
+    def _pack(names: Sequence[str], values: Mapping[str, Any]):
+        if len(names) == 1:
+            return values[names[0]]
+        return {name: values[name] for name in names}
+
+    @property
+    def dropout_nodes(self) -> frozenset[str]:
+        return frozenset(self._dropout_rates)
+
+    # -- running (inside tf.function) -----------------------------------------
+    def call_model(self, inputs: Mapping[str, Any], training: bool) -> list[Any]:
+        """The functional model on a dict of input tensors; outputs as a list in IR order."""
+        out = self.model(self._pack(self.input_names, inputs), training=training)
+        if len(self.output_names) == 1:
+            return [out]
+        return [out[name] for name in self.output_names]
+
+    def run(self, inputs: Mapping[str, Any], training: bool, masks: Mapping[str, Any] | None = None) -> list[Any]:
+        """Walk the layers directly; in training mode dropout nodes listed in `masks` use y = x·mask/(1 − rate)."""
+        import tensorflow as tf
+
+        values = dict(inputs)
+        for node in self.ir.nodes:
+            if node.op == "input":
+                continue
+            xs = [values[i] for i in node.inputs]
+            if training and masks is not None and node.name in masks:
+                x = xs[0]
+                keep = tf.cast(masks[node.name], x.dtype)
+                values[node.name] = x * keep / tf.constant(1.0 - self._dropout_rates[node.name], x.dtype)
+            else:
+                values[node.name] = self.nodes[node.name].call(xs, training)
+        return [values[name] for name in self.output_names]
+
+    # -- introspection ---------------------------------------------------------
+    def layer_param_counts(self) -> dict[str, tuple[int, int]]:
+        """Per IR node: (trainable, non-trainable) sizes of its Keras layers' own weights."""
+        counts = {}
+        for name, node_layers in self.nodes.items():
+            trainable = sum(_size(w) for layer in node_layers.layers for w in layer.trainable_weights)
+            frozen = sum(_size(w) for layer in node_layers.layers for w in layer.non_trainable_weights)
+            counts[name] = (trainable, frozen)
+        return counts
+
+
+def _size(variable: Any) -> int:
+    n = 1
+    for d in variable.shape:
+        n *= int(d)
+    return n
+
+
+def bind_variables(model: Any, ir: ModelIR) -> dict[str, Any]:
+    """canonical key → the Keras variable holding it: attribute `<param>` of the layer named `<node>`
+    (Dense ``kernel``/``bias``, BatchNormalization ``gamma``/``beta``/``moving_mean``/``moving_variance``).
+    Works on a freshly built model and on one loaded from a ``.keras`` file."""
+    out = {}
+    for key, node, param in ir.weight_specs():
+        try:
+            layer = model.get_layer(node.name)
+        except ValueError:
+            raise BackendError(f"the Keras model has no layer named {node.name!r} (needed for {key!r})") from None
+        variable = getattr(layer, param.name, None)
+        if variable is None or tuple(variable.shape) != tuple(param.shape):
+            got = None if variable is None else tuple(variable.shape)
+            raise BackendError(f"Keras layer {node.name!r} has no variable {param.name!r} of shape "
+                               f"{tuple(param.shape)} (found {got})")
+        out[key] = variable
+    return out

@@ -1,0 +1,280 @@
+"""KerasModel: a :class:`~dnnc.backends.base.CompiledModel` backed by a functional ``keras.Model``.
+
+Built once per IR: the layers (:mod:`.ops`), the functional model and the
+canonical-key → variable binding (:mod:`.graph`), the list of trainable
+variables and regularised parameters, and the compiled step functions
+(:mod:`.steps`).  A step converts the batch to NumPy float32 (no copy when it
+already is), calls one cached compiled function and converts its results.
+
+``keras_model`` is the native model: stock layers only (one exception: GELU
+with ``approximate = true``, see :mod:`.custom_objects`), logits out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...compiler.ir import ModelIR
+from ..base import Arrays, BackendError, StepResult, check_weights
+from .graph import KerasGraph
+from .optimizers import build_keras_optimizer
+from .runtime import configure, determinism_enabled, import_keras, jit_compile_setting
+from .steps import StepFunctions
+
+_F32 = np.dtype(np.float32)
+SUMMARY_WIDTH = 124
+
+#: Keras slot name → dnnc's canonical slot name (dnnc.numerics.optimizers), per optimizer type.
+SLOT_NAMES: dict[str, dict[str, str]] = {
+    "sgd": {"momentum": "momentum"},
+    "adam": {"momentum": "m", "velocity": "v", "velocity_hat": "v_hat"},
+    "adamw": {"momentum": "m", "velocity": "v", "velocity_hat": "v_hat"},
+    "nadam": {"momentum": "m", "velocity": "v"},
+    "adamax": {"momentum": "m", "norm": "u"},
+    "rmsprop": {"velocity": "v", "momentum": "momentum", "average_gradient": "mean_grad"},
+    "adagrad": {"accumulator": "accumulator"},
+    "adadelta": {"accumulated_grad": "mean_sq_grad", "accumulated_delta_var": "mean_sq_delta"},
+}
+
+
+def sidecar_path(path: Path) -> Path:
+    """``<stem>.ir.json`` next to the artifact."""
+    path = Path(path)
+    return path.with_name(path.stem + ".ir.json")
+
+
+def _f32(array: Any) -> np.ndarray:
+    return np.asarray(array, dtype=_F32)
+
+
+@contextlib.contextmanager
+def _quiet_numpy2_copy_warning():
+    """Keras 3 saving calls ``np.array(variable)``, which NumPy 2 flags with a DeprecationWarning (harmless)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"__array__ implementation doesn't accept a copy keyword",
+                                category=DeprecationWarning)
+        yield
+
+
+def read_variable(variable: Any) -> np.ndarray:
+    """A NumPy copy of a Keras variable (via the TensorFlow variable: Keras's own `.numpy()` warns on NumPy 2)."""
+    return np.array(variable.value.numpy(), copy=True)
+
+
+class KerasModel:
+    """A dnnc model built as a functional Keras 3 model (TensorFlow)."""
+
+    backend_name = "keras"
+
+    def __init__(self, ir: ModelIR, weights: Arrays) -> None:
+        check_weights(ir, weights)
+        import_keras()
+        self.ir = ir
+        training = ir.training
+        self.seed = training.seed if training is not None else 0
+        self.strict_parity = bool(training is not None and training.strict_parity)
+        configure(self.seed, self.strict_parity)
+        import keras
+
+        self._keras = keras
+        self.graph = KerasGraph(ir, keras, self.seed)
+        #: The native functional model (logits out).
+        self.keras_model = self.graph.model
+        self._variables = self.graph.variables
+        self._trainable: list[tuple[str, Any]] = []
+        penalties = []
+        for key, _, param in ir.weight_specs():
+            var = self._variables[key]
+            if param.trainable:
+                self._trainable.append((key, var))
+            if param.regularizer:
+                l1 = float(param.regularizer.get("l1", 0.0) or 0.0)
+                l2 = float(param.regularizer.get("l2", 0.0) or 0.0)
+                if l1 or l2:
+                    penalties.append((var, l1, l2))
+        self._input_names = tuple(ir.inputs)
+        self._loss_outputs = [(i, out) for i, out in enumerate(ir.outputs) if out.loss is not None]
+        self._multi_output = len(ir.outputs) > 1
+        self._optimizer = None
+        self._lr_cache: tuple[np.float32, Any] | None = None
+        #: Whether the step functions are XLA-compiled (see runtime.jit_compile_setting).
+        self.jit_compile = jit_compile_setting(determinism_enabled())
+        self._steps = StepFunctions(self.graph, self._loss_outputs, [v for _, v in self._trainable], penalties,
+                                    self.jit_compile, self._get_optimizer)
+        self.set_weights(weights)
+
+    # -- weights -------------------------------------------------------------------
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return {key: read_variable(var) for key, var in self._variables.items()}
+
+    def set_weights(self, weights: Arrays) -> None:
+        check_weights(self.ir, weights)
+        for key, var in self._variables.items():
+            var.assign(_f32(weights[key]))
+
+    # -- batches -----------------------------------------------------------------------
+    def _batch(self, inputs: Arrays, targets: Arrays | None = None, sample_weight=None,
+               masks: Arrays | None = None) -> dict[str, Any]:
+        try:
+            batch: dict[str, Any] = {"inputs": {name: _f32(inputs[name]) for name in self._input_names}}
+        except KeyError:
+            raise ValueError(f"inputs must be given for {list(self._input_names)} (received {sorted(inputs)})") from None
+        if targets is not None:
+            if not self._loss_outputs:
+                raise ValueError(f"model {self.ir.name!r} has no output with a loss: set training.loss in the spec")
+            try:
+                batch["targets"] = {out.name: np.asarray(targets[out.name]) for _, out in self._loss_outputs}
+            except KeyError:
+                names = [out.name for _, out in self._loss_outputs]
+                raise ValueError(f"targets must be given for {names} (received {sorted(targets)})") from None
+        if sample_weight is not None:
+            batch["sample_weight"] = _f32(sample_weight)
+        if masks:
+            unknown = set(masks) - self.graph.dropout_nodes
+            if unknown:
+                raise ValueError(f"dropout masks given for {sorted(unknown)}, which are not dropout layers "
+                                 f"(dropout layers: {sorted(self.graph.dropout_nodes) or 'none'})")
+            batch["masks"] = {name: _f32(m) for name, m in masks.items()}
+        return batch
+
+    def _loss_values(self, stacked) -> dict[str, float]:
+        values = stacked.numpy().tolist()
+        losses = {"loss": values[0]}
+        if self._multi_output:
+            for (_, out), v in zip(self._loss_outputs, values[1:]):
+                losses[f"{out.name}_loss"] = v
+        return losses
+
+    def _output_arrays(self, outputs) -> dict[str, np.ndarray]:
+        return {o.name: t.numpy() for o, t in zip(self.ir.outputs, outputs)}
+
+    def _learning_rate_tensor(self, learning_rate: float):
+        """The learning rate as a float32 scalar tensor (reused while the value does not change)."""
+        value = np.float32(learning_rate)
+        if self._lr_cache is None or self._lr_cache[0] != value:
+            import tensorflow as tf
+
+            self._lr_cache = (value, tf.constant(value, dtype=tf.float32))
+        return self._lr_cache[1]
+
+    def _get_optimizer(self):
+        if self._optimizer is None:
+            if self.ir.training is None:
+                raise ValueError(f"model {self.ir.name!r} has no [training] section: cannot build its optimizer")
+            optimizer = build_keras_optimizer(self.ir.training.optimizer)
+            optimizer.build([v for _, v in self._trainable])
+            self._optimizer = optimizer
+        return self._optimizer
+
+    # -- the CompiledModel operations ---------------------------------------------------
+    def forward(self, inputs: Arrays, *, training: bool = False, dropout_masks: Arrays | None = None) -> dict[str, np.ndarray]:
+        batch = self._batch(inputs, masks=dropout_masks if training else None)
+        return self._output_arrays(self._steps("forward", training, batch))
+
+    def loss_and_gradients(self, inputs: Arrays, targets: Arrays, *, sample_weight: np.ndarray | None = None,
+                           training: bool = True, dropout_masks: Arrays | None = None,
+                           ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        batch = self._batch(inputs, targets, sample_weight, dropout_masks if training else None)
+        losses, grads = self._steps("gradients", training, batch)
+        return self._loss_values(losses), {key: g.numpy() for (key, _), g in zip(self._trainable, grads)}
+
+    def train_step(self, inputs: Arrays, targets: Arrays, *, learning_rate: float,
+                   sample_weight: np.ndarray | None = None, dropout_masks: Arrays | None = None) -> StepResult:
+        self._get_optimizer()
+        batch = self._batch(inputs, targets, sample_weight, dropout_masks)
+        batch["lr"] = self._learning_rate_tensor(learning_rate)
+        losses, outputs = self._steps("train", True, batch)
+        return StepResult(self._loss_values(losses), self._output_arrays(outputs))
+
+    def evaluate_step(self, inputs: Arrays, targets: Arrays, *, sample_weight: np.ndarray | None = None) -> StepResult:
+        batch = self._batch(inputs, targets, sample_weight)
+        losses, outputs = self._steps("evaluate", False, batch)
+        return StepResult(self._loss_values(losses), self._output_arrays(outputs))
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        """``"<node>/<param>/<slot>"`` (slot names of dnnc.numerics.optimizers, e.g. ``m``, ``v``,
+        ``momentum``) plus ``"iterations"`` (int64); empty before the first step."""
+        opt = self._optimizer
+        if opt is None or int(read_variable(opt.iterations)) == 0:
+            return {}
+        slots = SLOT_NAMES.get(self.ir.training.optimizer["type"], {})
+        prefixes = {var.path.replace("/", "_") + "_": key for key, var in self._trainable}
+        out: dict[str, np.ndarray] = {}
+        for variable in opt.variables:
+            name = variable.name
+            for prefix, key in prefixes.items():
+                if name.startswith(prefix) and name[len(prefix):] in slots:
+                    out[f"{key}/{slots[name[len(prefix):]]}"] = read_variable(variable)
+                    break
+        out["iterations"] = np.asarray(int(read_variable(opt.iterations)), dtype=np.int64)
+        return out
+
+    # -- introspection ----------------------------------------------------------------------
+    def layer_param_counts(self) -> dict[str, tuple[int, int]]:
+        return self.graph.layer_param_counts()
+
+    def summary(self) -> str:
+        parts: list[str] = []
+
+        def print_fn(text: str, line_break: bool = True, **_: Any) -> None:
+            parts.append(text + ("\n" if line_break else ""))
+
+        # Keras sizes the table from the terminal (80 columns when there is none), truncating
+        # layer names; render it 124 columns wide whatever the terminal.
+        previous = os.environ.get("COLUMNS")
+        os.environ["COLUMNS"] = str(SUMMARY_WIDTH)
+        try:
+            self.keras_model.summary(print_fn=print_fn)
+        finally:
+            if previous is None:
+                os.environ.pop("COLUMNS", None)
+            else:
+                os.environ["COLUMNS"] = previous
+        return "".join(parts).rstrip("\n")
+
+    # -- artifacts ----------------------------------------------------------------------------
+    def save(self, path: Path) -> list[Path]:
+        """Write ``<path>`` (a ``.keras`` file: the functional model with its weights, no optimizer) and
+        ``<stem>.ir.json`` (the IR, which :meth:`KerasBackend.load` needs to rebuild the dnnc model)."""
+        path = Path(path)
+        if path.suffix != ".keras":
+            raise ValueError(f"a Keras artifact path must end in '.keras' (received {str(path)!r})")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _quiet_numpy2_copy_warning():
+            self.keras_model.save(path, overwrite=True, zipped=True)
+        sidecar = sidecar_path(path)
+        sidecar.write_text(self.ir.to_json(), encoding="utf-8")
+        return [path, sidecar]
+
+
+def load_artifact(path: Path) -> tuple[ModelIR, dict[str, np.ndarray]]:
+    """The IR (from the sidecar) and the canonical weights (from the ``.keras`` file) of a saved model."""
+    path = Path(path)
+    sidecar = sidecar_path(path)
+    if not path.is_file():
+        raise BackendError(f"cannot load Keras artifact {str(path)!r}: no such file")
+    if not sidecar.is_file():
+        raise BackendError(f"cannot load Keras artifact {str(path)!r}: its IR file {sidecar.name!r} is missing "
+                           "(dnnc writes it next to the .keras file)")
+    try:
+        ir = ModelIR.from_json(sidecar.read_text(encoding="utf-8"))
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise BackendError(f"cannot read {str(sidecar)!r}: {exc}") from exc
+    keras = import_keras()
+    from .custom_objects import CUSTOM_OBJECTS
+    from .graph import bind_variables
+
+    try:
+        with _quiet_numpy2_copy_warning():
+            native = keras.saving.load_model(path, custom_objects=CUSTOM_OBJECTS, compile=False, safe_mode=True)
+    except Exception as exc:
+        raise BackendError(f"cannot load Keras artifact {str(path)!r}: {exc}") from exc
+    weights = {key: read_variable(var).astype(_F32) for key, var in bind_variables(native, ir).items()}
+    return ir, weights

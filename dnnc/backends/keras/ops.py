@@ -1,0 +1,229 @@
+"""One converter per IR op: the stock Keras layers computing it, every hyperparameter explicit.
+
+A converter receives the IR node and the :class:`BuildContext` and returns a
+:class:`NodeLayers`: the node's Keras layers (the first one is named exactly
+like the node and holds the node's parameters under their canonical names,
+e.g. ``layer.kernel``) and a ``call(inputs, training)`` applying them.  The
+same layer objects serve the saved functional ``keras.Model`` and the direct
+graph executor of :mod:`.graph` (the dropout-mask path).
+
+``supported_ops`` of the backend is the key set of :data:`CONVERTERS`, so a
+missing op is one obvious gap.  This module does not import keras; the
+context carries the imported module.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+from ...compiler.ir import NodeIR
+from .activations import activation_layer, fused_name
+from .runtime import derived_seed
+
+Call = Callable[[Sequence[Any], Any], Any]
+
+
+@dataclass
+class BuildContext:
+    """What converters share: the keras module, the spec seed and the layer names taken so far."""
+
+    keras: Any
+    seed: int
+    used_names: set[str] = field(default_factory=set)
+
+    def helper_name(self, node: NodeIR, suffix: str) -> str:
+        """A unique name for an extra layer of `node`: ``<node>_<suffix>`` (``_2``, ``_3``… on a clash)."""
+        base = f"{node.name}_{suffix}"
+        name, i = base, 1
+        while name in self.used_names:
+            i += 1
+            name = f"{base}_{i}"
+        self.used_names.add(name)
+        return name
+
+
+@dataclass
+class NodeLayers:
+    """The Keras layers of one IR node and how to apply them."""
+
+    layers: list[Any]
+    call: Call | None  # None for input nodes (the graph creates keras.Input)
+
+    @property
+    def main(self) -> Any:
+        """The layer named like the node (holding its parameters), or None."""
+        return self.layers[0] if self.layers else None
+
+
+# -- helpers -------------------------------------------------------------------
+
+def keras_initializer(keras, init: Mapping[str, Any] | None):
+    """The Keras initializer matching an IR initializer (recorded in the artifact's config only:
+    the actual initial values are always dnnc's canonical weights)."""
+    if not init:
+        return keras.initializers.Zeros()
+    kind = init.get("type")
+    k = keras.initializers
+    simple = {"zeros": k.Zeros, "ones": k.Ones, "glorot_uniform": k.GlorotUniform, "glorot_normal": k.GlorotNormal,
+              "he_uniform": k.HeUniform, "he_normal": k.HeNormal, "lecun_uniform": k.LecunUniform,
+              "lecun_normal": k.LecunNormal}
+    if kind in simple:
+        return simple[kind]()
+    if kind == "constant":
+        return k.Constant(value=float(init["value"]))
+    if kind == "random_normal":
+        return k.RandomNormal(mean=float(init["mean"]), stddev=float(init["stddev"]))
+    if kind == "random_uniform":
+        return k.RandomUniform(minval=float(init["minval"]), maxval=float(init["maxval"]))
+    if kind == "truncated_normal":
+        return k.TruncatedNormal(mean=float(init["mean"]), stddev=float(init["stddev"]))
+    if kind == "variance_scaling":
+        return k.VarianceScaling(scale=float(init["scale"]), mode=init["mode"], distribution=init["distribution"])
+    return k.Zeros()
+
+
+def keras_regularizer(keras, reg: Mapping[str, float] | None):
+    """``L1L2(l1, l2)`` for an IR regularizer (recorded in the artifact; dnnc adds the penalty itself)."""
+    if not reg:
+        return None
+    l1, l2 = float(reg.get("l1", 0.0) or 0.0), float(reg.get("l2", 0.0) or 0.0)
+    if not (l1 or l2):
+        return None
+    return keras.regularizers.L1L2(l1=l1, l2=l2)
+
+
+def _param_options(keras, node: NodeIR) -> dict[str, Any]:
+    names = {p.name for p in node.params}
+    kernel = node.param("kernel")
+    bias = node.param("bias") if "bias" in names else None
+    return {
+        "kernel_initializer": keras_initializer(keras, kernel.init),
+        "bias_initializer": keras_initializer(keras, bias.init if bias else None),
+        "kernel_regularizer": keras_regularizer(keras, kernel.regularizer),
+        "bias_regularizer": keras_regularizer(keras, bias.regularizer if bias else None),
+    }
+
+
+def _single(layer) -> Call:
+    return lambda xs, training: layer(xs[0])
+
+
+# -- converters ------------------------------------------------------------------
+
+def convert_input(node: NodeIR, ctx: BuildContext) -> NodeLayers:
+    """Model inputs become ``keras.Input(shape, name)`` in the graph builder."""
+    return NodeLayers([], None)
+
+
+def convert_dense(node: NodeIR, ctx: BuildContext) -> NodeLayers:
+    keras = ctx.keras
+    act = node.attrs.get("activation") or {"type": "linear"}
+    fused = fused_name(act)
+    dense = keras.layers.Dense(
+        units=int(node.attrs["units"]), activation=fused or "linear", use_bias=bool(node.attrs["use_bias"]),
+        name=node.name, **_param_options(keras, node),
+    )
+    if fused is not None:
+        return NodeLayers([dense], _single(dense))
+    act_layer = activation_layer(keras, act, ctx.helper_name(node, act["type"]))
+    return NodeLayers([dense, act_layer], lambda xs, training: act_layer(dense(xs[0])))
+
+
+def convert_maxout(node: NodeIR, ctx: BuildContext) -> NodeLayers:
+    """Dense(units·pieces) → Reshape(…, units, pieces) → max over the pieces.
+
+    Output j is the max of linear outputs j·pieces … j·pieces + pieces − 1.  The
+    max is ``GlobalMaxPooling1D(data_format="channels_first")`` on (rows, pieces),
+    a stock layer (``reduce_max``: on ties the gradient is split evenly, like
+    torch's ``amax``); inputs of rank > 1 are flattened to rows and restored.
+    """
+    keras = ctx.keras
+    units, pieces = int(node.attrs["units"]), int(node.attrs["pieces"])
+    lead = tuple(node.shape[:-1])
+    dense = keras.layers.Dense(units=units * pieces, activation="linear", use_bias=bool(node.attrs["use_bias"]),
+                               name=node.name, **_param_options(keras, node))
+    rows = math.prod(lead) * units
+    group = keras.layers.Reshape(target_shape=(rows, pieces), name=ctx.helper_name(node, "pieces"))
+    pool = keras.layers.GlobalMaxPooling1D(data_format="channels_first", keepdims=False,
+                                           name=ctx.helper_name(node, "max"))
+    layers = [dense, group, pool]
+    if lead:
+        restore = keras.layers.Reshape(target_shape=tuple(node.shape), name=ctx.helper_name(node, "units"))
+        layers.append(restore)
+        return NodeLayers(layers, lambda xs, training: restore(pool(group(dense(xs[0])))))
+    return NodeLayers(layers, lambda xs, training: pool(group(dense(xs[0]))))
+
+
+def convert_batch_norm(node: NodeIR, ctx: BuildContext) -> NodeLayers:
+    """Keras semantics are dnnc's: biased batch variance, moving = m·moving + (1 − m)·batch."""
+    a = node.attrs
+    if a.get("axis", -1) != -1:
+        from ..base import BackendError
+
+        raise BackendError(f"layer {node.name!r}: the keras backend supports batch_norm on axis -1 only "
+                           f"(received axis {a.get('axis')!r})")
+    bn = ctx.keras.layers.BatchNormalization(
+        axis=-1, momentum=float(a["momentum"]), epsilon=float(a["epsilon"]), center=bool(a["center"]),
+        scale=bool(a["scale"]), beta_initializer="zeros", gamma_initializer="ones",
+        moving_mean_initializer="zeros", moving_variance_initializer="ones", synchronized=False, name=node.name,
+    )
+    return NodeLayers([bn], lambda xs, training: bn(xs[0], training=training))
+
+
+def convert_dropout(node: NodeIR, ctx: BuildContext) -> NodeLayers:
+    """Inverted dropout with a per-layer seed derived from the spec seed (masks: see graph.KerasGraph.run)."""
+    drop = ctx.keras.layers.Dropout(rate=float(node.attrs["rate"]), noise_shape=None,
+                                    seed=derived_seed(ctx.seed, node.name), name=node.name)
+    return NodeLayers([drop], lambda xs, training: drop(xs[0], training=training))
+
+
+def convert_activation(node: NodeIR, ctx: BuildContext) -> NodeLayers:
+    layer = activation_layer(ctx.keras, node.attrs["activation"], node.name)
+    return NodeLayers([layer], _single(layer))
+
+
+def convert_flatten(node: NodeIR, ctx: BuildContext) -> NodeLayers:
+    layer = ctx.keras.layers.Flatten(data_format="channels_last", name=node.name)
+    return NodeLayers([layer], _single(layer))
+
+
+def convert_reshape(node: NodeIR, ctx: BuildContext) -> NodeLayers:
+    layer = ctx.keras.layers.Reshape(target_shape=tuple(int(d) for d in node.attrs["shape"]), name=node.name)
+    return NodeLayers([layer], _single(layer))
+
+
+def convert_concatenate(node: NodeIR, ctx: BuildContext) -> NodeLayers:
+    layer = ctx.keras.layers.Concatenate(axis=int(node.attrs["axis"]), name=node.name)
+    return NodeLayers([layer], lambda xs, training: layer(list(xs)))
+
+
+def _merge(class_name: str) -> Callable[[NodeIR, BuildContext], NodeLayers]:
+    def convert(node: NodeIR, ctx: BuildContext) -> NodeLayers:
+        layer = getattr(ctx.keras.layers, class_name)(name=node.name)
+        return NodeLayers([layer], lambda xs, training: layer(list(xs)))
+
+    convert.__name__ = f"convert_{class_name.lower()}"
+    convert.__doc__ = f"keras.layers.{class_name} over the node's inputs (same shapes)."
+    return convert
+
+
+#: IR op → converter.  The backend's `supported_ops` is this key set.
+CONVERTERS: dict[str, Callable[[NodeIR, BuildContext], NodeLayers]] = {
+    "input": convert_input,
+    "dense": convert_dense,
+    "maxout": convert_maxout,
+    "batch_norm": convert_batch_norm,
+    "dropout": convert_dropout,
+    "activation": convert_activation,
+    "flatten": convert_flatten,
+    "reshape": convert_reshape,
+    "concatenate": convert_concatenate,
+    "add": _merge("Add"),
+    "subtract": _merge("Subtract"),
+    "multiply": _merge("Multiply"),
+    "average": _merge("Average"),
+    "maximum": _merge("Maximum"),
+    "minimum": _merge("Minimum"),
+}

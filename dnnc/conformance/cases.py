@@ -1,0 +1,213 @@
+"""Small conformance cases: one per op, per activation (non-default parameters), per initializer, per loss.
+
+Each :class:`Case` is a small spec dict compiled with
+:func:`dnnc.compiler.compile.compile_spec`; every model ends in a dense layer
+with a loss, so gradients can be compared.  Used by the equivalence tests, by
+``dnnc conform`` and by third-party backends checking themselves against a
+built-in one::
+
+    from dnnc.conformance.cases import CASES
+    from dnnc.conformance.equivalence import compare_backends
+
+    for case in CASES:
+        report = compare_backends(case.ir(), "torch", "my_backend")
+        assert report.passed, report.render()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..compiler.ir import ModelIR
+
+SPARSE = {"loss": "sparse_categorical_crossentropy", "optimizer": {"type": "sgd", "learning_rate": 0.1}, "seed": 0}
+
+
+@dataclass(frozen=True)
+class Case:
+    """A named small spec and what it exercises (``covers``: op, activation, initializer or loss names)."""
+
+    name: str
+    spec: dict[str, Any]
+    covers: tuple[str, ...] = ()
+    batch_size: int = 8
+    notes: str = ""
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def ir(self) -> ModelIR:
+        """The compiled IR (compiled once per case)."""
+        if "ir" not in self._cache:
+            from ..compiler.compile import compile_spec
+
+            self._cache["ir"] = compile_spec(self.spec, name=self.name)
+        return self._cache["ir"]
+
+
+def _seq(input_shape: list[int], layers: list[dict], *, classes: int = 3, training: dict | None = None,
+         head: dict | None = None) -> dict[str, Any]:
+    """A sequential spec ending in a softmax dense layer of `classes` units."""
+    final = head or {"type": "dense", "units": classes, "activation": "softmax", "name": "out"}
+    return {"model": {"input_shape": input_shape, "layers": [*layers, final]}, "training": {**SPARSE, **(training or {})}}
+
+
+def _two_input_merge(op: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "model": {
+            "inputs": [{"name": "a", "shape": [5]}, {"name": "b", "shape": [5]}],
+            "layers": [
+                {"name": "da", "type": "dense", "units": 4, "activation": "tanh", "inputs": ["a"]},
+                {"name": "db", "type": "dense", "units": 4, "activation": "tanh", "inputs": ["b"]},
+                {"name": "merge", "type": op, "inputs": ["da", "db"], **extra},
+                {"name": "out", "type": "dense", "units": 3, "activation": "softmax"},
+            ],
+        },
+        "training": SPARSE,
+    }
+
+
+def _op_cases() -> list[Case]:
+    merges = [Case(f"op_{op}", _two_input_merge(op), (op,)) for op in ("add", "subtract", "multiply", "average", "maximum", "minimum")]
+    return [
+        Case("op_dense", _seq([6], [{"type": "dense", "units": 5, "activation": "relu"}]), ("dense", "input")),
+        Case("op_dense_no_bias", _seq([6], [{"type": "dense", "units": 5, "use_bias": False, "activation": "tanh"}]), ("dense",)),
+        Case("op_dense_rank3", _seq([3, 4], [{"type": "dense", "units": 5, "activation": "relu"}, "flatten"]),
+             ("dense", "flatten"), notes="dense on the last axis of a rank-3 input"),
+        Case("op_maxout", _seq([6], [{"type": "maxout", "units": 4, "pieces": 3}]), ("maxout",)),
+        Case("op_flatten", _seq([2, 3, 2], ["flatten"]), ("flatten",)),
+        Case("op_reshape", _seq([12], [{"type": "reshape", "shape": [3, -1]}, {"type": "dense", "units": 2}, "flatten"]),
+             ("reshape",)),
+        Case("op_batch_norm", _seq([6], [{"type": "dense", "units": 5},
+                                         {"type": "batch_norm", "momentum": 0.9, "epsilon": 1e-3}, "relu"]),
+             ("batch_norm",)),
+        Case("op_batch_norm_plain", _seq([6], [{"type": "dense", "units": 5},
+                                               {"type": "batch_norm", "momentum": 0.5, "epsilon": 1e-5,
+                                                "center": False, "scale": False}]),
+             ("batch_norm",), notes="no gamma/beta, small epsilon"),
+        Case("op_batch_norm_rank3", _seq([4, 3], [{"type": "batch_norm", "momentum": 0.8, "epsilon": 1e-2}, "flatten"]),
+             ("batch_norm",), notes="channels on the last axis of a rank-3 input"),
+        Case("op_dropout", _seq([6], [{"type": "dense", "units": 8, "activation": "relu"}, {"type": "dropout", "rate": 0.4}]),
+             ("dropout",)),
+        Case("op_activation", _seq([6], [{"type": "dense", "units": 5},
+                                         {"type": "activation", "activation": {"type": "elu", "alpha": 0.7}}]),
+             ("activation",)),
+        Case("op_concatenate", {
+            "model": {
+                "inputs": [{"name": "wide", "shape": [3]}, {"name": "deep", "shape": [5]}],
+                "layers": [
+                    {"name": "h", "type": "dense", "units": 4, "activation": "relu", "inputs": ["deep"]},
+                    {"name": "cat", "type": "concatenate", "inputs": ["wide", "h"]},
+                    {"name": "out", "type": "dense", "units": 3, "activation": "softmax"},
+                ],
+            },
+            "training": SPARSE}, ("concatenate",)),
+        Case("op_concatenate_inner_axis", {
+            "model": {
+                "inputs": [{"name": "a", "shape": [2, 3]}, {"name": "b", "shape": [4, 3]}],
+                "layers": [
+                    {"name": "cat", "type": "concatenate", "axis": 1, "inputs": ["a", "b"]},
+                    {"type": "flatten"},
+                    {"name": "out", "type": "dense", "units": 3, "activation": "softmax"},
+                ],
+            },
+            "training": SPARSE}, ("concatenate",), notes="axis 1 (Keras counting) of rank-3 inputs"),
+        *merges,
+        Case("two_outputs", {
+            "model": {
+                "inputs": [{"name": "wide", "shape": [5]}, {"name": "deep", "shape": [6]}],
+                "layers": [
+                    {"name": "h1", "type": "dense", "units": 8, "activation": "relu", "inputs": ["deep"]},
+                    {"name": "h2", "type": "dense", "units": 8, "activation": "relu"},
+                    {"name": "concat", "type": "concatenate", "inputs": ["wide", "h2"]},
+                    {"name": "main", "type": "dense", "units": 1},
+                    {"name": "aux", "type": "dense", "units": 1, "inputs": ["h2"]},
+                ],
+                "outputs": ["main", "aux"],
+            },
+            "training": {"loss": {"main": "mse", "aux": "mse"}, "loss_weights": {"main": 0.9, "aux": 0.1},
+                         "optimizer": "sgd"}}, ("concatenate", "loss_weights")),
+        Case("regularizers", _seq([6], [{"type": "dense", "units": 5, "activation": "relu",
+                                         "kernel_regularizer": {"type": "l1_l2", "l1": 0.01, "l2": 0.02},
+                                         "bias_regularizer": {"type": "l2", "l2": 0.05},
+                                         "bias_init": {"type": "random_uniform", "minval": -0.5, "maxval": 0.5}}]),
+             ("l1_l2", "l2"), notes="penalties in the loss and the gradients"),
+        Case("mlp_bn_dropout", _seq([12], [
+            {"type": "dense", "units": 16}, {"type": "batch_norm"}, "relu",
+            {"type": "dense", "units": 8}, {"type": "batch_norm"}, "relu", {"type": "dropout", "rate": 0.3}],
+            classes=4), ("dense", "batch_norm", "relu", "dropout"), batch_size=16, notes="the seed-004 shape, small"),
+    ]
+
+
+ACTIVATION_VARIANTS: list[dict[str, Any]] = [
+    {"type": "linear"}, {"type": "relu"}, {"type": "relu6"},
+    {"type": "leaky_relu", "negative_slope": 0.2}, {"type": "elu", "alpha": 0.5}, {"type": "selu"},
+    {"type": "gelu", "approximate": False}, {"type": "gelu", "approximate": True},
+    {"type": "sigmoid"}, {"type": "hard_sigmoid"}, {"type": "tanh"}, {"type": "softmax"},
+    {"type": "softplus"}, {"type": "softsign"}, {"type": "swish"}, {"type": "silu"}, {"type": "mish"},
+]
+"""Every activation, with non-default parameters where it has any (gelu both ways)."""
+
+
+def _activation_name(act: dict[str, Any]) -> str:
+    extra = "_".join(f"{k}_{v}".replace(".", "p") for k, v in act.items() if k != "type")
+    return f"act_{act['type']}" + (f"_{extra}" if extra else "")
+
+
+def _activation_cases() -> list[Case]:
+    cases = []
+    for act in ACTIVATION_VARIANTS:
+        # As an activation layer after a dense with large weights (pre-activations spread over about ±6) …
+        layers = [{"type": "dense", "units": 6, "kernel_init": {"type": "random_normal", "stddev": 1.5}}, dict(act)]
+        cases.append(Case(_activation_name(act), _seq([6], layers), (act["type"],)))
+    # … and through the `activation =` key of a dense layer.
+    cases.append(Case("act_dense_key_leaky_relu", _seq([6], [{"type": "dense", "units": 5,
+                                                                "activation": {"type": "leaky_relu", "negative_slope": 0.3}}]),
+                      ("leaky_relu",)))
+    return cases
+
+
+INITIALIZER_VARIANTS: list[dict[str, Any]] = [
+    {"type": "zeros"}, {"type": "ones"}, {"type": "constant", "value": 0.3},
+    {"type": "random_normal", "mean": 0.1, "stddev": 0.5}, {"type": "random_uniform", "minval": -0.3, "maxval": 0.4},
+    {"type": "truncated_normal", "mean": 0.0, "stddev": 0.2},
+    {"type": "variance_scaling", "scale": 2.0, "mode": "fan_out", "distribution": "untruncated_normal"},
+    {"type": "glorot_normal"}, {"type": "glorot_uniform"}, {"type": "he_normal"}, {"type": "he_uniform"},
+    {"type": "lecun_normal"}, {"type": "lecun_uniform"},
+]
+"""Every initializer, with non-default parameters where it has any."""
+
+
+def _initializer_cases() -> list[Case]:
+    return [
+        Case(f"init_{init['type']}", _seq([6], [{"type": "dense", "units": 5, "activation": "tanh",
+                                                  "kernel_init": dict(init), "bias_init": dict(init)}]),
+             (init["type"],))
+        for init in INITIALIZER_VARIANTS
+    ]
+
+
+def _loss_cases() -> list[Case]:
+    def single(loss: Any, units: int, activation: str) -> dict[str, Any]:
+        return _seq([6], [{"type": "dense", "units": 5, "activation": "relu"}],
+                    head={"type": "dense", "units": units, "activation": activation, "name": "out"},
+                    training={"loss": loss})
+
+    return [
+        Case("loss_mse", single("mse", 2, "linear"), ("mse",)),
+        Case("loss_mae", single("mae", 2, "linear"), ("mae",)),
+        Case("loss_huber", single({"type": "huber", "delta": 0.5}, 2, "linear"), ("huber",)),
+        Case("loss_binary_crossentropy", single({"type": "binary_crossentropy", "label_smoothing": 0.1}, 1, "sigmoid"),
+             ("binary_crossentropy",)),
+        Case("loss_categorical_crossentropy",
+             single({"type": "categorical_crossentropy", "label_smoothing": 0.1}, 3, "softmax"),
+             ("categorical_crossentropy",)),
+        Case("loss_sparse_categorical_crossentropy", single("sparse_categorical_crossentropy", 3, "softmax"),
+             ("sparse_categorical_crossentropy",)),
+    ]
+
+
+CASES: list[Case] = [*_op_cases(), *_activation_cases(), *_initializer_cases(), *_loss_cases()]
+"""Every conformance case, in a stable order (names are unique)."""
+
+CASES_BY_NAME: dict[str, Case] = {c.name: c for c in CASES}
+assert len(CASES_BY_NAME) == len(CASES), "duplicate case names"

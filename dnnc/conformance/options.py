@@ -1,0 +1,113 @@
+"""What every conformance level shares: the options, the progress seam, backend selection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from ..compiler.ir import ModelIR
+from .results import FAIL, LEVELS, SKIP, Check
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..backends.base import Backend
+
+
+@dataclass(frozen=True)
+class ConformOptions:
+    """Everything `dnnc conform` can be told (None: the spec's ``[conformance]`` value, or the default)."""
+
+    levels: tuple[str, ...] = LEVELS
+    #: Seeds of the training level (default: 0 … ``[conformance] seeds`` − 1).
+    seeds: tuple[int, ...] | None = None
+    #: Allowed difference of mean test accuracy, percentage points (default ``[conformance] accuracy_tolerance``).
+    tolerance_pp: float | None = None
+    #: Confidence of the Welch interval (default ``[conformance] confidence``).
+    confidence: float | None = None
+    #: Force ``training.strict_parity`` (dnnc-drawn dropout masks, deterministic kernels).
+    strict: bool = False
+    #: Epochs of the training level (default: the spec's).
+    epochs: int | None = None
+    data_dir: Path | None = None
+    #: Batches of the numeric level's single-batch checks.
+    numeric_batches: int = 2
+    #: Optimizer steps of the numeric level's trajectory.
+    trajectory_steps: int = 20
+    #: Tolerance of the trajectory's weights: max|Δ|/max(1, max|ref|) per array.
+    weight_rtol: float = 1e-5
+    #: Tolerance of every loss: |Δ|/max(|ref|, 1e-6).
+    loss_rtol: float = 1e-5
+    #: Seed of the numeric level's initial weights, batch order and masks (default: the spec's training seed).
+    numeric_seed: int | None = None
+    #: "fail": an op a backend does not support is a failure (the CLI); "skip": a skipped check (the kit).
+    unsupported: str = "fail"
+
+
+class ProgressSink:
+    """Where the levels report progress (the CLI passes a rich implementation); every method may be a no-op."""
+
+    def start(self, description: str, total: float | None = None) -> Any:
+        return None
+
+    def advance(self, task: Any, amount: float = 1.0, description: str | None = None) -> None:
+        pass
+
+    def finish(self, task: Any) -> None:
+        pass
+
+    def training_progress(self, description: str) -> Any:
+        """A :class:`dnnc.runner.progress.Progress` for one training run (None: quiet)."""
+        return None
+
+
+def resolve_backends(names: Sequence[str]) -> list["Backend"]:
+    """The registered backends, in order (the first is the reference); unknown or unavailable names raise BackendError."""
+    from ..backends.base import BackendError
+    from ..plugins.manager import get_registry
+
+    names = list(names)
+    if len(names) < 2:
+        raise BackendError(f"conformance compares at least two backends, the first being the reference "
+                           f"(received {', '.join(names) or 'none'})")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise BackendError(f"backend{'s' if len(dupes) > 1 else ''} {', '.join(map(repr, dupes))} listed twice")
+    registry = get_registry()
+    out = []
+    for name in names:
+        backend = registry.backend(name)
+        available, detail = backend.status()
+        if not available:
+            raise BackendError(f"backend {name!r} is not available: {detail}")
+        out.append(backend)
+    return out
+
+
+def unsupported_ops(backend: "Backend", ir: ModelIR) -> list[str]:
+    return sorted(ir.ops - backend.supported_ops)
+
+
+def unsupported_check(level: str, backend: "Backend", reference: str, ir: ModelIR, policy: str) -> Check | None:
+    """None when `backend` declares every op of `ir`; otherwise a FAIL (policy "fail") or SKIP check naming them."""
+    missing = unsupported_ops(backend, ir)
+    if not missing:
+        return None
+    layers = [n.name for n in ir.nodes if n.op in missing]
+    detail = "; ".join(f"unsupported op {op} by backend {backend.name}" for op in missing) + \
+        f" (layer{'s' if len(layers) > 1 else ''} {', '.join(layers)})"
+    return Check(level, "supported ops", backend.name, reference, SKIP if policy == "skip" else FAIL,
+                 target=", ".join(missing), detail=detail)
+
+
+def with_strict_parity(ir: ModelIR) -> ModelIR:
+    """The IR with ``training.strict_parity = true``."""
+    if ir.training is None or ir.training.strict_parity:
+        return ir
+    return ir.model_copy(update={"training": ir.training.model_copy(update={"strict_parity": True})})
+
+
+def with_seed(ir: ModelIR, seed: int) -> ModelIR:
+    """The IR with ``training.seed = seed``."""
+    if ir.training is None or ir.training.seed == seed:
+        return ir
+    return ir.model_copy(update={"training": ir.training.model_copy(update={"seed": int(seed)})})

@@ -1,0 +1,296 @@
+"""The Python API of the runner: train a spec, evaluate a run, predict with it.
+
+    from dnnc.runner import train_spec, evaluate_run, predict
+    result = train_spec("examples/mnist_bn_dropout.toml", backend="torch", epochs=2,
+                        overrides=["training.optimizer.learning_rate=0.01"])
+    result.test_metrics        # {"test_loss": …, "test_accuracy": …}
+    evaluate_run(result.run_dir)
+    predict(result.run_dir, "digit.png")["dense_3"]   # class probabilities, one row per image
+
+No framework is imported until a backend builds a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ..backends.base import Backend, BackendError, CompiledModel, check_supported
+from ..compiler.compile import compile_spec
+from ..compiler.errors import SpecError
+from ..compiler.initial_weights import initial_weights
+from ..compiler.ir import ModelIR
+from ..compiler.source import SpecSource, load_source
+from .callbacks.base import CallbackContext
+from .callbacks.factory import build_callbacks
+from .datasets import Datasets, load_data
+from .errors import RunnerError
+from .executor import LocalExecutor
+from .history import History
+from .inputs import preprocess, read_raw_inputs
+from .loop import Trainer, evaluate_split
+from .metrics import MetricSet, apply_head
+from .overrides import apply_overrides, attribute_issues
+from .progress import Progress, make_progress
+from .records import (IR_FILE, MANIFEST, WEIGHTS, RunRecords, default_run_dir, determinism_settings,
+                      framework_versions, read_run, sha256_file, system_info)
+
+
+@dataclass
+class RunResult:
+    """What :func:`train_spec` returns."""
+
+    run_dir: Path
+    ir: ModelIR
+    backend: str
+    model: CompiledModel
+    history: History
+    test_metrics: dict[str, float]
+    status: str
+    """``"completed"``, ``"stopped_early"`` (a callback stopped training) or ``"nan"`` (terminate_on_nan)."""
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------
+# pieces
+# --------------------------------------------------------------------------
+
+
+def compile_with_overrides(spec_path: str | Path, overrides: Sequence[str] = ()) -> tuple[SpecSource, ModelIR]:
+    """Parse the spec file, apply ``--set`` overrides to the parsed data, then validate and lower it."""
+    source = load_source(spec_path)
+    data, applied = apply_overrides(source.data, overrides)
+    if applied:
+        source = replace(source, data=data)
+    try:
+        return source, compile_spec(source)
+    except SpecError as exc:
+        raise attribute_issues(exc, applied) from None
+
+
+def get_backend(name: str, ir: ModelIR | None = None) -> Backend:
+    """The registered backend ``name``, checked to be available (and to support ``ir``'s ops)."""
+    from ..plugins.manager import get_registry
+
+    backend = get_registry().backend(name)
+    ok, detail = backend.status()
+    if not ok:
+        raise BackendError(f"backend {name!r} is not available: {detail}")
+    if ir is not None:
+        check_supported(backend, ir)
+    return backend
+
+
+def load_datasets(ir: ModelIR, *, base_dir: Path | None, data_dir: Path | None = None, download: bool = True) -> Datasets:
+    """The data of ``ir.data``, prepared for the model's inputs and outputs."""
+    from ..spec_schema.data import DataSpec
+
+    if ir.data is None:
+        raise RunnerError(f"model {ir.name!r} has no [data] table: nothing says what to train on")
+    spec = DataSpec.model_validate(ir.data)
+    seed = ir.training.seed if ir.training is not None else 0
+    return load_data(
+        spec, base_dir=base_dir, data_dir=None if data_dir is None else Path(data_dir), seed=seed,
+        input_names=list(ir.inputs), output_names=[o.name for o in ir.outputs], download=download,
+        input_shapes={name: ir.node(name).shape for name in ir.inputs},
+    )
+
+
+def _status(history: History) -> str:
+    if history.stop_reason == "nan":
+        return "nan"
+    return "stopped_early" if history.stop_reason else "completed"
+
+
+# --------------------------------------------------------------------------
+# train
+# --------------------------------------------------------------------------
+
+
+def train_spec(
+    spec_path: str | Path,
+    *,
+    backend: str,
+    epochs: int | None = None,
+    seed: int | None = None,
+    data_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    progress: str | Progress = "rich",
+    download: bool = True,
+    runs_root: str | Path = "runs",
+    console=None,
+) -> RunResult:
+    """Compile, load the data, build, train, test and record one run; see :mod:`dnnc.runner.records`.
+
+    ``epochs`` / ``seed`` are shorthands for ``--set training.epochs=…`` / ``training.seed=…``
+    (applied after ``overrides``, validated like the file).  ``out`` is the run
+    directory (default ``<runs_root>/<model>/<YYYYmmdd-HHMMSS>-<backend>``).
+    """
+    overrides = list(overrides)
+    if epochs is not None:
+        overrides.append(f"training.epochs={int(epochs)}")
+    if seed is not None:
+        overrides.append(f"training.seed={int(seed)}")
+    spec_path = Path(spec_path)
+    source, ir = compile_with_overrides(spec_path, overrides)
+    if ir.training is None:
+        raise RunnerError(f"{spec_path} has no [training] table: nothing says how to train the model")
+    if not all(o.loss is not None for o in ir.outputs):
+        raise RunnerError(f"{spec_path}: every output needs a loss to train")
+    base_dir = spec_path.resolve().parent
+    datasets = load_datasets(ir, base_dir=base_dir, data_dir=data_dir, download=download)
+    chosen = get_backend(backend, ir)
+    model = chosen.build(ir, initial_weights(ir, ir.training.seed))
+
+    run_dir = Path(out) if out is not None else default_run_dir(ir.name, backend, runs_root)
+    records = RunRecords(run_dir)
+    records.copy_spec(spec_path)
+    records.write_ir(ir)
+    records.start_manifest(
+        model=ir.name,
+        spec={"path": str(spec_path.resolve()), "sha256": sha256_file(spec_path), "overrides": overrides},
+        spec_dir=str(base_dir),
+        backend={"name": chosen.name, "status": chosen.status()[1], "artifact_suffix": chosen.artifact_suffix},
+        frameworks=framework_versions(),
+        **system_info(),
+        seed=ir.training.seed,
+        epochs=ir.training.epochs,
+        batch_size=ir.training.batch_size,
+        determinism=determinism_settings(ir.training.strict_parity),
+        data=datasets.meta,
+    )
+    reporter = make_progress(progress, console) if isinstance(progress, str) else progress
+    context = CallbackContext(ir=ir, run_dir=run_dir, message=lambda text: reporter.message(text, "info"))
+    try:
+        callbacks = build_callbacks(ir.training.callbacks, context)
+        trainer = Trainer(model, ir, datasets, callbacks=callbacks, progress=reporter, run_dir=run_dir,
+                          artifact_suffix=chosen.artifact_suffix)
+        history = trainer.fit()
+    except BaseException as exc:
+        records.finish_manifest("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    files = {
+        "history": records.write_history(history),
+        "metrics": records.write_metrics(history.test),
+        "weights": records.save_weights(model.get_weights()),
+    }
+    saved = records.save_model(model, chosen.artifact_suffix)
+    if saved:
+        files["model"] = saved[0]
+    curves = records.plot_curves(history, title=f"{ir.name} ({chosen.name})")
+    if curves is not None:
+        files["learning_curves"] = curves
+    status = _status(history)
+    records.finish_manifest(status, frameworks=framework_versions(), steps=history.steps,
+                            epochs_run=len(history.epochs), test_metrics=history.test)
+    files["manifest"] = records.path(MANIFEST)
+    return RunResult(run_dir=run_dir, ir=ir, backend=chosen.name, model=model, history=history,
+                     test_metrics=dict(history.test), status=status, files=files)
+
+
+# --------------------------------------------------------------------------
+# evaluate / predict
+# --------------------------------------------------------------------------
+
+
+def _find_run_dir(path: Path) -> Path | None:
+    for candidate in (path.parent, path.parent.parent, path.parent.parent.parent):
+        if (candidate / IR_FILE).is_file():
+            return candidate
+    return None
+
+
+def _is_npz(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) == b"PK\x03\x04"
+
+
+def load_run_model(target: str | Path, backend: str | None = None) -> tuple[CompiledModel, ModelIR, dict[str, Any]]:
+    """(model, IR, manifest) from a run directory, a checkpoint / ``weights.npz`` in one, or a native model file."""
+    target = Path(target)
+    if target.is_dir():
+        if not (target / IR_FILE).is_file():
+            raise RunnerError(f"{target} is not a dnnc run directory (no {IR_FILE})")
+        run_dir, weights_path = target, target / WEIGHTS
+        if not weights_path.is_file():
+            raise RunnerError(f"{target} has no {WEIGHTS}: the run did not finish")
+    elif target.is_file():
+        run_dir = _find_run_dir(target)
+        weights_path = target if _is_npz(target) else None
+        if weights_path is None:
+            from ..plugins.manager import get_registry
+
+            matches = [b for b in get_registry().backends.values()
+                       if target.name.endswith(b.artifact_suffix) and (backend is None or b.name == backend)]
+            if not matches:
+                raise RunnerError(f"{target}: no installed backend saves models with this suffix")
+            model = matches[0].load(target)
+            manifest = read_run(run_dir)[1] if run_dir is not None else {}
+            return model, model.ir, manifest
+        if run_dir is None:
+            raise RunnerError(f"{target} holds weights but no {IR_FILE} was found next to it (or in the directories above)")
+    else:
+        raise RunnerError(f"{target} not found")
+    ir, manifest = read_run(run_dir)
+    name = backend or manifest.get("backend", {}).get("name")
+    if not name:
+        raise RunnerError(f"{run_dir}/{MANIFEST} does not name the backend; pass backend=")
+    with np.load(weights_path, allow_pickle=False) as data:
+        weights = {k: data[k] for k in data.files}
+    model = get_backend(name, ir).build(ir, weights)
+    return model, ir, manifest
+
+
+def evaluate_run(
+    run_dir_or_model: str | Path,
+    data_dir: str | Path | None = None,
+    *,
+    backend: str | None = None,
+    split: str = "test",
+    download: bool = True,
+) -> dict[str, float]:
+    """Losses and metrics of a trained model on its spec's test (or validation) rows: ``{"test_loss": …}``."""
+    model, ir, manifest = load_run_model(run_dir_or_model, backend)
+    base_dir = Path(manifest["spec_dir"]) if manifest.get("spec_dir") else None
+    datasets = load_datasets(ir, base_dir=base_dir, data_dir=data_dir, download=download)
+    parts = {"test": (datasets.test, "test_"), "validation": (datasets.validation, "val_"), "train": (datasets.train, "")}
+    if split not in parts:
+        raise RunnerError(f"split must be one of {', '.join(parts)} (received {split!r})")
+    rows, prefix = parts[split]
+    if rows is None or rows.n == 0:
+        raise RunnerError(f"the data of {ir.name!r} has no {split} rows")
+    from .data_checks import check_split
+
+    check_split(ir, rows, split)
+    batch = ir.training.validation_batch_size if ir.training is not None else 256
+    return evaluate_split(LocalExecutor(model), rows, MetricSet(ir), batch, prefix)
+
+
+class Predictions(dict):
+    """Output name → array (class probabilities for softmax/sigmoid heads, values otherwise); ``rows`` names each row."""
+
+    rows: list[str]
+    heads: dict[str, str]
+
+
+def predict(run_dir_or_model: str | Path, input_path: str | Path, *, backend: str | None = None,
+            batch_size: int = 1024) -> Predictions:
+    """Predictions of a trained model for the inputs in ``input_path`` (see :mod:`dnnc.runner.inputs`)."""
+    model, ir, manifest = load_run_model(run_dir_or_model, backend)
+    raw, rows = read_raw_inputs(input_path, ir)
+    standardize = (manifest.get("data") or {}).get("standardize")
+    x = preprocess(raw, ir, ir.data, standardize)
+    n = next(iter(x.values())).shape[0]
+    chunks: dict[str, list[np.ndarray]] = {o.name: [] for o in ir.outputs}
+    for start in range(0, n, batch_size):
+        out = model.forward({k: v[start : start + batch_size] for k, v in x.items()}, training=False)
+        for o in ir.outputs:
+            chunks[o.name].append(apply_head(o.head, out[o.name]).astype(np.float32))
+    result = Predictions({name: np.concatenate(parts) for name, parts in chunks.items()})
+    result.rows = rows
+    result.heads = {o.name: o.head for o in ir.outputs}
+    return result

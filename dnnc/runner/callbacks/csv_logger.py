@@ -1,0 +1,50 @@
+"""csv_logger: one CSV row per epoch (Keras's CSVLogger layout, epochs 1-based).
+
+Columns: ``epoch`` then the history keys of the first epoch, sorted; a key
+missing in a later epoch is written ``NA``.  ``append = true`` keeps an existing
+file and writes the header only if the file is new or empty.  The file is
+flushed after every row.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from .base import Callback
+
+
+class CsvLogger(Callback):
+    def __init__(self, path: str = "history.csv", append: bool = False) -> None:
+        self.path_template = str(path)
+        self.append = bool(append)
+        self._file = None
+        self._writer = None
+        self.keys: list[str] | None = None
+        self.path: Path | None = None
+
+    def on_train_begin(self, logs=None) -> None:
+        path = Path(self.path_template)
+        run_dir = getattr(self.trainer, "run_dir", None)
+        self.path = path if path.is_absolute() or run_dir is None else Path(run_dir) / path
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._has_header = self.append and self.path.is_file() and self.path.stat().st_size > 0
+        self._file = open(self.path, "a" if self.append else "w", newline="", encoding="utf-8")
+        self.keys = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if self.keys is None:
+            self.keys = sorted(logs)
+            self._writer = csv.writer(self._file)
+            if not self._has_header:
+                self._writer.writerow(["epoch", *self.keys])
+        self._writer.writerow([epoch + 1, *(_cell(logs.get(k)) for k in self.keys)])
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None and not self._file.closed:
+            self._file.close()
+
+
+def _cell(value) -> str:
+    return "NA" if value is None else repr(float(value))

@@ -1,0 +1,263 @@
+"""The one training loop of dnnc, shared by every backend.
+
+For each epoch ``e`` (0-based, from ``start_epoch`` to ``epochs − 1``):
+
+1. the training metrics are reset and ``on_epoch_begin(e)`` runs;
+2. the training rows are visited in the order of ``batch_source.batches(e)``
+   (by default :class:`~dnnc.runner.sampling.ShuffledBatches`: a fresh
+   ``Generator(Philox(key=[seed, e])).permutation(n)`` per epoch, batches of
+   ``batch_size``, the last partial batch kept);
+3. for each batch (global step ``k``, counted from 0 over the whole run): the
+   learning rate is ``float32(learning_rate_at(optimizer.learning_rate, k) ·
+   lr_factor)`` (``lr_factor`` starts at 1; reduce_lr_on_plateau changes it);
+   with ``strict_parity`` one dropout keep mask per dropout node is drawn
+   (:mod:`dnnc.runner.dropout`); the executor runs ``model.train_step``; the
+   step's losses and logits update the epoch's metrics (Σ over samples);
+   ``on_batch_end`` runs; a stop request ends the epoch there;
+4. the validation rows, if any, are evaluated in order in batches of
+   ``validation_batch_size`` with ``model.evaluate_step`` (keys ``val_…``);
+5. ``on_epoch_end(e, logs)`` runs, then the logs are appended to the history;
+   training stops if a callback asked for it.
+
+After the last epoch: ``on_train_end`` (which may restore the best weights),
+then the test rows are evaluated (keys ``test_…``) and ``on_test_end`` runs.
+
+``class_weight`` becomes per-sample weights (multiplied into the data's own
+sample weights, if any) for the training rows only.
+
+Data-parallel training: see :mod:`dnnc.runner.executor` (the step executor and
+the batch source are the two seams; nothing else in the loop changes).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from ..backends.base import CompiledModel
+from ..compiler.ir import ModelIR
+from ..numerics.schedules import learning_rate_at
+from .callbacks.base import Callback, CallbackList
+from .callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
+from .data_checks import check_split, class_sample_weights
+from .datasets.containers import Datasets, Split
+from .dropout import DropoutMasks
+from .errors import RunnerError
+from .executor import Batch, LocalExecutor, StepExecutor
+from .history import History
+from .metrics import MetricSet
+from .progress import Progress, QuietProgress
+from .sampling import BatchSource, SequentialBatches, ShuffledBatches
+
+
+def gather(split: Split, index: np.ndarray, sample_weight: np.ndarray | None = None) -> Batch:
+    """The rows ``index`` of ``split`` as a :class:`Batch` (``sample_weight`` overrides the split's)."""
+    weights = split.sample_weight if sample_weight is None else sample_weight
+    return Batch(
+        indices=index,
+        inputs={k: v[index] for k, v in split.inputs.items()},
+        targets={k: v[index] for k, v in split.targets.items()},
+        sample_weight=None if weights is None else weights[index],
+    )
+
+
+def evaluate_split(executor: StepExecutor, split: Split, metrics: MetricSet, batch_size: int, prefix: str = "") -> dict[str, float]:
+    """Losses and metrics of ``split`` in inference mode: rows in order, batches of ``batch_size``."""
+    metrics.reset()
+    for index in SequentialBatches(split.n, batch_size).batches():
+        batch = gather(split, index)
+        result = executor.evaluate_step(batch)
+        metrics.update(result.losses, result.outputs, batch.targets, batch.size)
+    return metrics.result(prefix)
+
+
+class Trainer:
+    """Trains one model on one data set; see the module docstring for the exact procedure."""
+
+    def __init__(
+        self,
+        model: CompiledModel,
+        ir: ModelIR,
+        datasets: Datasets,
+        *,
+        epochs: int | None = None,
+        callbacks: Iterable[Callback] = (),
+        progress: Progress | None = None,
+        start_epoch: int = 0,
+        seed: int | None = None,
+        batch_size: int | None = None,
+        validation_batch_size: int | None = None,
+        executor: StepExecutor | None = None,
+        batch_source: BatchSource | None = None,
+        run_dir: Path | None = None,
+        artifact_suffix: str | None = None,
+    ) -> None:
+        if ir.training is None:
+            raise RunnerError(f"model {ir.name!r} has no [training] table: nothing says how to train it")
+        training = ir.training
+        self.model = model
+        self.ir = ir
+        self.datasets = datasets
+        self.epochs = int(training.epochs if epochs is None else epochs)
+        self.start_epoch = int(start_epoch)
+        if self.start_epoch < 0 or self.start_epoch > self.epochs:
+            raise RunnerError(f"start_epoch must be in [0, {self.epochs}] (received {start_epoch})")
+        self.seed = int(training.seed if seed is None else seed)
+        self.batch_size = int(batch_size or training.batch_size)
+        self.validation_batch_size = int(validation_batch_size or training.validation_batch_size or self.batch_size)
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.artifact_suffix = artifact_suffix
+
+        for part, split in (("training", datasets.train), ("validation", datasets.validation), ("test", datasets.test)):
+            if split is not None:
+                check_split(ir, split, part)
+        if datasets.train.n == 0:
+            raise RunnerError("the training data has no rows")
+        self.train_weights = datasets.train.sample_weight
+        if training.class_weight:
+            cw = class_sample_weights(ir, datasets.train, training.class_weight)
+            self.train_weights = cw if self.train_weights is None else (self.train_weights * cw).astype(np.float32)
+
+        self.batch_source = batch_source or ShuffledBatches(datasets.train.n, self.batch_size, self.seed)
+        self.steps_per_epoch = self.batch_source.steps()
+        self.executor = executor or LocalExecutor(model)
+        self.dropout = DropoutMasks(ir, self.seed) if training.strict_parity else None
+        self.lr_spec = training.optimizer.get("learning_rate")
+        if self.lr_spec is None:
+            raise RunnerError(f"the optimizer {training.optimizer.get('type')!r} has no learning_rate in the IR")
+        self.lr_factor = 1.0
+        self.global_step = self.start_epoch * self.steps_per_epoch
+        self.stop_training = False
+        self.stop_reason: str | None = None
+        self.history = History()
+        self.callbacks = CallbackList(callbacks)
+        # Like Keras, `learning_rate` is in the logs only when reduce_lr_on_plateau runs; it is put there
+        # before any callback sees the logs, so loggers listed before it record it too.
+        self._logs_learning_rate = any(isinstance(c, ReduceLROnPlateau) for c in self.callbacks)
+        self.progress = progress or QuietProgress()
+        self.train_metrics = MetricSet(ir)
+        self._eval_metrics = MetricSet(ir)
+
+    # -- what callbacks use ----------------------------------------------------
+    def base_learning_rate(self, step: int | None = None) -> float:
+        """The scheduled rate of ``step`` (default: the next step) before the factor."""
+        return learning_rate_at(self.lr_spec, self.global_step if step is None else step)
+
+    def learning_rate(self, step: int | None = None) -> float:
+        """The rate step ``step`` (default: the next step) uses: float32(scheduled · lr_factor)."""
+        base = self.base_learning_rate(step)
+        return base if self.lr_factor == 1.0 else float(np.float32(base * self.lr_factor))
+
+    def set_learning_rate(self, rate: float) -> None:
+        """Make the next step use ``rate`` (later steps: the schedule times the same factor)."""
+        base = self.base_learning_rate()
+        if base <= 0.0:
+            raise RunnerError("cannot rescale a learning rate of 0")
+        self.lr_factor = float(rate) / base
+
+    def request_stop(self, reason: str = "callback") -> None:
+        self.stop_training = True
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
+    def message(self, text: str, level: str = "info") -> None:
+        self.progress.message(text, level)
+
+    @property
+    def has_validation(self) -> bool:
+        return self.datasets.validation is not None and self.datasets.validation.n > 0
+
+    def history_keys(self) -> list[str]:
+        """Every key an epoch's logs will hold."""
+        keys = self.train_metrics.keys()
+        if self.has_validation:
+            keys = keys + ["val_" + k for k in self.train_metrics.keys()]
+        if self._logs_learning_rate:
+            keys.append("learning_rate")
+        return keys
+
+    # -- evaluation -------------------------------------------------------------
+    def evaluate(self, split: Split, prefix: str = "val_", batch_size: int | None = None) -> dict[str, float]:
+        """Inference-mode losses and metrics of ``split`` (rows in order), keys prefixed."""
+        return evaluate_split(self.executor, split, self._eval_metrics, batch_size or self.validation_batch_size, prefix)
+
+    # -- training ---------------------------------------------------------------
+    def fit(self) -> History:
+        """Run the epochs, then the test evaluation; return the history (test metrics in ``history.test``)."""
+        train = self.datasets.train
+        self.callbacks.bind(self)
+        try:
+            self.progress.train_begin(self)
+            self.callbacks.on_train_begin()
+            logs: dict[str, float] = {}
+            for epoch in range(self.start_epoch, self.epochs):
+                logs = self._run_epoch(epoch, train)
+                if self.stop_training:
+                    self.history.stopped_epoch = epoch
+                    self.history.stop_reason = self.stop_reason
+                    break
+            self.history.steps = self.global_step
+            self.callbacks.on_train_end(logs)
+            test_logs: dict[str, float] = {}
+            if self.datasets.test is not None and self.datasets.test.n > 0:
+                test_logs = self.evaluate(self.datasets.test, prefix="test_")
+                self.history.test = test_logs
+            self.callbacks.on_test_end(test_logs)
+            self.progress.train_end(self.history)
+        finally:
+            self.callbacks.close()
+            self.progress.close()
+        return self.history
+
+    def _run_epoch(self, epoch: int, train: Split) -> dict[str, float]:
+        started = time.perf_counter()
+        metrics = self.train_metrics
+        metrics.reset()
+        self.callbacks.on_epoch_begin(epoch)
+        self.progress.epoch_begin(epoch, self.steps_per_epoch)
+        per_batch = self.callbacks.wants_batches
+        for step, index in enumerate(self.batch_source.batches(epoch)):
+            batch = gather(train, index, self.train_weights)
+            masks = self.dropout.for_step(self.global_step, batch.size) if self.dropout else None
+            result = self.executor.train_step(batch, learning_rate=self.learning_rate(), dropout_masks=masks)
+            metrics.update(result.losses, result.outputs, batch.targets, batch.size)
+            self.global_step += 1
+            if per_batch and self.callbacks.on_batch_end(step, result.losses):
+                self.request_stop(self.stop_reason or "callback")
+            self.progress.batch_end(step + 1, metrics.result)
+            if self.stop_training:
+                break
+        logs = metrics.result()
+        if self.has_validation:
+            logs.update(self.evaluate(self.datasets.validation, prefix="val_"))
+        if self._logs_learning_rate:
+            logs["learning_rate"] = self.learning_rate()
+        if self.callbacks.on_epoch_end(epoch, logs):
+            self.request_stop(self.stop_reason or "callback")
+        seconds = time.perf_counter() - started
+        self.history.append(epoch, logs, seconds)
+        self.progress.epoch_end(epoch, logs, seconds)
+        return logs
+
+
+def train(
+    model: CompiledModel,
+    ir: ModelIR,
+    datasets: Datasets,
+    *,
+    epochs: int | None = None,
+    callbacks: Iterable[Callback] = (),
+    progress: Progress | None = None,
+    start_epoch: int = 0,
+    **options,
+) -> History:
+    """Train ``model`` (built from ``ir``) on ``datasets``; see :class:`Trainer` for ``options``."""
+    return Trainer(
+        model, ir, datasets, epochs=epochs, callbacks=callbacks, progress=progress, start_epoch=start_epoch, **options
+    ).fit()
+
+
+__all__ = ["Trainer", "evaluate_split", "gather", "train"]
