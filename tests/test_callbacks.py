@@ -11,7 +11,6 @@ import sys
 import textwrap
 import time
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest

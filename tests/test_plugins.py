@@ -53,6 +53,52 @@ PLUGIN = textwrap.dedent('''
     @hookimpl
     def dnnc_layer_types():
         return [LayerType(Square, lower_square)]
+
+
+    from dnnc.plugins import CallbackType, DatasetType
+    from dnnc.spec_schema.base import StrictModel
+
+
+    class Parity(StrictModel):
+        """Bits of a small integer; the label is their parity."""
+        type: Literal["parity"]
+        bits: int = Field(4, ge=2, le=10)
+
+
+    def load_parity(dataset, *, base_dir=None, data_dir=None, download=True):
+        import numpy as np
+        from dnnc.runner.datasets import RawData, Split
+        n = 2 ** dataset.bits
+        x = ((np.arange(n)[:, None] >> np.arange(dataset.bits)) & 1).astype("float32")
+        y = (x.sum(1) % 2).astype("float32")[:, None]
+        split = Split(inputs={"input": x}, targets={"output": y})
+        return RawData(train=split, test=split, target_kinds={"output": "value"})
+
+
+    class Marker(StrictModel):
+        """Writes a file when training ends."""
+        type: Literal["marker"]
+        path: str = "marker.txt"
+
+
+    def make_marker(config, context):
+        from dnnc.runner.callbacks import Callback
+
+        class _Marker(Callback):
+            def on_train_end(self, logs=None):
+                (context.run_dir / config["path"]).write_text("epochs done")
+
+        return _Marker()
+
+
+    @hookimpl
+    def dnnc_dataset_types():
+        return [DatasetType(Parity, load_parity)]
+
+
+    @hookimpl
+    def dnnc_callback_types():
+        return [CallbackType(Marker, make_marker)]
 ''')
 
 BROKEN = "raise ImportError('this plugin is broken on purpose')\n"
@@ -117,3 +163,17 @@ def test_unsupported_op_fails_closed(fake_dist, monkeypatch):
         check_supported(registry.backends["fake"], ir)
     with pytest.raises(Exception, match="unknown backend 'jaxx'; installed: "):
         registry.backend("jaxx")
+
+
+def test_plugin_dataset_and_callback_train_end_to_end(fake_dist, tmp_path):
+    spec = tmp_path / "parity.toml"
+    spec.write_text(
+        '[data]\ndataset = { type = "parity", bits = 3 }\n'
+        '[model]\ninput_shape = [3]\nlayers = [ { type = "dense", units = 8, activation = "tanh" }, { type = "dense", units = 1 } ]\n'
+        '[training]\nloss = "mse"\nepochs = 2\nbatch_size = 4\n[[training.callbacks]]\ntype = "marker"\n'
+    )
+    out = _run(fake_dist, "train", str(spec), "--backend", "torch", "--out", str(tmp_path / "run"), "--quiet")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert (tmp_path / "run" / "marker.txt").read_text() == "epochs done"
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert len(history["history"]["loss"]) == 2

@@ -24,7 +24,7 @@ from ..compiler.ir import ModelIR
 SPARSE = {"loss": "sparse_categorical_crossentropy", "optimizer": {"type": "sgd", "learning_rate": 0.1}, "seed": 0}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Case:
     """A named small spec and what it exercises (``covers``: op, activation, initializer or loss names)."""
 

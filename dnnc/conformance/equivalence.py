@@ -41,7 +41,7 @@ fault.  The batch, targets and dropout masks come from :func:`make_batch` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
@@ -136,6 +136,11 @@ class EquivalenceReport:
                 return c
         raise KeyError(f"no check named {name!r}; checks: {', '.join(c.name for c in self.checks)}")
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for JSON reports."""
+        return {"model": self.model, "backends": list(self.backends), "passed": self.passed,
+                "checks": [asdict(c) for c in self.checks]}
+
     def render(self) -> str:
         head = f"{self.model}: {self.backends[0]} vs {self.backends[1]}: {'equivalent' if self.passed else 'NOT equivalent'}"
         return "\n".join([head, *("  " + c.render() for c in self.checks)])
@@ -159,7 +164,7 @@ def compare_arrays(name: str, a: Arrays, b: Arrays, tol: Tolerance, *, keys: Seq
     if missing:
         return CheckResult(name, False, float("inf"), float("inf"), tol.describe(), missing[0],
                            f"missing in {'first' if missing[0] not in a else 'second'} model")
-    worst_abs, worst_rel, worst_key, worst_score = 0.0, 0.0, None, -1.0
+    worst_abs, worst_rel, worst_key, worst_score = 0.0, 0.0, None, 0.0
     passed = True
     overall = 0.0
     if tol.kind == "relative" and tol.share:

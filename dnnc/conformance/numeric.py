@@ -212,9 +212,28 @@ def ulp_perturbed(weights: Arrays, seed: int) -> dict[str, np.ndarray]:
     return out
 
 
+def bias_ema(ir: ModelIR, traj: Trajectory, initial: Arrays, bias: str, moving_mean: str) -> list[np.ndarray]:
+    """After each step, the part of `moving_mean` contributed by the cancelled `bias`.
+
+    Step t's training-mode pass adds ``(1 − momentum)·(batch mean of x·W + b_{t−1})``
+    to the moving mean, b_{t−1} being the bias before that step's update; so
+    that part is c_t = momentum·c_{t−1} + (1 − momentum)·b_{t−1}, c_0 = 0.
+    """
+    momentum = float(ir.node(moving_mean.split("/")[0]).attrs["momentum"])
+    c = np.zeros(np.shape(initial[bias]), dtype=np.float64)
+    previous = np.asarray(initial[bias], dtype=np.float64)
+    out = []
+    for weights in traj.weights:
+        c = momentum * c + (1.0 - momentum) * previous
+        out.append(c.copy())
+        previous = np.asarray(weights[bias], dtype=np.float64)
+    return out
+
+
 def trajectory_checks(ir: ModelIR, ref_traj: Trajectory, other_traj: Trajectory, a_name: str, b_name: str,
-                      options: ConformOptions) -> list[Check]:
-    """The worst step of each loss and each weight array (cancelled biases: skipped checks)."""
+                      options: ConformOptions, initial: Arrays) -> list[Check]:
+    """The worst step of each loss and each weight array (cancelled biases: skipped checks; the moving
+    mean of a batch norm that cancels a bias is compared without that bias's contribution)."""
     cancelled = M.cancelled_biases(ir)
     worst: dict[tuple[str, str], Check] = {}
 
@@ -227,12 +246,22 @@ def trajectory_checks(ir: ModelIR, ref_traj: Trajectory, other_traj: Trajectory,
         for key, value in lb.items():
             keep("loss", key, M.compare_loss(LEVEL, "trajectory loss", a_name, b_name, key,
                                              la.get(key, float("nan")), value, rtol=options.loss_rtol, step=k + 1))
+    corrected = {f"{bn}/moving_mean": bias for bias, bn in cancelled.items()
+                 if any(p.name == "moving_mean" for p in ir.node(bn).params)}
+    ema_b = {key: bias_ema(ir, ref_traj, initial, bias, key) for key, bias in corrected.items()}
+    ema_a = {key: bias_ema(ir, other_traj, initial, bias, key) for key, bias in corrected.items()}
     for k, (wb, wa) in enumerate(zip(ref_traj.weights, other_traj.weights)):
         for key, _, _ in ir.weight_specs():
             if key in cancelled:
                 continue
-            keep("weights", key, M.compare_array(LEVEL, "trajectory weights", a_name, b_name, key, wa[key], wb[key],
-                                                 rtol=options.weight_rtol, floor=1.0, norm=M.SCALED, step=k + 1))
+            va, vb, detail = wa[key], wb[key], ""
+            if key in corrected:
+                va, vb = va - ema_a[key][k], vb - ema_b[key][k]
+                detail = (f"compared without the contribution of the cancelled bias {corrected[key]} "
+                          "(moving_mean − the moving average of that bias)")
+            keep("weights", key, M.compare_array(LEVEL, "trajectory weights", a_name, b_name, key, va, vb,
+                                                 rtol=options.weight_rtol, floor=1.0, norm=M.SCALED, step=k + 1,
+                                                 detail=detail))
     checks = [c for (kind, _), c in worst.items() if kind == "loss"]
     checks += [worst[("weights", key)] for key, _, _ in ir.weight_specs() if ("weights", key) in worst]
     for key, bn in cancelled.items():
@@ -323,7 +352,7 @@ def numeric_level(ir: ModelIR, backends: Sequence["Backend"], weights: Arrays, b
                 progress.advance(task, steps)
             model.set_weights(weights)
             other_traj = run_trajectory(ir, model, trajectory, lambda k: progress.advance(task))
-            checks = trajectory_checks(ir, ref_traj, other_traj, backend.name, reference, options)
+            checks = trajectory_checks(ir, ref_traj, other_traj, backend.name, reference, options, weights)
             if any(c.status == FAIL for c in checks):
                 if noise_traj is None:
                     noisy = ref_backend.build(ir, ulp_perturbed(weights, seed))

@@ -8,17 +8,17 @@ import numpy as np
 
 
 def regularizer_penalty(regularizer: Mapping[str, Any], weight: np.ndarray) -> float:
-    """l1·Σ|w| + l2·Σw² for one regularizer IR dict ({type = l1 | l2 | l1_l2, l1, l2})."""
+    """l1·Σ|w| + l2·Σw² for one regularizer in IR form ({"l1": …, "l2": …}, as `ParamIR.regularizer`).
+
+    The spec form with a `type` (l1 / l2 / l1_l2) is accepted too; missing factors count as 0.
+    """
     kind = regularizer.get("type")
-    if kind not in ("l1", "l2", "l1_l2"):
+    if kind is not None and kind not in ("l1", "l2", "l1_l2"):
         raise ValueError(f"unknown regularizer type {kind!r}; known: l1, l2, l1_l2")
     w = np.asarray(weight, dtype=np.float64)
-    total = 0.0
-    if kind in ("l1", "l1_l2"):
-        total += regularizer["l1"] * float(np.abs(w).sum())
-    if kind in ("l2", "l1_l2"):
-        total += regularizer["l2"] * float((w * w).sum())
-    return total
+    l1 = float(regularizer.get("l1", 0.0) or 0.0)
+    l2 = float(regularizer.get("l2", 0.0) or 0.0)
+    return l1 * float(np.abs(w).sum()) + l2 * float((w * w).sum())
 
 
 def penalty(weights: Mapping[str, np.ndarray], regularizers: Mapping[str, Mapping[str, Any]]) -> float:

@@ -27,6 +27,7 @@ from ..compiler.source import SpecSource, load_source
 from .callbacks.base import CallbackContext
 from .callbacks.factory import build_callbacks
 from .datasets import Datasets, load_data
+from .data_checks import check_split
 from .errors import RunnerError
 from .executor import LocalExecutor
 from .history import History
@@ -34,8 +35,8 @@ from .inputs import preprocess, read_raw_inputs
 from .loop import Trainer, evaluate_split
 from .metrics import MetricSet, apply_head
 from .overrides import apply_overrides, attribute_issues
-from .progress import Progress, make_progress
-from .records import (IR_FILE, MANIFEST, WEIGHTS, RunRecords, default_run_dir, determinism_settings,
+from .progress import Progress, TeeProgress, TextLogProgress, make_progress
+from .records import (IR_FILE, LOG_FILE, MANIFEST, WEIGHTS, RunRecords, default_run_dir, determinism_settings,
                       framework_versions, read_run, sha256_file, system_info)
 
 
@@ -85,17 +86,24 @@ def get_backend(name: str, ir: ModelIR | None = None) -> Backend:
 
 
 def load_datasets(ir: ModelIR, *, base_dir: Path | None, data_dir: Path | None = None, download: bool = True) -> Datasets:
-    """The data of ``ir.data``, prepared for the model's inputs and outputs."""
-    from ..spec_schema.data import DataSpec
+    """The data of ``ir.data``, prepared for the model's inputs and outputs.
+
+    The data table is validated with the installed vocabulary, so dataset types added by
+    plugins load through their `DatasetType.load`.
+    """
+    from ..plugins.manager import get_registry
 
     if ir.data is None:
         raise RunnerError(f"model {ir.name!r} has no [data] table: nothing says what to train on")
-    spec = DataSpec.model_validate(ir.data)
+    registry = get_registry()
+    data_model = registry.spec_model().model_fields["data"].annotation.__args__[0]
+    spec = data_model.model_validate(ir.data)
+    loaders = {name: t.load for name, t in registry.datasets.items() if t.load is not None}
     seed = ir.training.seed if ir.training is not None else 0
     return load_data(
         spec, base_dir=base_dir, data_dir=None if data_dir is None else Path(data_dir), seed=seed,
         input_names=list(ir.inputs), output_names=[o.name for o in ir.outputs], download=download,
-        input_shapes={name: ir.node(name).shape for name in ir.inputs},
+        input_shapes={name: ir.node(name).shape for name in ir.inputs}, loaders=loaders,
     )
 
 
@@ -136,13 +144,16 @@ def train_spec(
     if seed is not None:
         overrides.append(f"training.seed={int(seed)}")
     spec_path = Path(spec_path)
-    source, ir = compile_with_overrides(spec_path, overrides)
+    _, ir = compile_with_overrides(spec_path, overrides)
     if ir.training is None:
         raise RunnerError(f"{spec_path} has no [training] table: nothing says how to train the model")
     if not all(o.loss is not None for o in ir.outputs):
         raise RunnerError(f"{spec_path}: every output needs a loss to train")
     base_dir = spec_path.resolve().parent
     datasets = load_datasets(ir, base_dir=base_dir, data_dir=data_dir, download=download)
+    for part, rows in (("training", datasets.train), ("validation", datasets.validation), ("test", datasets.test)):
+        if rows is not None:
+            check_split(ir, rows, part)  # before anything is written
     chosen = get_backend(backend, ir)
     model = chosen.build(ir, initial_weights(ir, ir.training.seed))
 
@@ -154,6 +165,7 @@ def train_spec(
         model=ir.name,
         spec={"path": str(spec_path.resolve()), "sha256": sha256_file(spec_path), "overrides": overrides},
         spec_dir=str(base_dir),
+        data_dir=None if data_dir is None else str(Path(data_dir).resolve()),
         backend={"name": chosen.name, "status": chosen.status()[1], "artifact_suffix": chosen.artifact_suffix},
         frameworks=framework_versions(),
         **system_info(),
@@ -163,15 +175,21 @@ def train_spec(
         determinism=determinism_settings(ir.training.strict_parity),
         data=datasets.meta,
     )
-    reporter = make_progress(progress, console) if isinstance(progress, str) else progress
+    shown = make_progress(progress, console) if isinstance(progress, str) else progress
+    reporter = TeeProgress(shown, TextLogProgress(records.path(LOG_FILE)))
     context = CallbackContext(ir=ir, run_dir=run_dir, message=lambda text: reporter.message(text, "info"))
+    trainer = None
     try:
         callbacks = build_callbacks(ir.training.callbacks, context)
         trainer = Trainer(model, ir, datasets, callbacks=callbacks, progress=reporter, run_dir=run_dir,
                           artifact_suffix=chosen.artifact_suffix)
         history = trainer.fit()
     except BaseException as exc:
-        records.finish_manifest("failed", error=f"{type(exc).__name__}: {exc}")
+        reporter.close()
+        if trainer is not None and trainer.history.epochs:
+            records.write_history(trainer.history)  # the epochs finished before the failure
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        records.finish_manifest(status, error=f"{type(exc).__name__}: {exc}")
         raise
     files = {
         "history": records.write_history(history),
@@ -209,6 +227,19 @@ def _is_npz(path: Path) -> bool:
         return f.read(4) == b"PK\x03\x04"
 
 
+def _holds_weights_of(path: Path, run_dir: Path) -> bool:
+    """True if ``path`` is an .npz archive of exactly the run's canonical weight keys (weights.npz, a checkpoint)."""
+    if not _is_npz(path):
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            keys = set(data.files)
+    except (OSError, ValueError):
+        return False
+    ir = read_run(run_dir)[0]
+    return keys == {key for key, _, _ in ir.weight_specs()}
+
+
 def load_run_model(target: str | Path, backend: str | None = None) -> tuple[CompiledModel, ModelIR, dict[str, Any]]:
     """(model, IR, manifest) from a run directory, a checkpoint / ``weights.npz`` in one, or a native model file."""
     target = Path(target)
@@ -220,19 +251,19 @@ def load_run_model(target: str | Path, backend: str | None = None) -> tuple[Comp
             raise RunnerError(f"{target} has no {WEIGHTS}: the run did not finish")
     elif target.is_file():
         run_dir = _find_run_dir(target)
-        weights_path = target if _is_npz(target) else None
+        weights_path = target if run_dir is not None and _holds_weights_of(target, run_dir) else None
         if weights_path is None:
             from ..plugins.manager import get_registry
 
             matches = [b for b in get_registry().backends.values()
                        if target.name.endswith(b.artifact_suffix) and (backend is None or b.name == backend)]
             if not matches:
-                raise RunnerError(f"{target}: no installed backend saves models with this suffix")
+                if _is_npz(target) and run_dir is None:
+                    raise RunnerError(f"{target} holds arrays but no {IR_FILE} was found next to it (or in the directories above)")
+                raise RunnerError(f"{target}: neither canonical weights of a run nor a model file of an installed backend")
             model = matches[0].load(target)
             manifest = read_run(run_dir)[1] if run_dir is not None else {}
             return model, model.ir, manifest
-        if run_dir is None:
-            raise RunnerError(f"{target} holds weights but no {IR_FILE} was found next to it (or in the directories above)")
     else:
         raise RunnerError(f"{target} not found")
     ir, manifest = read_run(run_dir)
@@ -256,6 +287,8 @@ def evaluate_run(
     """Losses and metrics of a trained model on its spec's test (or validation) rows: ``{"test_loss": …}``."""
     model, ir, manifest = load_run_model(run_dir_or_model, backend)
     base_dir = Path(manifest["spec_dir"]) if manifest.get("spec_dir") else None
+    if data_dir is None and manifest.get("data_dir"):
+        data_dir = manifest["data_dir"]  # where the training run found its data
     datasets = load_datasets(ir, base_dir=base_dir, data_dir=data_dir, download=download)
     parts = {"test": (datasets.test, "test_"), "validation": (datasets.validation, "val_"), "train": (datasets.train, "")}
     if split not in parts:
@@ -263,8 +296,6 @@ def evaluate_run(
     rows, prefix = parts[split]
     if rows is None or rows.n == 0:
         raise RunnerError(f"the data of {ir.name!r} has no {split} rows")
-    from .data_checks import check_split
-
     check_split(ir, rows, split)
     batch = ir.training.validation_batch_size if ir.training is not None else 256
     return evaluate_split(LocalExecutor(model), rows, MetricSet(ir), batch, prefix)

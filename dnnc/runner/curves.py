@@ -17,6 +17,7 @@ def plot_learning_curves(history: History, path: str | Path, title: str | None =
     """Write the figure with matplotlib's Agg canvas (no pyplot, no display); None if nothing to plot."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     keys = curve_quantities(history)
     if not keys or not history.epochs:
@@ -37,6 +38,7 @@ def plot_learning_curves(history: History, path: str | Path, title: str | None =
             ax.axhline(test, linestyle="--", linewidth=1, color="gray", label="test")
         ax.set_title(key)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
     if title:

@@ -211,6 +211,78 @@ class RichProgress(Progress):
         self._stop_bar()
 
 
+class TextLogProgress(Progress):
+    """A plain-text log of the run (``train.log`` in the run directory): epoch lines, messages, the test metrics."""
+
+    def __init__(self, path) -> None:
+        from pathlib import Path
+
+        self.path = Path(path)
+        self._file = open(self.path, "a", encoding="utf-8")
+        self.epochs = 0
+
+    def _write(self, text: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        self._file.write(f"{stamp} {text}\n")
+        self._file.flush()
+
+    def train_begin(self, trainer: "Trainer") -> None:
+        self.epochs = trainer.epochs
+        self._write(f"training {trainer.ir.name} with {getattr(trainer.model, 'backend_name', '?')}: "
+                    f"{trainer.datasets.train.n} rows, batch {trainer.batch_size}, {trainer.steps_per_epoch} steps/epoch, "
+                    f"epochs {trainer.start_epoch + 1}-{trainer.epochs}, seed {trainer.seed}")
+
+    def epoch_end(self, epoch: int, logs: dict[str, float], seconds: float) -> None:
+        self._write(f"epoch {epoch + 1}/{self.epochs} {seconds:.2f}s {format_logs(logs)}")
+
+    def train_end(self, history: History) -> None:
+        if history.stop_reason:
+            self._write(f"stopped after epoch {history.stopped_epoch + 1}: {history.stop_reason}")
+        self._write("test " + (format_logs(history.test) if history.test else "(no test rows)"))
+
+    def message(self, text: str, level: str = "info") -> None:
+        self._write(f"{level}: {text}")
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+
+class TeeProgress(Progress):
+    """Reports to several reporters in turn."""
+
+    def __init__(self, *reporters: Progress) -> None:
+        self.reporters = reporters
+
+    def train_begin(self, trainer):
+        for r in self.reporters:
+            r.train_begin(trainer)
+
+    def epoch_begin(self, epoch, steps):
+        for r in self.reporters:
+            r.epoch_begin(epoch, steps)
+
+    def batch_end(self, done, metrics):
+        for r in self.reporters:
+            r.batch_end(done, metrics)
+
+    def epoch_end(self, epoch, logs, seconds):
+        for r in self.reporters:
+            r.epoch_end(epoch, logs, seconds)
+
+    def train_end(self, history):
+        for r in self.reporters:
+            r.train_end(history)
+
+    def message(self, text, level="info"):
+        for r in self.reporters:
+            r.message(text, level)
+
+    def close(self):
+        for r in self.reporters:
+            r.close()
+
+
 def make_progress(mode: str, console: "Console | None" = None) -> Progress:
     """``"rich"``, ``"quiet"`` or ``"json"``."""
     if mode == "rich":

@@ -13,6 +13,7 @@ current directory (``-2``, ``-3``… appended if it exists).  Contents:
 ``learning_curves.png``           loss and each metric, training vs validation
 ``model<suffix>``                 the final model saved by the backend (``.keras``, ``.pt``…)
 ``weights.npz``                   the final canonical weights (``"<node>/<param>"`` keys)
+``train.log``                     a plain-text log: epoch lines, messages, test metrics
 checkpoints, tensorboard, csv     wherever the callbacks' relative paths put them
 ================================  ===============================================================
 
@@ -48,6 +49,7 @@ METRICS = "metrics.json"
 IR_FILE = "ir.json"
 WEIGHTS = "weights.npz"
 CURVES = "learning_curves.png"
+LOG_FILE = "train.log"
 
 #: Environment variables that influence numerical determinism, recorded when set.
 DETERMINISM_ENV = ("PYTHONHASHSEED", "TF_ENABLE_ONEDNN_OPTS", "TF_DETERMINISTIC_OPS", "CUBLAS_WORKSPACE_CONFIG",

@@ -75,15 +75,12 @@ class KerasModel:
 
     def __init__(self, ir: ModelIR, weights: Arrays) -> None:
         check_weights(ir, weights)
-        import_keras()
+        keras = import_keras()
         self.ir = ir
         training = ir.training
         self.seed = training.seed if training is not None else 0
         self.strict_parity = bool(training is not None and training.strict_parity)
         configure(self.seed, self.strict_parity)
-        import keras
-
-        self._keras = keras
         self.graph = KerasGraph(ir, keras, self.seed)
         #: The native functional model (logits out).
         self.keras_model = self.graph.model
@@ -100,6 +97,7 @@ class KerasModel:
                 if l1 or l2:
                     penalties.append((var, l1, l2))
         self._input_names = tuple(ir.inputs)
+        self._node_shapes = {n.name: tuple(n.shape) for n in ir.nodes}
         self._loss_outputs = [(i, out) for i, out in enumerate(ir.outputs) if out.loss is not None]
         self._multi_output = len(ir.outputs) > 1
         self._optimizer = None
@@ -126,6 +124,7 @@ class KerasModel:
             batch: dict[str, Any] = {"inputs": {name: _f32(inputs[name]) for name in self._input_names}}
         except KeyError:
             raise ValueError(f"inputs must be given for {list(self._input_names)} (received {sorted(inputs)})") from None
+        self._check_shapes("input", batch["inputs"])
         if targets is not None:
             if not self._loss_outputs:
                 raise ValueError(f"model {self.ir.name!r} has no output with a loss: set training.loss in the spec")
@@ -142,7 +141,15 @@ class KerasModel:
                 raise ValueError(f"dropout masks given for {sorted(unknown)}, which are not dropout layers "
                                  f"(dropout layers: {sorted(self.graph.dropout_nodes) or 'none'})")
             batch["masks"] = {name: _f32(m) for name, m in masks.items()}
+            self._check_shapes("dropout mask", batch["masks"])
         return batch
+
+    def _check_shapes(self, what: str, arrays: dict[str, np.ndarray]) -> None:
+        for name, array in arrays.items():
+            expected = self._node_shapes[name]
+            if array.shape[1:] != expected or array.ndim == 0:
+                raise ValueError(f"{what} {name!r} has shape {array.shape}; expected (batch, "
+                                 f"{', '.join(str(d) for d in expected)})")
 
     def _loss_values(self, stacked) -> dict[str, float]:
         values = stacked.numpy().tolist()

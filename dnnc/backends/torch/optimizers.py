@@ -13,6 +13,12 @@ One `step()`:
 2. decoupled weight decay w ← w − w·wd·lr on every parameter with a gradient;
 3. the update rule, with t = number of updates including this one.
 
+Each step works on whole lists of tensors with torch's multi-tensor
+``torch._foreach_*`` ops (as torch.optim's ``foreach`` implementations do), so
+its cost is a fixed number of calls per param group instead of a dozen small
+ops per parameter; the bias-correction scalars are computed once per step, in
+float64. The gradients themselves (``p.grad``) are never modified.
+
 The learning rate in each param group is the *current* one: the runner sets it
 with :func:`set_learning_rate` before every step (the value from
 :func:`dnnc.numerics.learning_rate_at`, possibly scaled).
@@ -32,7 +38,11 @@ _GLOBAL_STATE = "dnnc"  # key in Optimizer.state for per-optimizer (not per-para
 
 
 class KerasFormulaOptimizer(torch.optim.Optimizer):
-    """Base class: clipping, decoupled weight decay and the global step counter."""
+    """Base class: clipping, decoupled weight decay and the global step counter.
+
+    Subclasses implement :meth:`_update_group`, the update rule applied to all
+    parameters of one param group at once.
+    """
 
     opt_type: str = ""
     hyperparameters: tuple[str, ...] = ()
@@ -71,17 +81,26 @@ class KerasFormulaOptimizer(torch.optim.Optimizer):
         return self.state[_GLOBAL_STATE]["iterations"]
 
     def _clip(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The clipped gradients, as new tensors (the inputs are left alone); `grads` itself without clipping."""
+        if not grads:
+            return grads
         if self.clipnorm is not None:
             c = self.clipnorm
-            return [g * c / torch.clamp(torch.linalg.vector_norm(g), min=c) for g in grads]
-        if self.global_clipnorm is not None and grads:
+            norms = torch._foreach_norm(grads)
+            torch._foreach_clamp_min_(norms, c)
+            clipped = torch._foreach_mul(grads, c)
+            torch._foreach_div_(clipped, norms)  # g·c / max(‖g‖, c), one 0-d divisor per variable
+            return list(clipped)
+        if self.global_clipnorm is not None:
             c = self.global_clipnorm
-            norm = torch.sqrt(torch.stack([torch.sum(torch.square(g)) for g in grads]).sum())
+            norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
             # Keras's clip_by_global_norm: NaN for a non-finite norm, no epsilon.
             scale = c * torch.clamp(1.0 / norm, max=1.0 / c) + (norm - norm)
-            return [g * scale for g in grads]
+            return list(torch._foreach_mul(grads, scale))
         if self.clipvalue is not None:
-            return [torch.clamp(g, -self.clipvalue, self.clipvalue) for g in grads]
+            clipped = torch._foreach_clamp_min(grads, -self.clipvalue)
+            torch._foreach_clamp_max_(clipped, self.clipvalue)
+            return list(clipped)
         return grads
 
     @torch.no_grad()
@@ -90,27 +109,37 @@ class KerasFormulaOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        items = [(group, p) for group in self.param_groups for p in group["params"] if p.grad is not None]
-        if not items:
+        groups: list[tuple[dict, list[torch.Tensor]]] = []
+        grads: list[torch.Tensor] = []
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if params:
+                groups.append((group, params))
+                grads.extend(p.grad for p in params)
+        if not groups:
             return loss
-        if any(p.grad.is_sparse for _, p in items):
+        if any(g.is_sparse for g in grads):
             raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-        grads = self._clip([p.grad for _, p in items])
-        for group, p in items:
-            wd = group["weight_decay"]
-            if wd:
-                p.sub_(p * wd * group["lr"])
+        grads = self._clip(grads)
         t = self.iterations + 1
         self._begin_step(t)
-        for (group, p), g in zip(items, grads):
-            self._update(group, self.state[p], p, g, t)
+        start = 0
+        for group, params in groups:
+            group_grads = grads[start:start + len(params)]
+            start += len(params)
+            wd = group["weight_decay"]
+            if wd:  # w ← w − w·(wd·lr), before the update
+                torch._foreach_add_(params, params, alpha=-(wd * group["lr"]))
+            self._update_group(group, params, group_grads, [self.state[p] for p in params], t)
         self.state[_GLOBAL_STATE]["iterations"] = t
         return loss
 
     def _begin_step(self, t: int) -> None:
         """Hook for per-step state (Nadam's momentum product)."""
 
-    def _update(self, group: dict, state: dict, p: torch.Tensor, g: torch.Tensor, t: int) -> None:
+    def _update_group(self, group: dict, params: list[torch.Tensor], grads: list[torch.Tensor],
+                      states: list[dict], t: int) -> None:
+        """Apply the update rule to `params` (in place) from their (clipped) `grads` and per-parameter `states`."""
         raise NotImplementedError
 
 
@@ -118,10 +147,19 @@ def _f32(x: float) -> float:
     return float(np.float32(x))
 
 
-def _buffer(state: dict, key: str, p: torch.Tensor, value: float = 0.0) -> torch.Tensor:
-    if key not in state:
-        state[key] = torch.full_like(p, value, memory_format=torch.preserve_format)
-    return state[key]
+def _buffers(states: list[dict], key: str, params: list[torch.Tensor], value: float = 0.0) -> list[torch.Tensor]:
+    """The state tensor `key` of every parameter, created filled with `value` on first use."""
+    out = []
+    for state, p in zip(states, params):
+        buf = state.get(key)
+        if buf is None:
+            buf = state[key] = torch.full_like(p, value, memory_format=torch.preserve_format)
+        out.append(buf)
+    return out
+
+
+def _squares(grads: list[torch.Tensor]) -> list[torch.Tensor]:
+    return list(torch._foreach_mul(grads, grads))
 
 
 class KerasSGD(KerasFormulaOptimizer):
@@ -130,17 +168,20 @@ class KerasSGD(KerasFormulaOptimizer):
     opt_type = "sgd"
     hyperparameters = ("momentum", "nesterov")
 
-    def _update(self, group, state, p, g, t):
+    def _update_group(self, group, params, grads, states, t):
         lr, mu = group["lr"], group["momentum"]
         if mu == 0:
-            p.sub_(g * lr)
+            torch._foreach_add_(params, grads, alpha=-lr)
             return
-        m = _buffer(state, "momentum", p)
-        m.copy_(m * mu - g * lr)
+        m = _buffers(states, "momentum", params)
+        torch._foreach_mul_(m, mu)
+        torch._foreach_add_(m, grads, alpha=-lr)  # m ← μm − lr·g
         if group["nesterov"]:
-            p.add_(m * mu - g * lr)
+            step = torch._foreach_mul(m, mu)
+            torch._foreach_add_(step, grads, alpha=-lr)  # μm − lr·g, with the new m
+            torch._foreach_add_(params, step)
         else:
-            p.add_(m)
+            torch._foreach_add_(params, m)
 
 
 class KerasAdam(KerasFormulaOptimizer):
@@ -149,17 +190,19 @@ class KerasAdam(KerasFormulaOptimizer):
     opt_type = "adam"
     hyperparameters = ("beta_1", "beta_2", "epsilon", "amsgrad")
 
-    def _update(self, group, state, p, g, t):
+    def _update_group(self, group, params, grads, states, t):
         b1, b2, eps = group["beta_1"], group["beta_2"], group["epsilon"]
-        m, v = _buffer(state, "m", p), _buffer(state, "v", p)
+        m, v = _buffers(states, "m", params), _buffers(states, "v", params)
         alpha = group["lr"] * math.sqrt(1.0 - b2**t) / (1.0 - b1**t)
-        m.add_((g - m) * (1.0 - b1))
-        v.add_((torch.square(g) - v) * (1.0 - b2))
+        torch._foreach_lerp_(m, grads, 1.0 - b1)  # m + (g − m)(1 − β1)
+        torch._foreach_lerp_(v, _squares(grads), 1.0 - b2)  # v + (g² − v)(1 − β2)
         if group["amsgrad"]:
-            v_hat = _buffer(state, "v_hat", p)
-            torch.maximum(v_hat, v, out=v_hat)
+            v_hat = _buffers(states, "v_hat", params)
+            torch._foreach_maximum_(v_hat, v)
             v = v_hat
-        p.sub_(m * alpha / (torch.sqrt(v) + eps))
+        denominator = torch._foreach_sqrt(v)
+        torch._foreach_add_(denominator, eps)
+        torch._foreach_addcdiv_(params, m, denominator, value=-alpha)
 
 
 class KerasAdamW(KerasAdam):
@@ -184,17 +227,20 @@ class KerasNadam(KerasFormulaOptimizer):
     def _begin_step(self, t):
         self.state[_GLOBAL_STATE]["u_product"] *= self._u(t)
 
-    def _update(self, group, state, p, g, t):
+    def _update_group(self, group, params, grads, states, t):
         b1, b2, eps = group["beta_1"], group["beta_2"], group["epsilon"]
-        m, v = _buffer(state, "m", p), _buffer(state, "v", p)
+        m, v = _buffers(states, "m", params), _buffers(states, "v", params)
         u_t, u_next = self._u(t), self._u(t + 1)
         prod_t = self.state[_GLOBAL_STATE]["u_product"]
         prod_next = prod_t * u_next
-        m.add_((g - m) * (1.0 - b1))
-        v.add_((torch.square(g) - v) * (1.0 - b2))
-        m_hat = m * u_next / (1.0 - prod_next) + g * (1.0 - u_t) / (1.0 - prod_t)
-        v_hat = v / (1.0 - b2**t)
-        p.sub_(m_hat * group["lr"] / (torch.sqrt(v_hat) + eps))
+        torch._foreach_lerp_(m, grads, 1.0 - b1)
+        torch._foreach_lerp_(v, _squares(grads), 1.0 - b2)
+        m_hat = torch._foreach_mul(m, u_next / (1.0 - prod_next))
+        torch._foreach_add_(m_hat, grads, alpha=(1.0 - u_t) / (1.0 - prod_t))
+        denominator = torch._foreach_div(v, 1.0 - b2**t)  # v̂
+        torch._foreach_sqrt_(denominator)
+        torch._foreach_add_(denominator, eps)
+        torch._foreach_addcdiv_(params, m_hat, denominator, value=-group["lr"])
 
 
 class KerasAdamax(KerasFormulaOptimizer):
@@ -203,12 +249,15 @@ class KerasAdamax(KerasFormulaOptimizer):
     opt_type = "adamax"
     hyperparameters = ("beta_1", "beta_2", "epsilon")
 
-    def _update(self, group, state, p, g, t):
+    def _update_group(self, group, params, grads, states, t):
         b1, b2, eps = group["beta_1"], group["beta_2"], group["epsilon"]
-        m, u = _buffer(state, "m", p), _buffer(state, "u", p)
-        m.add_((g - m) * (1.0 - b1))
-        torch.maximum(u * b2, torch.abs(g), out=u)
-        p.sub_(m * group["lr"] / ((u + eps) * (1.0 - b1**t)))
+        m, u = _buffers(states, "m", params), _buffers(states, "u", params)
+        torch._foreach_lerp_(m, grads, 1.0 - b1)
+        torch._foreach_mul_(u, b2)
+        torch._foreach_maximum_(u, torch._foreach_abs(grads))
+        denominator = torch._foreach_add(u, eps)
+        torch._foreach_mul_(denominator, 1.0 - b1**t)
+        torch._foreach_addcdiv_(params, m, denominator, value=-group["lr"])
 
 
 class KerasRMSprop(KerasFormulaOptimizer):
@@ -217,23 +266,27 @@ class KerasRMSprop(KerasFormulaOptimizer):
     opt_type = "rmsprop"
     hyperparameters = ("rho", "momentum", "epsilon", "centered")
 
-    def _update(self, group, state, p, g, t):
-        rho, mu, eps = group["rho"], group["momentum"], group["epsilon"]
-        v = _buffer(state, "v", p)
-        v.copy_(v * rho + torch.square(g) * (1.0 - rho))
+    def _update_group(self, group, params, grads, states, t):
+        rho, mu, eps, lr = group["rho"], group["momentum"], group["epsilon"], group["lr"]
+        v = _buffers(states, "v", params)
+        torch._foreach_mul_(v, rho)
+        torch._foreach_addcmul_(v, grads, grads, value=1.0 - rho)  # ρv + (1 − ρ)g²
         if group["centered"]:
-            a = _buffer(state, "mean_grad", p)
-            a.copy_(a * rho + g * (1.0 - rho))
-            denominator = v - torch.square(a) + eps
+            a = _buffers(states, "mean_grad", params)
+            torch._foreach_mul_(a, rho)
+            torch._foreach_add_(a, grads, alpha=1.0 - rho)
+            denominator = torch._foreach_addcmul(v, a, a, value=-1.0)  # v − ā²
+            torch._foreach_add_(denominator, eps)
         else:
-            denominator = v + eps
-        increment = g * group["lr"] / torch.sqrt(denominator)
+            denominator = torch._foreach_add(v, eps)
+        torch._foreach_sqrt_(denominator)
         if mu > 0:
-            b = _buffer(state, "momentum", p)
-            b.copy_(b * mu + increment)
-            p.sub_(b)
+            b = _buffers(states, "momentum", params)
+            torch._foreach_mul_(b, mu)
+            torch._foreach_addcdiv_(b, grads, denominator, value=lr)  # μb + lr·g/sqrt(d)
+            torch._foreach_sub_(params, b)
         else:
-            p.sub_(increment)
+            torch._foreach_addcdiv_(params, grads, denominator, value=-lr)
 
 
 class KerasAdagrad(KerasFormulaOptimizer):
@@ -242,10 +295,12 @@ class KerasAdagrad(KerasFormulaOptimizer):
     opt_type = "adagrad"
     hyperparameters = ("initial_accumulator_value", "epsilon")
 
-    def _update(self, group, state, p, g, t):
-        acc = _buffer(state, "accumulator", p, group["initial_accumulator_value"])
-        acc.add_(torch.square(g))
-        p.sub_(g * group["lr"] / torch.sqrt(acc + group["epsilon"]))
+    def _update_group(self, group, params, grads, states, t):
+        acc = _buffers(states, "accumulator", params, group["initial_accumulator_value"])
+        torch._foreach_addcmul_(acc, grads, grads)
+        denominator = torch._foreach_add(acc, group["epsilon"])
+        torch._foreach_sqrt_(denominator)
+        torch._foreach_addcdiv_(params, grads, denominator, value=-group["lr"])
 
 
 class KerasAdadelta(KerasFormulaOptimizer):
@@ -254,13 +309,20 @@ class KerasAdadelta(KerasFormulaOptimizer):
     opt_type = "adadelta"
     hyperparameters = ("rho", "epsilon")
 
-    def _update(self, group, state, p, g, t):
+    def _update_group(self, group, params, grads, states, t):
         rho, eps = group["rho"], group["epsilon"]
-        eg, ed = _buffer(state, "mean_sq_grad", p), _buffer(state, "mean_sq_delta", p)
-        eg.copy_(eg * rho + torch.square(g) * (1.0 - rho))
-        delta = torch.sqrt(ed + eps) * g / torch.sqrt(eg + eps)
-        ed.copy_(ed * rho + torch.square(delta) * (1.0 - rho))
-        p.sub_(delta * group["lr"])
+        eg, ed = _buffers(states, "mean_sq_grad", params), _buffers(states, "mean_sq_delta", params)
+        torch._foreach_mul_(eg, rho)
+        torch._foreach_addcmul_(eg, grads, grads, value=1.0 - rho)
+        delta = torch._foreach_add(ed, eps)
+        torch._foreach_sqrt_(delta)
+        torch._foreach_mul_(delta, grads)
+        denominator = torch._foreach_add(eg, eps)
+        torch._foreach_sqrt_(denominator)
+        torch._foreach_div_(delta, denominator)  # sqrt(E_Δ + ε)·g / sqrt(E_g + ε)
+        torch._foreach_mul_(ed, rho)
+        torch._foreach_addcmul_(ed, delta, delta, value=1.0 - rho)
+        torch._foreach_add_(params, delta, alpha=-group["lr"])
 
 
 TORCH_OPTIMIZERS: dict[str, type[KerasFormulaOptimizer]] = {

@@ -228,6 +228,9 @@ def prepare_targets(
             f'({listing}); store the labels as integers or set task = "classification"'
         )
     for name, kind in kinds.items():
+        if kind not in ("class", "binary", "value"):
+            raise DataError(f"target {name!r}: unknown target kind {kind!r} from the data loader "
+                            "(allowed 'class', 'binary', 'value')")
         if kind == "value":
             for p in parts:
                 y = np.asarray(parts[p][name], dtype=np.float32)
