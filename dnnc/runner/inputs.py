@@ -63,11 +63,24 @@ def _single_input(ir: ModelIR, path: Path) -> str:
     return ir.inputs[0]
 
 
+def _spec_feature_keys(ir: ModelIR) -> dict[str, str]:
+    """Model input → array key, from the spec's `data.features` (as used in training), if it names arrays."""
+    features = (ir.data or {}).get("features")
+    if isinstance(features, str) and len(ir.inputs) == 1:
+        return {ir.inputs[0]: features}
+    if isinstance(features, dict):
+        return {name: key for name, key in features.items() if isinstance(key, str)}
+    return {}
+
+
 def _read_npz(path: Path, ir: ModelIR) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as data:
         keys = list(data.files)
         if all(name in keys for name in ir.inputs):
             return {name: data[name] for name in ir.inputs}
+        mapped = _spec_feature_keys(ir)
+        if all(mapped.get(name) in keys for name in ir.inputs):
+            return {name: data[mapped[name]] for name in ir.inputs}
         if len(ir.inputs) == 1:
             for key in ("x", "x_test") + (tuple(keys) if len(keys) == 1 else ()):
                 if key in keys:

@@ -106,9 +106,9 @@ class RichProgress(Progress):
     """Bars and tables with rich on ``console`` (default: a new stdout Console)."""
 
     def __init__(self, console: "Console | None" = None, refresh_per_second: float = 10.0, max_table_rows: int = 30) -> None:
-        from rich.console import Console
+        from ..cli.render import make_console
 
-        self.console = console or Console(highlight=False)
+        self.console = console or make_console()
         self.interval = 1.0 / refresh_per_second
         self.max_table_rows = max_table_rows
         self._bar = None
