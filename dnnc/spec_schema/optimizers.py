@@ -53,7 +53,12 @@ _CLIP_HELP = {
 
 
 class _Optimizer(StrictModel):
-    """Checks shared by every optimizer (the fields are declared on each class, in reading order)."""
+    """Keys and checks shared by every optimizer."""
+
+    weight_decay: WeightDecay = 0.0
+    clipnorm: ClipThreshold = Field(None, description=_CLIP_HELP["clipnorm"])
+    global_clipnorm: ClipThreshold = Field(None, description=_CLIP_HELP["global_clipnorm"])
+    clipvalue: ClipThreshold = Field(None, description=_CLIP_HELP["clipvalue"])
 
     @model_validator(mode="after")
     def _one_clipping_option(self):
@@ -73,10 +78,6 @@ class SGD(_Optimizer):
     learning_rate: LearningRate = Field(0.01, description="Learning rate >= 0, or a schedule table (default 0.01).")
     momentum: Rate = Field(0.0, description="Momentum in [0, 1) (default 0.0).")
     nesterov: bool = Field(False, description="Nesterov momentum (default false).")
-    weight_decay: WeightDecay = 0.0
-    clipnorm: ClipThreshold = Field(None, description=_CLIP_HELP["clipnorm"])
-    global_clipnorm: ClipThreshold = Field(None, description=_CLIP_HELP["global_clipnorm"])
-    clipvalue: ClipThreshold = Field(None, description=_CLIP_HELP["clipvalue"])
 
 
 class Adam(_Optimizer):
@@ -88,10 +89,6 @@ class Adam(_Optimizer):
     beta_2: Rate = Field(0.999, description="Decay of the second moment (default 0.999).")
     epsilon: Epsilon = Field(1e-7, description="Added to sqrt(v) before bias correction (default 1e-7).")
     amsgrad: bool = Field(False, description="Use the running maximum of v (default false).")
-    weight_decay: WeightDecay = 0.0
-    clipnorm: ClipThreshold = Field(None, description=_CLIP_HELP["clipnorm"])
-    global_clipnorm: ClipThreshold = Field(None, description=_CLIP_HELP["global_clipnorm"])
-    clipvalue: ClipThreshold = Field(None, description=_CLIP_HELP["clipvalue"])
 
 
 class AdamW(_Optimizer):
@@ -104,9 +101,6 @@ class AdamW(_Optimizer):
     epsilon: Epsilon = Field(1e-7, description="Added to sqrt(v) before bias correction (default 1e-7).")
     amsgrad: bool = Field(False, description="Use the running maximum of v (default false).")
     weight_decay: WeightDecay = 0.004
-    clipnorm: ClipThreshold = Field(None, description=_CLIP_HELP["clipnorm"])
-    global_clipnorm: ClipThreshold = Field(None, description=_CLIP_HELP["global_clipnorm"])
-    clipvalue: ClipThreshold = Field(None, description=_CLIP_HELP["clipvalue"])
 
 
 class Nadam(_Optimizer):
@@ -117,10 +111,6 @@ class Nadam(_Optimizer):
     beta_1: Rate = Field(0.9, description="Decay of the first moment (default 0.9).")
     beta_2: Rate = Field(0.999, description="Decay of the second moment (default 0.999).")
     epsilon: Epsilon = Field(1e-7, description="Added to sqrt(v̂) (default 1e-7).")
-    weight_decay: WeightDecay = 0.0
-    clipnorm: ClipThreshold = Field(None, description=_CLIP_HELP["clipnorm"])
-    global_clipnorm: ClipThreshold = Field(None, description=_CLIP_HELP["global_clipnorm"])
-    clipvalue: ClipThreshold = Field(None, description=_CLIP_HELP["clipvalue"])
 
 
 class Adamax(_Optimizer):
@@ -131,10 +121,6 @@ class Adamax(_Optimizer):
     beta_1: Rate = Field(0.9, description="Decay of the first moment (default 0.9).")
     beta_2: Rate = Field(0.999, description="Decay of the infinity norm (default 0.999).")
     epsilon: Epsilon = Field(1e-7, description="Added to u (default 1e-7).")
-    weight_decay: WeightDecay = 0.0
-    clipnorm: ClipThreshold = Field(None, description=_CLIP_HELP["clipnorm"])
-    global_clipnorm: ClipThreshold = Field(None, description=_CLIP_HELP["global_clipnorm"])
-    clipvalue: ClipThreshold = Field(None, description=_CLIP_HELP["clipvalue"])
 
 
 class RMSprop(_Optimizer):
@@ -146,10 +132,6 @@ class RMSprop(_Optimizer):
     momentum: Rate = Field(0.0, description="Momentum in [0, 1) (default 0.0).")
     epsilon: Epsilon = Field(1e-7, description="Added inside the square root (default 1e-7).")
     centered: bool = Field(False, description="Subtract the squared mean gradient (default false).")
-    weight_decay: WeightDecay = 0.0
-    clipnorm: ClipThreshold = Field(None, description=_CLIP_HELP["clipnorm"])
-    global_clipnorm: ClipThreshold = Field(None, description=_CLIP_HELP["global_clipnorm"])
-    clipvalue: ClipThreshold = Field(None, description=_CLIP_HELP["clipvalue"])
 
 
 class Adagrad(_Optimizer):
@@ -161,10 +143,6 @@ class Adagrad(_Optimizer):
         0.1, ge=0, allow_inf_nan=False, description="Starting value of the accumulator (default 0.1)."
     )
     epsilon: Epsilon = Field(1e-7, description="Added inside the square root (default 1e-7).")
-    weight_decay: WeightDecay = 0.0
-    clipnorm: ClipThreshold = Field(None, description=_CLIP_HELP["clipnorm"])
-    global_clipnorm: ClipThreshold = Field(None, description=_CLIP_HELP["global_clipnorm"])
-    clipvalue: ClipThreshold = Field(None, description=_CLIP_HELP["clipvalue"])
 
 
 class Adadelta(_Optimizer):
@@ -174,10 +152,6 @@ class Adadelta(_Optimizer):
     learning_rate: LearningRate = Field(1e-3, description="Learning rate >= 0, or a schedule table (default 0.001).")
     rho: Rate = Field(0.95, description="Decay of the running averages (default 0.95).")
     epsilon: Epsilon = Field(1e-7, description="Added inside both square roots (default 1e-7).")
-    weight_decay: WeightDecay = 0.0
-    clipnorm: ClipThreshold = Field(None, description=_CLIP_HELP["clipnorm"])
-    global_clipnorm: ClipThreshold = Field(None, description=_CLIP_HELP["global_clipnorm"])
-    clipvalue: ClipThreshold = Field(None, description=_CLIP_HELP["clipvalue"])
 
 
 BUILTIN_OPTIMIZER_MODELS: list[type[StrictModel]] = [SGD, Adam, AdamW, Nadam, Adamax, RMSprop, Adagrad, Adadelta]
