@@ -42,6 +42,9 @@ DEFAULT_OUT = ROOT / "docs" / "conformance.md"
 TRAINING_DATASETS = ("mnist", "fashion_mnist")
 PARITY_SPEC = EXAMPLES / "mnist_bn_dropout.toml"
 PARITY_EPOCHS = (1, 2, 5)
+DEFAULT_SEEDS = 3
+PARITY_SETTINGS = {"spec": str(PARITY_SPEC.relative_to(ROOT)), "epochs": list(PARITY_EPOCHS), "backends": "keras,torch",
+                   "controls": ["1 ulp", "without strict parity"]}
 
 LECTURE_ACCURACY = {
     "mnist_bn_dropout": 97.7,
@@ -81,6 +84,15 @@ def epochs_of(spec: Path) -> int | None:
     return (tomllib.loads(spec.read_text()).get("training") or {}).get("epochs", 10)
 
 
+def seeds_of(spec: Path, requested: int | None) -> int:
+    """--seeds, else the spec's ``[conformance] seeds`` when it sets one, else DEFAULT_SEEDS."""
+    import tomllib
+
+    if requested is not None:
+        return requested
+    return int((tomllib.loads(spec.read_text()).get("conformance") or {}).get("seeds", DEFAULT_SEEDS))
+
+
 def plan(args) -> list[dict[str, Any]]:
     items = []
     for spec in sorted(EXAMPLES.glob("*.toml")):
@@ -91,7 +103,7 @@ def plan(args) -> list[dict[str, Any]]:
         items.append({
             "example": spec.stem, "spec": str(spec.relative_to(ROOT)), "dataset": dataset,
             "level": "all" if training else "structure,numeric", "backends": args.backends,
-            "seeds": args.seeds if training else None, "epochs": epochs_of(spec) if training else None,
+            "seeds": seeds_of(spec, args.seeds) if training else None, "epochs": epochs_of(spec) if training else None,
         })
     return items
 
@@ -149,7 +161,7 @@ def run_item(item: dict[str, Any], args, prefix: list[str], index: int, total: i
 
 def run_parity(args) -> None:
     out = args.work_dir / "strict_parity.json"
-    settings = {"spec": str(PARITY_SPEC.relative_to(ROOT)), "epochs": list(PARITY_EPOCHS), "backends": "keras,torch"}
+    settings = PARITY_SETTINGS
     if out.is_file() and not args.force and json.loads(out.read_text()).get("settings") == settings:
         log("strict parity: done before — skipped")
         return
@@ -172,10 +184,12 @@ def measure_parity_main(out: Path, data_dir: Path | None) -> None:
 
     ir = compile_spec(PARITY_SPEC)
     datasets = load_datasets(ir, spec_path=PARITY_SPEC, data_dir=data_dir)
-    result = measure_parity(ir, resolve_backends(["keras", "torch"]), datasets, PARITY_EPOCHS)
-    payload = {"settings": {"spec": str(PARITY_SPEC.relative_to(ROOT)), "epochs": list(PARITY_EPOCHS),
-                            "backends": "keras,torch"},
-               "result": result.to_dict(), "markdown": result.markdown()}
+    backends = resolve_backends(["keras", "torch"])
+    strict = measure_parity(ir, backends, datasets, PARITY_EPOCHS, noise_floor=True)
+    loose = measure_parity(ir, backends, datasets, PARITY_EPOCHS, strict=False)
+    payload = {"settings": PARITY_SETTINGS,
+               "result": strict.to_dict(), "markdown": strict.markdown(),
+               "without_strict_parity": {"result": loose.to_dict(), "markdown": loose.markdown()}}
     out.write_text(json.dumps(payload, indent=2) + "\n")
 
 
@@ -223,19 +237,44 @@ def render(args, items: list[dict[str, Any]]) -> str:
         "",
         "```sh",
         "make conformance-report      # = python benchmarks/conformance_report.py "
-        f"--backends {args.backends} --seeds {args.seeds}",
+        f"--backends {args.backends}" + (f" --seeds {args.seeds}" if args.seeds else ""),
         "```",
         "",
         f"Each line below is one `dnnc conform` run (the first backend, `{backends[0]}`, is the reference); the "
         f"JSON reports are in `{work.relative_to(ROOT) if work.is_relative_to(ROOT) else work}/`. "
         "MNIST and Fashion-MNIST networks run every level, training with "
-        f"{args.seeds} seeds (0…{args.seeds - 1}) and the spec's epochs; the other examples run the structure and "
-        "numeric levels.",
+        + (f"{args.seeds} seeds" if args.seeds else f"the spec's `[conformance] seeds` ({DEFAULT_SEEDS} when unset)")
+        + " and the spec's epochs; the other examples run the structure and numeric levels.",
+        "",
+        "## What `dnnc conform` checks",
+        "",
+        "```sh",
+        "dnnc conform SPEC --backends keras,torch[,…] [--level structure|numeric|training|all] [--seeds N]",
+        "             [--tolerance PP] [--strict] [--report R.json] [--markdown R.md] [--chart C.png]",
+        "             [--data-dir D] [--epochs N] [--trajectory-steps 20] [--set KEY=VALUE …]",
+        "pytest --pyargs dnnc.conformance --dnnc-backend NAME [--dnnc-reference torch] [--dnnc-spec SPEC …]",
+        "```",
+        "",
+        "The first backend is the reference; exit status 0 only when every requested level passes.",
+        "",
+        "- **structure** — every backend keeps the compiled IR (JSON equal), gives the loaded weights back bit "
+        "for bit, and its framework counts exactly the IR's (trainable, non-trainable) parameters per layer.",
+        "- **numeric** — from dnnc's initial weights, on the first two real training batches (runner batch "
+        "order, dnnc-drawn dropout masks): inference and training-mode outputs, moving statistics, losses and "
+        "every gradient; then 20 `train_step`s with the scheduled learning rate, comparing every step's loss "
+        "(|Δ|/max(|ref|, 1e-6) ≤ 1e-5) and all weights (max|Δ|/max(1, max|ref|) ≤ 1e-5 per array).",
+        "- **training** — the shared runner trains every backend with N seeds; PASS when the 95 % interval of "
+        "mean test accuracy − the reference's lies within ± tolerance (default 0.5 pp, "
+        "`[conformance] accuracy_tolerance`). The interval is the paired t interval of the per-seed differences "
+        "(the runs of one seed share initial weights and batch order); the Welch interval is reported too.",
+        "- **kit** — every case of `dnnc/conformance/cases.py` through the equivalence harness and the structure "
+        "and numeric levels against any installed backend; ops a backend does not declare are skipped with "
+        "the reason \"unsupported op X by backend Y\".",
         "",
         "## Summary",
         "",
         "| Example | Data | Levels | Verdict | " + " | ".join(f"{b} test accuracy" for b in backends)
-        + " | Lecture | Δ vs reference, 95 % interval (pp) |",
+        + " | Lecture | Δ vs reference, 95 % paired interval (pp) |",
         "|---|---|---|---|" + "--:|" * len(backends) + "--:|---|",
     ]
     for item in items:
@@ -299,7 +338,12 @@ def render(args, items: list[dict[str, Any]]) -> str:
                 lines += [f"Error: {level['error']}", ""]
                 continue
             lines.append(f"{len(level['seeds'])} seeds × {level['epochs']} epochs; tolerance ±{level['tolerance_pp']} pp "
-                         f"on the {level['confidence']:.0%} Welch interval of the difference of mean test accuracy.")
+                         f"on the {level['confidence']:.0%} interval of the difference of mean test accuracy.")
+            for c in level.get("comparisons", []):
+                w, p = c.get("welch"), c.get("paired")
+                parts = [f"{name} [{iv['low']:+.2f}, {iv['high']:+.2f}] pp" for name, iv in (("paired", p), ("Welch", w)) if iv]
+                lines.append(f"`{c['backend']}` − `{c['reference']}`: {c['diff_pp']:+.3f} pp; " + ", ".join(parts)
+                             + f" → {c['status']}.")
             lines += ["", "| Backend | Test accuracy per seed | Mean ± std | Test loss (mean ± std) | Minutes per run |",
                       "|---|---|--:|--:|--:|"]
             for b in backends:
@@ -333,11 +377,20 @@ def render(args, items: list[dict[str, Any]]) -> str:
             f"{', '.join(map(str, res['epochs']))}. Seconds per run: "
             + ", ".join(f"{b} {s}" for b, s in res["seconds"].items()) + ".", "",
             *data["markdown"], "",
-            "Δ is |backend − reference|; accuracies also as a number of samples. The frameworks' kernels round "
-            "differently (about 1e-7 per operation), and training amplifies those differences: the "
-            "reference restarted from weights one float32 ulp away drifts at least as far from itself "
-            "(`dnnc/conformance/numeric.py`, noise floor). `tests/test_strict_parity.py` guards the agreement on a "
-            "6,000-row subset for 2 epochs.", ""]
+            f"Δ is |run − `{res['reference']}`|; accuracies also as a number of samples. "
+            f"`{res['reference']} (1 ulp)` is the control for float32 rounding: the reference backend itself, "
+            "restarted from dnnc's initial weights moved by one float32 ulp — how far rounding differences "
+            "alone carry a run. The frameworks' kernels round differently (about 1e-7 per operation) and "
+            "Adam with batch norm amplifies such differences within a few hundred steps: after an epoch the "
+            "weights of the two backends are apart by the same order as the 1-ulp control's, while the "
+            "per-epoch metrics stay within a few dozen samples; without strict parity they drift further "
+            "(below).", ""]
+        loose = data.get("without_strict_parity")
+        if loose:
+            lines += ["Without strict parity (each framework draws its own dropout masks from its own generator):", "",
+                      *loose["markdown"], ""]
+        lines += ["`tests/test_strict_parity.py` guards the agreement on a 6,000-row subset for 2 epochs "
+                  "(its docstring lists the values measured over seeds 0–5).", ""]
     else:
         lines += ["Not measured yet (run the script without `--skip-parity`).", ""]
 
@@ -351,6 +404,14 @@ def render(args, items: list[dict[str, Any]]) -> str:
         "- Networks whose training is chaotic in float32 (e.g. `init_relu_random_normal`: N(0, 1) weights, "
         "initial loss ≈ 350) amplify the per-operation rounding differences past 1e-5 within 20 steps; the "
         "report then gives the reference's own noise floor next to each failed trajectory check.",
+        "- Without strict parity the two frameworks' trajectories decorrelate within the first epoch (rounding "
+        "differences, and each framework's own dropout masks), so each backend's seeds are independent samples "
+        "of the test accuracy and the per-seed differences spread like two independent runs "
+        "(σ_d ≈ √2·σ). The training level is an equivalence test: the interval half-width is about "
+        "t·σ_d/√N, so a few seeds cannot confirm ±0.5 pp when σ ≈ 0.3–0.4 pp (Fashion-MNIST). Such a FAIL "
+        "says \"inconclusive\" and how many seeds would be needed; set `[conformance] seeds` in the spec "
+        "(this script honours it) or pass `--seeds`. Networks without dropout trained with SGD often stay "
+        "on one trajectory and give identical per-seed accuracies, which the paired interval recognises.",
         "",
     ]
     return "\n".join(lines)
@@ -361,7 +422,9 @@ def render(args, items: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--backends", default="keras,torch", help="comma-separated; the first is the reference")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds of the training level (default 3)")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help=f"seeds of the training level (default: the spec's [conformance] seeds if it sets them, "
+                             f"else {DEFAULT_SEEDS})")
     parser.add_argument("--only", nargs="*", help="example names (file stems) to run")
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK, help="where the per-example results go")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the Markdown file to write")

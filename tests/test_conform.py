@@ -17,7 +17,7 @@ from dnnc.cli import commands_conform
 from dnnc.compiler.compile import compile_spec
 from dnnc.conformance.measures import cancelled_biases, loss_error, scaled_error
 from dnnc.conformance.results import FAIL, PASS, SKIP, Check, ConformReport, LevelResult
-from dnnc.conformance.stats import betainc, summarize, t_cdf, t_ppf, welch_df, welch_interval
+from dnnc.conformance.stats import betainc, paired_interval, summarize, t_cdf, t_ppf, welch_df, welch_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -95,6 +95,20 @@ def test_welch_interval_known_values():
     assert iv.diff == pytest.approx(0.25)
     assert iv.high - iv.diff == pytest.approx(t_ppf(0.975, iv.df) * math.sqrt(5 / 12 + 0.0625), rel=1e-12)
     assert iv.within(3.0) and not iv.within(1.0)
+
+
+def test_paired_interval_known_values():
+    # d = (0.1, 0.3, 0.2): mean 0.2, s_d 0.1, se 0.1/√3, df 2 → half-width 4.30265273·0.0577350 = 0.2484138
+    iv = paired_interval([1.1, 2.3, 3.2], [1.0, 2.0, 3.0])
+    assert iv.method == "paired" and iv.df == 2.0
+    assert iv.diff == pytest.approx(0.2) and iv.high - iv.diff == pytest.approx(0.2484138, abs=1e-6)
+    same = paired_interval([0.93, 0.94, 0.92], [0.93, 0.94, 0.92])
+    assert (same.method, same.low, same.high) == ("exact", 0.0, 0.0)
+    # the Welch interval of the same identical samples is as wide as the seed-to-seed spread
+    welch = welch_interval([0.93, 0.94, 0.92], [0.93, 0.94, 0.92])
+    assert welch.high == pytest.approx(t_ppf(0.975, 4) * 0.01 * math.sqrt(2 / 3))
+    with pytest.raises(ValueError):
+        paired_interval([1.0], [1.0, 2.0])
 
 
 def test_welch_interval_degenerate_cases():
@@ -255,16 +269,32 @@ def test_training_level_verdict_uses_the_interval():
     x = np.zeros((4, 2), np.float32)
     data = Datasets(train=Split({"input": x}, {"dense_1": np.zeros((4, 1), np.float32)}),
                     test=Split({"input": x}, {"dense_1": np.zeros((4, 1), np.float32)}))
-    for tol, verdict in ((0.5, FAIL), (3.0, PASS)):
-        result, info = training_level(ir, [Fake("a"), Fake("b")], data, ConformOptions(seeds=(0, 1, 2), tolerance_pp=tol),
-                                      train=train)
-        assert result.verdict == verdict
+    for interval, tol, verdict in (("paired", 0.5, FAIL), ("paired", 1.5, PASS), ("welch", 1.5, FAIL),
+                                   ("welch", 3.0, PASS)):
+        options = ConformOptions(seeds=(0, 1, 2), tolerance_pp=tol, interval=interval)
+        result, info = training_level(ir, [Fake("a"), Fake("b")], data, options, train=train)
+        assert result.verdict == verdict, (interval, tol)
         (c,) = result.data["comparisons"]
         assert c["diff_pp"] == pytest.approx(-1.0)
-        # s² = 2.5e-5 each, se = sqrt(2·2.5e-5/3) = 0.0040825 → 0.40825 pp, df = 4, t = 2.776445
-        assert c["df"] == pytest.approx(4.0) and c["high_pp"] == pytest.approx(-1.0 + 2.776445105 * 0.408248, abs=1e-5)
+        # paired: every seed is 1 pp worse, so the interval is exactly [−1, −1]
+        assert c["paired"]["method"] == "exact" and c["paired"]["high"] == pytest.approx(-1.0)
+        # Welch: s² = 2.5e-5 each, se = sqrt(2·2.5e-5/3) = 0.0040825 → 0.40825 pp, df = 4, t = 2.776445
+        assert c["welch"]["df"] == pytest.approx(4.0)
+        assert c["welch"]["high"] == pytest.approx(-1.0 + 2.776445105 * 0.408248, abs=1e-5)
+        assert c["method"] == ("exact" if interval == "paired" else "welch")
         assert info["b"]["test_accuracy"]["mean"] == pytest.approx(0.965)
         assert "must lie within ±" in result.checks[0].message
+
+
+def test_seeds_needed_for_an_inconclusive_interval():
+    from dnnc.conformance.training import seeds_needed
+
+    # t(0.975, 2)·sqrt((0.1² + 0.1²)/2) = 4.303·0.1 = 0.43 ≤ 0.5: two seeds suffice
+    assert seeds_needed(0.1, 0.1, 0.0, 0.5, 0.95) == 2
+    n = seeds_needed(0.43, 0.06, -0.1, 0.5, 0.95)
+    fits = lambda k: t_ppf(0.975, welch_df(0.43**2, k, 0.06**2, k)) * math.sqrt((0.43**2 + 0.06**2) / k) <= 0.4
+    assert n == 7 and fits(n) and not fits(n - 1)
+    assert seeds_needed(0.3, 0.3, 0.6, 0.5, 0.95) is None  # the difference itself exceeds the tolerance
 
 
 def test_usage_errors_exit_2(tmp_path):
@@ -318,7 +348,8 @@ def test_the_pytest_plugin_imports_no_framework_and_the_kit_is_inert_without_its
             "print(sorted(m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert out.stdout.strip() == "[]"
-    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "dnnc.conformance.pytest_plugin", "--pyargs",
+    # the kit's options come from the pytest11 entry point of the installed package
+    run = subprocess.run([sys.executable, "-m", "pytest", "--pyargs",
                           "dnnc.conformance", "-q", "-k", "op_dense and not rank3 and not no_bias", "-rs"],
                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr

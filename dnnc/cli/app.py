@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from .._version import __version__
-from . import commands_build, commands_model, commands_run
+from . import commands_build, commands_conform, commands_model, commands_run
 
 app = typer.Typer(
     name="dnnc",
@@ -38,6 +38,7 @@ def _root(
 
 commands_model.register(app)
 commands_build.register(app)
+commands_conform.register(app)
 commands_run.register(app)
 
 

@@ -121,10 +121,12 @@ def conform(
                               help="structure, numeric, training, all, or a comma-separated list."),
     seeds: Optional[str] = typer.Option(None, "--seeds",
                                         help="Training level: N (seeds 0…N−1) or a list 0,1,2 "
-                                             "[default: the spec's conformance.seeds, 2]."),
+                                             "(default: the spec's conformance.seeds, 2)."),
     tolerance: Optional[float] = typer.Option(None, "--tolerance", min=0.0,
                                               help="Training level: allowed accuracy difference in percentage points "
-                                                   "[default: the spec's conformance.accuracy_tolerance, 0.5]."),
+                                                   "(default: the spec's conformance.accuracy_tolerance, 0.5)."),
+    interval: str = typer.Option("paired", "--interval",
+                                 help="Training level: the verdict's interval, paired (per-seed differences) or welch."),
     strict: bool = typer.Option(False, "--strict",
                                 help="Strict parity: dnnc draws the dropout masks, frameworks use deterministic kernels."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the JSON report to this file."),
@@ -133,7 +135,7 @@ def conform(
                                                                 "(training level)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Look for standard data sets here first."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Training level: epochs per run "
-                                                                        "[default: the spec's]."),
+                                                                        "(default: the spec's)."),
     trajectory_steps: int = typer.Option(20, "--trajectory-steps", min=0,
                                          help="Numeric level: optimizer steps compared."),
     overrides: list[str] = typer.Option([], "--set", help="Override a spec value: --set training.batch_size=128 "
@@ -148,6 +150,8 @@ def conform(
     from ..conformance.report import print_report, write_chart, write_json, write_markdown
     from ..runner.api import compile_with_overrides
 
+    if interval not in ("paired", "welch"):
+        raise UsageError(f"--interval must be paired or welch (received {interval!r})")
     levels = parse_levels(level)
     seed_list = parse_seeds(seeds)
     names = [b.strip() for b in backends.split(",") if b.strip()]
@@ -158,7 +162,7 @@ def conform(
                          "(use --level training or all)")
     _, ir = compile_with_overrides(spec, overrides)
     options = ConformOptions(levels=levels, seeds=seed_list, tolerance_pp=tolerance, strict=strict, epochs=epochs,
-                             data_dir=data_dir, trajectory_steps=trajectory_steps)
+                             data_dir=data_dir, trajectory_steps=trajectory_steps, interval=interval)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:

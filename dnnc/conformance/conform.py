@@ -10,8 +10,9 @@ with it (the structure level compares every backend with the IR itself).
   both modes, moving statistics, losses, every gradient, and a 20-step
   optimizer trajectory (losses and weights within 1e-5);
 * ``training`` (:mod:`.training`) — the shared runner trains every backend with
-  N seeds; the Welch interval of the difference of mean test accuracy to the
-  reference must lie within ± tolerance percentage points.
+  N seeds; the confidence interval (paired by seed; Welch also reported) of the
+  difference of mean test accuracy to the reference must lie within ± tolerance
+  percentage points.
 
 ``--strict`` (or ``training.strict_parity = true``) makes dnnc draw the dropout
 masks and the frameworks use deterministic kernels, so the backends follow

@@ -26,7 +26,10 @@ is rounding noise.  Its gradient is measured against the scale of the same
 layer's kernel gradient instead of its own, and its value along the
 trajectory (that noise, integrated by the optimizer — Adam turns it into
 steps of up to the learning rate) is not compared (a skipped check saying
-why).
+why).  The batch norm's moving mean absorbs that bias through its batch
+means, so along the trajectory it is compared without the bias's share:
+``moving_mean − c`` with ``c_t = momentum·c_{t−1} + (1 − momentum)·bias_{t−1}``
+(measured on ``mnist_bn_dropout``: 7.2e-6 raw, 3.2e-7 corrected, after 20 steps).
 """
 
 from __future__ import annotations

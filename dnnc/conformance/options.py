@@ -22,8 +22,11 @@ class ConformOptions:
     seeds: tuple[int, ...] | None = None
     #: Allowed difference of mean test accuracy, percentage points (default ``[conformance] accuracy_tolerance``).
     tolerance_pp: float | None = None
-    #: Confidence of the Welch interval (default ``[conformance] confidence``).
+    #: Confidence of the interval (default ``[conformance] confidence``).
     confidence: float | None = None
+    #: The verdict's interval: "paired" (per-seed differences; Welch when a seed lacks a run in either
+    #: backend) or "welch" (independent samples).
+    interval: str = "paired"
     #: Force ``training.strict_parity`` (dnnc-drawn dropout masks, deterministic kernels).
     strict: bool = False
     #: Epochs of the training level (default: the spec's).

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..compiler.ir import ModelIR
 from .measures import scaled_error
-from .options import with_strict_parity
+from .options import with_seed, with_strict_parity
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..backends.base import Backend
@@ -127,13 +127,23 @@ def _snapshot_callback(epochs: set[int], store: dict[int, dict[str, np.ndarray]]
     return Snapshot()
 
 
+NOISE_FLOOR = " (1 ulp)"
+"""Suffix of the noise-floor run: the reference restarted from weights one float32 ulp away."""
+
+
 def measure_parity(ir: ModelIR, backends: Sequence["Backend"], datasets: "Datasets", epochs: Sequence[int], *,
-                   seed: int | None = None, progress_for: Any = None, strict: bool = True) -> ParityResult:
+                   seed: int | None = None, progress_for: Any = None, strict: bool = True,
+                   noise_floor: bool = False) -> ParityResult:
     """Train `ir` with strict parity on each backend for max(`epochs`) epochs (one run each, the spec's
     callbacks included) and compare every backend with the first at the end of each epoch in `epochs`.
 
     ``strict=False`` measures the same without strict parity (each framework draws its own dropout
-    masks), the control that shows what strict parity buys."""
+    masks), the control that shows what strict parity buys.  ``noise_floor=True`` adds the reference
+    backend once more, started from dnnc's initial weights moved by one float32 ulp
+    (:func:`dnnc.conformance.numeric.ulp_perturbed`), compared as ``"<reference> (1 ulp)"``: how far
+    float32 rounding alone carries one framework from itself."""
+    from ..compiler.initial_weights import initial_weights
+    from .numeric import ulp_perturbed
     from .training import train_with_runner
 
     if strict:
@@ -141,33 +151,37 @@ def measure_parity(ir: ModelIR, backends: Sequence["Backend"], datasets: "Datase
     seed = ir.training.seed if seed is None else int(seed)
     wanted = sorted({int(e) for e in epochs})
     last = wanted[-1]
+    runs = [(b.name, b, None) for b in backends]
+    if noise_floor:
+        runs.append((backends[0].name + NOISE_FLOOR, backends[0],
+                     ulp_perturbed(initial_weights(with_seed(ir, seed), seed), seed)))
     histories, weights, tests, seconds = {}, {}, {}, {}
-    for backend in backends:
+    for name, backend, start in runs:
         store: dict[int, dict[str, np.ndarray]] = {}
         started = time.perf_counter()
-        history = train_with_runner(ir, backend, datasets, seed=seed, epochs=last,
-                                    progress=progress_for(backend.name) if progress_for else None,
+        history = train_with_runner(ir, backend, datasets, seed=seed, epochs=last, weights=start,
+                                    progress=progress_for(name) if progress_for else None,
                                     callbacks=[_snapshot_callback(set(wanted), store)])
-        seconds[backend.name] = round(time.perf_counter() - started, 2)
-        histories[backend.name], weights[backend.name], tests[backend.name] = history, store, dict(history.test)
+        seconds[name] = round(time.perf_counter() - started, 2)
+        histories[name], weights[name], tests[name] = history, store, dict(history.test)
     reference = backends[0].name
     rows = {"train": datasets.train.n,
             "validation": datasets.validation.n if datasets.validation is not None else 0,
             "test": datasets.test.n if datasets.test is not None else 0}
     result = ParityResult(ir.name, reference, rows, wanted, test=tests, seconds=seconds)
     ref_h = histories[reference]
-    for backend in backends[1:]:
-        h = histories[backend.name]
+    for name, _, _ in runs[1:]:
+        h = histories[name]
         out = []
         for e in wanted:
-            if e not in weights[backend.name] or e not in weights[reference]:
+            if e not in weights[name] or e not in weights[reference]:
                 continue  # training stopped early
             i_a, i_b = h.epochs.index(e - 1), ref_h.epochs.index(e - 1)
             agreement = EpochAgreement(e)
             for key, values in ref_h.history.items():
                 if key in h.history and values[i_b] is not None and h.history[key][i_a] is not None:
                     agreement.history[key] = (float(h.history[key][i_a]), float(values[i_b]))
-            wa, wb = weights[backend.name][e], weights[reference][e]
+            wa, wb = weights[name][e], weights[reference][e]
             worst, worst_key, num, den = 0.0, "", 0.0, 0.0
             for key in wb:
                 err, _ = scaled_error(wa[key], wb[key], 1.0)
@@ -179,5 +193,5 @@ def measure_parity(ir: ModelIR, backends: Sequence["Backend"], datasets: "Datase
             agreement.weights_error, agreement.worst_weight = worst, worst_key
             agreement.weights_rel_l2 = math.sqrt(num / den) if den else 0.0
             out.append(agreement)
-        result.agreement[backend.name] = out
+        result.agreement[name] = out
     return result

@@ -5,7 +5,9 @@ The JSON report (:func:`write_json`) is :meth:`ConformReport.to_dict`:
 * ``verdict`` — ``"PASS"`` or ``"FAIL"``;
 * ``levels.<level>`` — ``verdict``, ``counts``, ``checks`` (each with ``message``)
   and, for the training level, ``tolerance_pp``, ``confidence``, ``seeds`` and
-  ``comparisons`` (the interval of each backend − reference, in percentage points);
+  ``comparisons`` (per backend: the verdict's interval of backend − reference in
+  percentage points — ``method``, ``diff_pp``, ``low_pp``, ``high_pp``, ``df``, ``status`` —
+  and both the ``paired`` and ``welch`` intervals);
 * ``backends.<name>`` — ``framework`` and, after the training level,
   ``test_accuracy`` / ``test_loss`` (``mean``, ``std``, ``values``, ``n``) and
   ``runs`` (each seed's per-epoch history);
@@ -22,7 +24,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .results import FAIL, PASS, SKIP, Check, ConformReport, LevelResult, _fmt
+from .results import FAIL, PASS, SKIP, Check, ConformReport, LevelResult, fmt_value
 
 _STYLE = {PASS: "green", FAIL: "red", SKIP: "yellow"}
 
@@ -39,12 +41,16 @@ def grouped(level: LevelResult) -> list[dict[str, Any]]:
     rows = []
     for (backend, name), checks in groups.items():
         measured = [c for c in checks if c.error is not None and c.status != SKIP]
-        worst = max(measured, key=lambda c: (c.status == FAIL, (c.error or 0.0) / (c.tolerance or 1.0))) if measured else checks[0]
         statuses = {c.status for c in checks}
         status = FAIL if FAIL in statuses else (PASS if PASS in statuses else SKIP)
+        if measured:
+            worst = max(measured, key=lambda c: (c.status == FAIL, (c.error or 0.0) / (c.tolerance or 1.0)))
+        else:
+            worst = next((c for c in checks if c.status == status), checks[0])
+        shown = measured or status != PASS
         rows.append({
             "backend": backend, "check": name, "n": len(checks), "status": status,
-            "worst_target": worst.target + (f" @ step {worst.step}" if worst.step is not None else "")
+            "worst_target": "" if not shown else worst.target + (f" @ step {worst.step}" if worst.step is not None else "")
             + (f" @ batch {worst.batch}" if worst.batch is not None and len({c.batch for c in checks}) > 1 else ""),
             "error": worst.error, "tolerance": worst.tolerance, "norm": worst.norm,
             "detail": worst.detail if status == SKIP else "",
@@ -53,7 +59,7 @@ def grouped(level: LevelResult) -> list[dict[str, Any]]:
 
 
 def _num(x: Any) -> str:
-    return "-" if x is None else _fmt(float(x))
+    return "-" if x is None else fmt_value(float(x))
 
 
 def _pct(x: float | None) -> str:
@@ -79,8 +85,10 @@ def training_table(report: ConformReport) -> Table:
     data = level.data
     tol = data.get("tolerance_pp")
     conf = data.get("confidence", 0.95)
-    table = Table(title=f"training level: {_status(level.verdict)} (tolerance ±{tol} pp, "
-                        f"{conf:.0%} Welch interval of the difference to {report.reference})", title_justify="left")
+    method = (data.get("comparisons") or [{}])[0].get("method", "")
+    kind = {"paired": "paired", "welch": "Welch"}.get(method, "")
+    table = Table(title=f"training level: {_status(level.verdict)} (tolerance ±{tol} pp, {conf:.0%} {kind} interval "
+                        f"of the difference to {report.reference})".replace("  ", " "), title_justify="left")
     for col, kw in (("Backend", {}), ("Seeds", {"justify": "right"}), ("Test accuracy", {"justify": "right"}),
                     ("Test loss", {"justify": "right"}), ("Δ accuracy (pp)", {"justify": "right"}),
                     ("Interval (pp)", {"justify": "right"}), ("Status", {})):
@@ -164,8 +172,9 @@ def training_markdown(report: ConformReport) -> list[str]:
     level = report.levels["training"]
     data = level.data
     comparisons = {c["backend"]: c for c in data.get("comparisons", [])}
-    lines = [f"Tolerance ±{data.get('tolerance_pp')} percentage points; {data.get('confidence', 0.95):.0%} Welch "
-             f"interval of the difference of mean test accuracy to `{report.reference}`; seeds {data.get('seeds')}.", "",
+    lines = [f"Tolerance ±{data.get('tolerance_pp')} percentage points; {data.get('confidence', 0.95):.0%} interval "
+             f"of the difference of mean test accuracy to `{report.reference}` (paired by seed unless marked "
+             f"Welch); seeds {data.get('seeds')}.", "",
              "| Backend | Seeds | Test accuracy (mean ± std) | Test loss | Δ (pp) | Interval (pp) | Status |",
              "|---|--:|--:|--:|--:|--:|---|"]
     for name in report.backends:
@@ -180,7 +189,8 @@ def training_markdown(report: ConformReport) -> list[str]:
         if c is None:
             cells += ["reference", "", ""]
         else:
-            cells += [f"{c['diff_pp']:+.3f}", f"[{c['low_pp']:+.3f}, {c['high_pp']:+.3f}]", c["status"]]
+            mark = " (Welch)" if c["method"] == "welch" else ""
+            cells += [f"{c['diff_pp']:+.3f}", f"[{c['low_pp']:+.3f}, {c['high_pp']:+.3f}]{mark}", c["status"]]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -222,16 +232,18 @@ def write_chart(report: ConformReport, path: Path) -> Path:
                     if not pts:
                         continue
                     label = f"{backend} {key}" if j == 0 else None
-                    ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=color, alpha=0.8,
-                            linewidth=1.2, marker="o", markersize=2.5, label=label)
+                    reference = i == 0
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=color,
+                            alpha=0.45 if reference else 0.9, linewidth=3.0 if reference else 1.2,
+                            marker=None if reference else "o", markersize=2.5, label=label)
     for ax, (_, _, title) in zip(axes, keys):
         ax.set_xlabel("epoch")
         ax.set_title(title)
         ax.grid(True, alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
-    fig.suptitle(f"{report.model}: learning curves per backend (each seed; training solid, validation dashed)",
-                 fontsize=10)
+    fig.suptitle(f"{report.model}: learning curves, every backend and seed (reference {report.reference} wide; "
+                 "training solid, validation dashed)", fontsize=10)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

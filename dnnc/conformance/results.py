@@ -18,13 +18,13 @@ PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 LEVELS = ("structure", "numeric", "training")
 
 
-def _fmt(value: Any) -> str:
+def fmt_value(value: Any) -> str:
     if isinstance(value, float):
         if value == 0 or math.isnan(value) or math.isinf(value):
             return str(value)
         return f"{value:.6g}" if 1e-3 <= abs(value) < 1e6 else f"{value:.3g}"
     if isinstance(value, (list, tuple)) and len(value) > 6:
-        return "[" + ", ".join(_fmt(v) for v in value[:6]) + ", …]"
+        return "[" + ", ".join(fmt_value(v) for v in value[:6]) + ", …]"
     return str(value)
 
 
@@ -62,11 +62,11 @@ class Check:
             return f"{head} skipped: {self.detail}"
         parts = []
         if self.value is not None or self.expected is not None:
-            parts.append(f"{self.backend} {_fmt(self.value)}, {self.reference} {_fmt(self.expected)}")
+            parts.append(f"{self.backend} {fmt_value(self.value)}, {self.reference} {fmt_value(self.expected)}")
         if self.error is not None:
             measure = f"{self.norm} " if self.norm else "error "
-            tol = f" {'>' if self.status == FAIL else '<='} tolerance {_fmt(self.tolerance)}" if self.tolerance is not None else ""
-            parts.append(f"{measure}{_fmt(self.error)}{tol}")
+            tol = f" {'>' if self.status == FAIL else '<='} tolerance {fmt_value(self.tolerance)}" if self.tolerance is not None else ""
+            parts.append(f"{measure}{fmt_value(self.error)}{tol}")
         if self.detail:
             parts.append(self.detail)
         verdict = "differs" if self.status == FAIL else "agrees"

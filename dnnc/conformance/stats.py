@@ -7,8 +7,10 @@
   quantile.
 * :func:`summarize` — mean and sample standard deviation (ddof = 1).
 * :func:`welch_interval` — the Welch–Satterthwaite confidence interval of the
-  difference of two means (unequal variances), the interval the training
-  level reports for "backend − reference" test accuracy.
+  difference of two means (unequal variances, independent samples);
+* :func:`paired_interval` — the paired t interval of the mean difference
+  (samples paired by seed).  The training level reports both for "backend −
+  reference" test accuracy.
 """
 
 from __future__ import annotations
@@ -191,3 +193,25 @@ def welch_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0
     if se == 0.0:
         return DiffInterval(diff, diff, diff, 0.0, df, t, confidence, "exact")
     return DiffInterval(diff, diff - t * se, diff + t * se, se, df, t, confidence, "welch")
+
+
+def paired_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> DiffInterval:
+    """The `confidence` interval of mean(a − b) for paired samples (a_i and b_i share seed i).
+
+    mean(d) ± t_{(1+c)/2, n−1} · s_d / sqrt(n), d_i = a_i − b_i.  ``method`` is
+    ``"paired"``, ``"exact"`` (every d_i equal: the interval is that value) or
+    ``"point"`` (a single pair).
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be between 0 and 1 (received {confidence})")
+    if len(a) != len(b):
+        raise ValueError(f"paired samples need the same length (received {len(a)} and {len(b)})")
+    d = summarize([float(x) - float(y) for x, y in zip(a, b)])
+    if d.n < 2:
+        return DiffInterval(d.mean, d.mean, d.mean, math.nan, math.nan, math.nan, confidence, "point")
+    se = d.std / math.sqrt(d.n)
+    df = float(d.n - 1)
+    t = t_ppf(0.5 + confidence / 2.0, df)
+    if se == 0.0:
+        return DiffInterval(d.mean, d.mean, d.mean, 0.0, df, t, confidence, "exact")
+    return DiffInterval(d.mean, d.mean - t * se, d.mean + t * se, se, df, t, confidence, "paired")

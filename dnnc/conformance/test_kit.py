@@ -127,7 +127,12 @@ def test_numeric(case, kit_backends):
 def pytest_generate_tests(metafunc):
     if "kit_spec" in metafunc.fixturenames:
         specs = _option(metafunc.config, SPEC_OPTION, []) or []
-        metafunc.parametrize("kit_spec", specs, ids=[Path(s).stem for s in specs])
+        if specs:
+            metafunc.parametrize("kit_spec", specs, ids=[Path(s).stem for s in specs])
+        else:
+            metafunc.parametrize("kit_spec", [pytest.param(None, marks=pytest.mark.skip(
+                reason=f"no spec given (add {SPEC_OPTION} PATH to run the levels on a spec with its data)"))],
+                ids=["no-spec"])
 
 
 def test_spec_levels(kit_spec, kit_backends):
