@@ -300,7 +300,7 @@ def no_xla_by_default():
 
 @pytest.fixture
 def xla(monkeypatch):
-    monkeypatch.delenv("DNNC_KERAS_JIT_COMPILE")  # the default: XLA unless op determinism is on
+    monkeypatch.setenv("DNNC_KERAS_JIT_COMPILE", "1")  # XLA on (off by default; never with op determinism)
 
 
 @pytest.fixture(scope="module")
@@ -485,7 +485,7 @@ def test_train_step_xla_functional_path_matches_manual_sgd_without_retracing(bac
     x, y = rng.normal(size=(10, 12)).astype(np.float32), rng.integers(0, 5, 10).astype(np.int64)
     monkeypatch.setenv("DNNC_KERAS_JIT_COMPILE", "0")
     reference = backend.build(ir, w0)
-    monkeypatch.delenv("DNNC_KERAS_JIT_COMPILE")
+    monkeypatch.setenv("DNNC_KERAS_JIT_COMPILE", "1")
     model = backend.build(ir, w0)
     assert model.jit_compile and not reference.jit_compile
     for n, lr in ((8, 0.1), (2, 0.03), (8, 0.2)):  # full batch, partial batch, full again; lr changes each step

@@ -81,6 +81,10 @@ class CompiledModel(Protocol):
     def evaluate_step(self, inputs: Arrays, targets: Arrays, *, sample_weight: np.ndarray | None = None) -> StepResult:
         """Inference-mode losses and outputs for a batch (no update)."""
 
+    # Optional: ``prepare_training(self) -> None`` builds the optimizer (and anything else the
+    # first train_step would build) ahead of time; the runner calls it, when present, before
+    # the first epoch so that one-time set-up is not counted in the epoch times.
+
     def optimizer_state(self) -> dict[str, np.ndarray]:
         """The optimizer's slots in canonical form (for checkpoints and conformance); may be empty."""
 

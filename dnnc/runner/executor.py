@@ -49,6 +49,9 @@ class Batch:
 
 
 class StepExecutor(Protocol):
+    def prepare(self) -> None:
+        """Build what training needs (the optimizer…) before the first epoch, outside the timed epochs."""
+
     def train_step(self, batch: Batch, *, learning_rate: float, dropout_masks: Mapping[str, np.ndarray] | None) -> StepResult:
         """One optimizer step on ``batch``; losses and logits of the training-mode pass before the update."""
 
@@ -61,6 +64,11 @@ class LocalExecutor:
 
     def __init__(self, model: CompiledModel) -> None:
         self.model = model
+
+    def prepare(self) -> None:
+        prepare = getattr(self.model, "prepare_training", None)  # optional in the backend protocol
+        if prepare is not None:
+            prepare()
 
     def train_step(self, batch: Batch, *, learning_rate: float, dropout_masks=None) -> StepResult:
         return self.model.train_step(

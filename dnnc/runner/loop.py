@@ -189,6 +189,9 @@ class Trainer:
         """Run the epochs, then the test evaluation; return the history (test metrics in ``history.test``)."""
         train = self.datasets.train
         self.callbacks.bind(self)
+        prepare = getattr(self.executor, "prepare", None)
+        if prepare is not None:
+            prepare()
         try:
             self.progress.train_begin(self)
             self.callbacks.on_train_begin()

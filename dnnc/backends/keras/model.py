@@ -192,6 +192,10 @@ class KerasModel:
         losses, grads = self._steps("gradients", training, batch)
         return self._loss_values(losses), {key: g.numpy() for (key, _), g in zip(self._trainable, grads)}
 
+    def prepare_training(self) -> None:
+        """Build the optimizer and its slots now (the runner calls this before the first epoch)."""
+        self._get_optimizer()
+
     def train_step(self, inputs: Arrays, targets: Arrays, *, learning_rate: float,
                    sample_weight: np.ndarray | None = None, dropout_masks: Arrays | None = None) -> StepResult:
         self._get_optimizer()

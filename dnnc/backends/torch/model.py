@@ -208,6 +208,11 @@ class TorchModel:
         self._optimizer = build_torch_optimizer([(key, p) for key, p, _ in self._trainable], self.ir.training.optimizer)
         return self._optimizer
 
+    def prepare_training(self) -> None:
+        """Build the optimizer now (the runner calls this before the first epoch)."""
+        if self._optimizer is None:
+            self._build_optimizer()
+
     def train_step(self, inputs: Arrays, targets: Arrays, *, learning_rate: float,
                    sample_weight: np.ndarray | None = None, dropout_masks: Arrays | None = None) -> StepResult:
         optimizer = self._optimizer or self._build_optimizer()
