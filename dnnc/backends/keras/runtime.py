@@ -16,7 +16,7 @@ does, once, after setting the process environment:
 Both variables only take effect if TensorFlow was not imported before dnnc
 builds its first Keras model.
 
-Step functions are traced ``tf.function``\ s without XLA by default.  XLA
+Step functions are traced ``tf.function`` steps without XLA by default.  XLA
 compiles once per distinct batch size (training, validation and test each end
 in a partial batch, 1–2 s each) and, measured end to end on the 256-128-64
 MNIST network (benchmarks/train_speed.py, 2 epochs), made training slower:
