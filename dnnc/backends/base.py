@@ -122,9 +122,14 @@ class BackendError(Exception):
     """A backend cannot be used for a model (missing framework, unsupported op…); the message says why."""
 
 
+def unsupported_ops(backend: Backend, ir: ModelIR) -> list[str]:
+    """The IR's ops the backend does not declare, sorted."""
+    return sorted(ir.ops - backend.supported_ops)
+
+
 def check_supported(backend: Backend, ir: ModelIR) -> None:
     """Fail closed when the IR uses ops the backend does not declare."""
-    missing = sorted(ir.ops - backend.supported_ops)
+    missing = unsupported_ops(backend, ir)
     if missing:
         nodes = [n.name for n in ir.nodes if n.op in missing]
         raise BackendError(

@@ -12,18 +12,6 @@ from .errors import UserError, guarded
 from .render import console, summary_table, totals_lines
 
 
-def ready_backend(name: str):
-    """The registered backend `name`, checked to be usable; raises BackendError with the reason."""
-    from ..backends.base import BackendError
-    from ..plugins.manager import get_registry
-
-    backend = get_registry().backend(name)
-    ok, detail = backend.status()
-    if not ok:
-        raise BackendError(f"backend {name!r} is not available: {detail}")
-    return backend
-
-
 def backend_for_artifact(path: Path):
     """The backend whose artifact suffix matches the file."""
     from ..plugins.manager import get_registry
@@ -31,7 +19,7 @@ def backend_for_artifact(path: Path):
     registry = get_registry()
     for backend in registry.backends.values():
         if path.name.endswith(backend.artifact_suffix):
-            return ready_backend(backend.name)
+            return registry.available_backend(backend.name)
     known = ", ".join(f"{b.artifact_suffix} ({n})" for n, b in sorted(registry.backends.items()))
     raise UserError(f"cannot tell which backend wrote {path} (known artifact suffixes: {known})")
 
@@ -61,13 +49,12 @@ def build(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not print the framework's summary."),
 ) -> None:
     """Compile a spec with one backend, print the framework's own summary, and save a native artifact."""
-    from ..backends.base import check_supported
     from ..compiler.compile import compile_spec
     from ..compiler.initial_weights import initial_weights
+    from ..runner.api import get_backend
 
     ir = compile_spec(spec)
-    be = ready_backend(backend)
-    check_supported(be, ir)
+    be = get_backend(backend, ir)
     with console.status(f"building {ir.name!r} with {backend}…"):
         model = be.build(ir, initial_weights(ir, seed))
     counts = model.layer_param_counts()
@@ -100,12 +87,11 @@ def convert(
     """Move a saved model to another backend (weights in the canonical layout) and check its predictions."""
     if not source.exists():
         raise UserError(f"no such file: {source}")
-    src_backend = backend_for_artifact(source)
-    dst_backend = ready_backend(to)
-    src = src_backend.load(source)
-    from ..backends.base import check_supported
+    from ..runner.api import get_backend
 
-    check_supported(dst_backend, src.ir)
+    src_backend = backend_for_artifact(source)
+    src = src_backend.load(source)
+    dst_backend = get_backend(to, src.ir)
     dst = dst_backend.build(src.ir, src.get_weights())
     x = random_inputs(src.ir)
     a, b = src.forward(x), dst.forward(x)

@@ -6,6 +6,7 @@ import os
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -86,12 +87,6 @@ def print_summary(ir: "ModelIR") -> None:
 
 def print_spec_error(exc: "SpecError") -> None:
     for issue in exc.issues:
-        err_console.print(f"[red]error[/red]: {_escape(issue.render())}", soft_wrap=True)
+        err_console.print(f"[red]error[/red]: {escape(issue.render())}", soft_wrap=True)
     n = len(exc.issues)
     err_console.print(f"{n} error{'s' if n != 1 else ''}")
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)

@@ -39,7 +39,8 @@ import numpy as np
 
 from ..compiler.ir import ModelIR
 from .numeric import data_batches, numeric_level, synthetic_batches
-from .options import ConformOptions, ProgressSink, resolve_backends, unsupported_ops, with_strict_parity
+from ..backends.base import unsupported_ops
+from .options import ConformOptions, ProgressSink, resolve_backends, with_strict_parity
 from .results import LEVELS, ConformReport, LevelResult
 from .structure import structure_level
 from .training import TrainFn, training_level

@@ -373,14 +373,9 @@ def resolve_backend(backend: "str | Backend") -> "Backend":
     """A backend object from a registered name (through the plugin registry), checking that it is available."""
     if not isinstance(backend, str):
         return backend
-    from ..backends.base import BackendError
     from ..plugins.manager import get_registry
 
-    found = get_registry().backend(backend)
-    available, detail = found.status()
-    if not available:
-        raise BackendError(f"backend {backend!r} is not available: {detail}")
-    return found
+    return get_registry().available_backend(backend)
 
 
 def compare_backends(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from ..backends.base import unsupported_ops
 from ..compiler.ir import ModelIR
 from .results import FAIL, LEVELS, SKIP, Check
 
@@ -76,18 +77,7 @@ def resolve_backends(names: Sequence[str]) -> list["Backend"]:
     if dupes:
         raise BackendError(f"backend{'s' if len(dupes) > 1 else ''} {', '.join(map(repr, dupes))} listed twice")
     registry = get_registry()
-    out = []
-    for name in names:
-        backend = registry.backend(name)
-        available, detail = backend.status()
-        if not available:
-            raise BackendError(f"backend {name!r} is not available: {detail}")
-        out.append(backend)
-    return out
-
-
-def unsupported_ops(backend: "Backend", ir: ModelIR) -> list[str]:
-    return sorted(ir.ops - backend.supported_ops)
+    return [registry.available_backend(name) for name in names]
 
 
 def unsupported_check(level: str, backend: "Backend", reference: str, ir: ModelIR, policy: str) -> Check | None:

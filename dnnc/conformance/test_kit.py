@@ -60,7 +60,7 @@ def kit_backends(request):
 
 
 def _skip_unsupported(ir, *backends) -> None:
-    from .options import unsupported_ops
+    from ..backends.base import unsupported_ops
 
     reasons = []
     for b in backends:

@@ -65,6 +65,16 @@ class Registry:
         hint = f" — did you mean {guess!r}?" if guess else ""
         raise BackendError(f"unknown backend {name!r}{hint}; installed: {installed}")
 
+    def available_backend(self, name: str) -> "Backend":
+        """The registered backend `name`, checked to be usable; raises BackendError saying why not."""
+        from ..backends.base import BackendError
+
+        backend = self.backend(name)
+        ok, detail = backend.status()
+        if not ok:
+            raise BackendError(f"backend {name!r} is not available: {detail}")
+        return backend
+
 
 def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"

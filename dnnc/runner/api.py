@@ -76,10 +76,7 @@ def get_backend(name: str, ir: ModelIR | None = None) -> Backend:
     """The registered backend ``name``, checked to be available (and to support ``ir``'s ops)."""
     from ..plugins.manager import get_registry
 
-    backend = get_registry().backend(name)
-    ok, detail = backend.status()
-    if not ok:
-        raise BackendError(f"backend {name!r} is not available: {detail}")
+    backend = get_registry().available_backend(name)
     if ir is not None:
         check_supported(backend, ir)
     return backend
