@@ -389,7 +389,7 @@ def render(args, items: list[dict[str, Any]]) -> str:
         if loose:
             lines += ["Without strict parity (each framework draws its own dropout masks from its own generator):", "",
                       *loose["markdown"], ""]
-        lines += ["`tests/test_strict_parity.py` guards the agreement on a 6,000-row subset for 2 epochs "
+        lines += ["`tests/conformance/test_strict_parity.py` guards the agreement on a 6,000-row subset for 2 epochs "
                   "(its docstring lists the values measured over seeds 0–5).", ""]
     else:
         lines += ["Not measured yet (run the script without `--skip-parity`).", ""]

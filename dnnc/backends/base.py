@@ -103,7 +103,7 @@ class Backend(Protocol):
     """A registered backend (returned by the ``dnnc_backends`` hook)."""
 
     name: str
-    #: IR ops this backend can build (see dnnc.compiler.ops.CORE_OPS).
+    #: IR ops this backend can build (see dnnc.compiler.lower_layers.CORE_OPS).
     supported_ops: frozenset[str]
     #: Suffix of the native artifact written by `CompiledModel.save`, e.g. ".keras".
     artifact_suffix: str

@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from .._version import __version__
-from . import commands_build, commands_conform, commands_model, commands_run
+from . import commands_backends, commands_build, commands_conform, commands_run, commands_spec
 
 app = typer.Typer(
     name="dnnc",
@@ -36,7 +36,8 @@ def _root(
     """dnnc: one spec, one model, in every backend."""
 
 
-commands_model.register(app)
+commands_spec.register(app)
+commands_backends.register(app)
 commands_build.register(app)
 commands_conform.register(app)
 commands_run.register(app)

@@ -13,7 +13,7 @@ from typing import Any
 from ..plugins.manager import Registry
 from .errors import SpecError, SpecIssue
 from .ir import ModelIR, NodeIR, OutputIR, ParamIR, TrainingIR
-from .ops import LoweringError
+from .lower_layers import LoweringError
 from .suggest import did_you_mean, format_choices
 
 _CE_HEAD = {"categorical_crossentropy": "softmax", "sparse_categorical_crossentropy": "softmax",

@@ -8,7 +8,7 @@ from .vocabulary import CallbackType, DatasetType, LayerType, type_tag
 
 @hookimpl
 def dnnc_layer_types() -> list[LayerType]:
-    from ..compiler.ops import builtin_lowerings
+    from ..compiler.lower_layers import builtin_lowerings
     from ..spec_schema.layers import BUILTIN_LAYER_MODELS
 
     lowerings = builtin_lowerings()

@@ -18,9 +18,9 @@ def type_tag(spec_model: type[BaseModel]) -> str:
 class LayerType:
     """A layer type: its spec table and its lowering to an IR node.
 
-    `lower(layer, input_shapes, defaults) -> dnnc.compiler.ops.NodeDraft` receives the
+    `lower(layer, input_shapes, defaults) -> dnnc.compiler.lower_layers.NodeDraft` receives the
     validated table, the output shapes of its inputs (batch axis excluded) and the
-    model's `defaults`; it raises `dnnc.compiler.ops.LoweringError` for semantic errors.
+    model's `defaults`; it raises `dnnc.compiler.lower_layers.LoweringError` for semantic errors.
     The node's `op` names what a backend must implement.
     """
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ...compiler.ir import ModelIR
 from ..base import Arrays, BackendError, check_supported
-from .ops import CONVERTERS
+from .converters import CONVERTERS
 
 _TF_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel", "tf-nightly")
 

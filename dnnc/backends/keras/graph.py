@@ -1,6 +1,6 @@
 """The Keras layers of an IR, the functional ``keras.Model`` over them, and a direct executor.
 
-:class:`KerasGraph` converts every node once (:mod:`.ops`), wires the layers
+:class:`KerasGraph` converts every node once (:mod:`.converters`), wires the layers
 into a functional model (what is trained, summarised and saved) and binds each
 canonical parameter ``"<node>/<param>"`` to its Keras variable.  Its
 :meth:`~KerasGraph.run` walks the same layer objects directly; it exists for
@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from ...compiler.ir import ModelIR
 from ..base import BackendError
-from .ops import CONVERTERS, BuildContext, NodeLayers
+from .converters import CONVERTERS, BuildContext, NodeLayers
 
 
 def _model_name(name: str) -> str:

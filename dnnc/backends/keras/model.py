@@ -1,6 +1,6 @@
 """KerasModel: a :class:`~dnnc.backends.base.CompiledModel` backed by a functional ``keras.Model``.
 
-Built once per IR: the layers (:mod:`.ops`), the functional model and the
+Built once per IR: the layers (:mod:`.converters`), the functional model and the
 canonical-key → variable binding (:mod:`.graph`), the list of trainable
 variables and regularised parameters, and the compiled step functions
 (:mod:`.steps`).  A step converts the batch to NumPy float32 (no copy when it

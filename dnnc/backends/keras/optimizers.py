@@ -12,7 +12,7 @@ Precision note: stock Keras computes Adam-family bias corrections 1 − β^t in
 float32 (β2 = 0.999 becomes 0.99900001), so its steps differ from the exact
 formula by about 7e-6 relative; the NumPy reference and the torch backend use
 float64 scalars.  This is rounding, not a different formula (measured in
-tests/test_optimizers.py), so no custom Keras optimizer is needed.
+tests/numerics/test_optimizers.py), so no custom Keras optimizer is needed.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from pydantic import TypeAdapter
 
 from dnnc.backends.base import BackendError, CompiledModel, StepResult
 from dnnc.compiler.ir import ModelIR, NodeIR, OutputIR, ParamIR, TrainingIR
-from dnnc.compiler.ops import CORE_OPS
+from dnnc.compiler.lower_layers import CORE_OPS
 from dnnc.spec_schema.activations import ACTIVATION_NAMES
 from dnnc.spec_schema.optimizers import OptimizerSpec
 

@@ -13,7 +13,7 @@ from dnnc.runner.datasets import Datasets, Split
 from dnnc.runner.dropout import DropoutMasks, dropout_mask, node_key
 from dnnc.runner.executor import LocalExecutor
 from dnnc.runner.sampling import SequentialBatches, ShuffledBatches
-from test_runner_fakes import NumpyModel, ir_from_toml, xor_spec
+from support.fakes import NumpyModel, RecordingExecutor, ir_from_toml, xor_spec
 
 
 def xor_data(n_repeat=8, validation=0):
@@ -21,21 +21,6 @@ def xor_data(n_repeat=8, validation=0):
 
     ir = ir_from_toml(xor_spec(repeat=n_repeat, data_extra=f"validation = {{ last = {validation} }}" if validation else ""))
     return ir, load_datasets(ir, base_dir=None)
-
-
-class RecordingExecutor(LocalExecutor):
-    def __init__(self, model):
-        super().__init__(model)
-        self.train_indices, self.eval_sizes, self.rates = [], [], []
-
-    def train_step(self, batch, *, learning_rate, dropout_masks=None):
-        self.train_indices.append(batch.indices.copy())
-        self.rates.append(learning_rate)
-        return super().train_step(batch, learning_rate=learning_rate, dropout_masks=dropout_masks)
-
-    def evaluate_step(self, batch):
-        self.eval_sizes.append(batch.size)
-        return super().evaluate_step(batch)
 
 
 # --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Commands that work on a spec or a model: validate, schema, backends, build, convert."""
+"""Commands that read a spec without building a model: validate and schema."""
 
 from __future__ import annotations
 
@@ -72,47 +72,6 @@ def schema(
         console.print(f"wrote {out}")
 
 
-def backends(
-    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
-) -> None:
-    """List the installed backends: available or why not, framework version, supported ops."""
-    from rich.table import Table
-
-    from ..compiler.ops import CORE_OPS
-    from ..plugins.manager import get_registry
-
-    registry = get_registry()
-    rows = []
-    for name, backend in sorted(registry.backends.items()):
-        try:
-            ok, detail = backend.status()
-        except Exception as exc:  # a broken backend must not break the listing
-            ok, detail = False, f"status() raised {type(exc).__name__}: {exc}"
-        missing = sorted(CORE_OPS - backend.supported_ops)
-        extra = sorted(backend.supported_ops - CORE_OPS)
-        rows.append({"name": name, "available": ok, "detail": detail,
-                     "plugin": registry.origins.get("dnnc_backends" + name, "?"),
-                     "ops": sorted(backend.supported_ops), "missing_core_ops": missing, "extra_ops": extra})
-    failures = [{"plugin": f.plugin, "error": f.error} for f in registry.failures]
-    if as_json:
-        typer.echo(json.dumps({"backends": rows, "plugin_errors": failures}, indent=2))
-        return
-    table = Table(title="Backends", title_justify="left")
-    for col in ("Backend", "Status", "Framework / reason", "Ops"):
-        table.add_column(col)
-    for r in rows:
-        ops = "all core ops" if not r["missing_core_ops"] else "missing: " + ", ".join(r["missing_core_ops"])
-        if r["extra_ops"]:
-            ops += "; plus " + ", ".join(r["extra_ops"])
-        status = "[green]available[/green]" if r["available"] else "[red]unavailable[/red]"
-        table.add_row(r["name"], status, r["detail"], ops)
-    console.print(table)
-    if not rows:
-        console.print(r"no backend is installed (pip install 'dnnc\[keras]' or 'dnnc\[torch]')")
-    for f in failures:
-        console.print(f"[yellow]plugin {f['plugin']!r} failed:[/yellow] {f['error']}")
-
-
 def register(app: typer.Typer) -> None:
-    for command in (validate, schema, backends):
+    for command in (validate, schema):
         app.command()(guarded(command))

@@ -72,7 +72,7 @@ def test_variance_scaling_modes():
 
 
 def test_same_seed_same_weights_and_independent_params():
-    from conftest import EXAMPLES
+    from support.paths import EXAMPLES
 
     ir = dnnc.compile_spec(EXAMPLES / "mnist_bn_dropout.toml")
     a, b = dnnc.initial_weights(ir, 0), dnnc.initial_weights(ir, 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import dnnc
-from conftest import EXAMPLES, example_specs
+from support.paths import EXAMPLES, example_specs
 
 # Totals Keras's model.summary() prints for the lecture networks.
 KERAS_TOTALS = {

@@ -30,7 +30,7 @@ from dnnc.backends.keras import KerasBackend  # noqa: E402
 from dnnc.compiler.initial_weights import initial_weights  # noqa: E402
 from dnnc.compiler.ir import ModelIR, NodeIR, OutputIR, ParamIR, TrainingIR  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOL = dict(rtol=1e-5, atol=1e-5)
 
 # --------------------------------------------------------------------------- IR builders
@@ -336,7 +336,7 @@ def test_plugin_and_status_do_not_import_the_framework():
 
 
 def test_supported_ops_are_the_core_ops(backend):
-    from dnnc.compiler.ops import CORE_OPS
+    from dnnc.compiler.lower_layers import CORE_OPS
 
     assert backend.supported_ops == CORE_OPS
     check_supported(backend, every_op_ir())  # every op of the test graph is declared
@@ -604,7 +604,7 @@ def _run_python(code: str, timeout=180) -> subprocess.CompletedProcess:
 
 
 def test_same_spec_and_seed_give_identical_runs_across_processes(xla):
-    proc = _run_python(_DETERMINISM_SCRIPT.format(tests=str(ROOT / "tests")))
+    proc = _run_python(_DETERMINISM_SCRIPT.format(tests=str(ROOT / "tests" / "backends")))
     assert proc.returncode == 0, proc.stderr
     fresh = json.loads(proc.stdout.strip().splitlines()[-1])
     # XLA-compiled, dropout drawn from the seeded per-layer generators: this process == a fresh one

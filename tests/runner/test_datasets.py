@@ -23,7 +23,7 @@ from dnnc.runner.datasets import locate as locate_mod
 from dnnc.runner.datasets.catalog import FASHION_MNIST, MNIST
 from dnnc.spec_schema.data import DataSpec
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "data"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "data"
 REAL_DATA_DIR = os.environ.get("DNNC_DATA_DIR", "")
 
 

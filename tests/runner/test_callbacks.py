@@ -22,7 +22,7 @@ from dnnc.runner import RunnerError, Trainer, train
 from dnnc.runner.api import load_datasets
 from dnnc.runner.callbacks import (Callback, CallbackContext, CsvLogger, EarlyStopping, ModelCheckpoint,
                                    ReduceLROnPlateau, TensorBoard, TerminateOnNaN, build_callback, build_callbacks)
-from test_runner_fakes import FakeBackend, NumpyModel, ir_from_toml, xor_spec
+from support.fakes import FakeBackend, NumpyModel, ir_from_toml, xor_spec
 
 # Keras's own callbacks are the reference implementation, when installed (imported only by those tests).
 HAVE_KERAS = importlib.util.find_spec("keras") is not None

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "examples" / "mnist_bn_dropout.toml"
 ROWS, VAL_ROWS, TEST_ROWS = 6000, 1500, 1000
 

@@ -6,7 +6,7 @@ import pytest
 
 import dnnc
 from dnnc.compiler.ir import ModelIR
-from conftest import EXAMPLES, example_specs
+from support.paths import EXAMPLES, example_specs
 
 
 @pytest.mark.parametrize("path", example_specs(), ids=lambda p: p.name)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import EXAMPLES
+from support.paths import EXAMPLES
 
 
 @pytest.mark.skipif(importlib.util.find_spec("dnnc_numpy") is None,

@@ -26,7 +26,7 @@ from dnnc.plugins.manager import build_registry
 dnnc_numpy = pytest.importorskip("dnnc_numpy", reason="dnnc-numpy is not installed "
                                  "(pip install -e examples/plugins/dnnc-numpy --no-deps)")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "examples" / "mnist_784_64_10_sigmoid.toml"
 BATCH, STEPS = 32, 20
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 import dnnc
 from dnnc.cli.app import app
-from conftest import EXAMPLES
+from support.paths import EXAMPLES
 
 MERGES = ["add", "subtract", "multiply", "average", "maximum", "minimum"]
 

@@ -19,7 +19,7 @@ from dnnc.conformance.measures import cancelled_biases, loss_error, scaled_error
 from dnnc.conformance.results import FAIL, PASS, SKIP, Check, ConformReport, LevelResult
 from dnnc.conformance.stats import betainc, paired_interval, summarize, t_cdf, t_ppf, welch_df, welch_interval
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 SIGMOID = EXAMPLES / "mnist_784_64_10_sigmoid.toml"
 

@@ -17,7 +17,7 @@ PLUGIN = textwrap.dedent('''
     from pydantic import Field
     from dnnc.plugins import hookimpl, LayerType
     from dnnc.spec_schema.layers import LayerBase
-    from dnnc.compiler.ops import NodeDraft
+    from dnnc.compiler.lower_layers import NodeDraft
 
 
     class Square(LayerBase):

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from dnnc import __version__
 from dnnc.cli.app import app
-from conftest import EXAMPLES, example_specs
+from support.paths import EXAMPLES, example_specs
 
 runner = CliRunner()
 
@@ -126,7 +126,7 @@ def test_backends_lists_builtin_backends():
 
 def test_spec_reference_page_is_current():
     """docs/spec-reference.md is generated from the schema; regenerate with `dnnc schema --markdown -o docs/spec-reference.md`."""
-    from conftest import ROOT
+    from support.paths import ROOT
 
     result = runner.invoke(app, ["schema", "--markdown"])
     assert result.exit_code == 0

@@ -8,7 +8,7 @@ import pytest
 from dnnc.compiler.ir import OutputIR
 from dnnc.runner.metrics import (METRIC_TYPES, BinaryAccuracy, MetricSet, Precision, Recall, TopKAccuracy,
                                  apply_head, logit_threshold, sigmoid, softmax)
-from test_runner_fakes import ir_from_toml, xor_spec
+from support.fakes import ir_from_toml, xor_spec
 
 
 def out(head="linear", target="regression", shape=(1,)):

@@ -11,8 +11,8 @@ from dnnc.runner import Trainer, epoch_permutation, train
 from dnnc.runner.api import get_backend, load_datasets
 from dnnc.runner.callbacks import Callback, EarlyStopping
 from dnnc.runner.datasets import Datasets
-from test_runner_fakes import FakeBackend, ir_from_toml
-from test_runner_loop import RecordingExecutor
+from support.fakes import FakeBackend, RecordingExecutor, ir_from_toml
+
 
 SPEC = """
 spec_version = 1

@@ -13,7 +13,7 @@ from dnnc.cli.app import app
 from dnnc.compiler.errors import SpecError
 from dnnc.runner import compile_with_overrides, evaluate_run, predict, train_spec
 from dnnc.runner.metrics import sigmoid, softmax
-from test_runner_fakes import FakeBackend, xor_spec
+from support.fakes import FakeBackend, xor_spec
 
 runner = CliRunner()
 

@@ -25,7 +25,7 @@ from dnnc.backends.torch import TorchBackend  # noqa: E402
 from dnnc.compiler.compile import compile_spec  # noqa: E402
 from dnnc.compiler.initial_weights import initial_weights  # noqa: E402
 from dnnc.compiler.ir import ModelIR, NodeIR, OutputIR  # noqa: E402
-from dnnc.compiler.ops import CORE_OPS  # noqa: E402
+from dnnc.compiler.lower_layers import CORE_OPS  # noqa: E402
 from dnnc.conformance.cases import CASES, CASES_BY_NAME  # noqa: E402
 from dnnc.conformance.equivalence import Tolerance, compare_arrays, make_batch  # noqa: E402
 from dnnc.numerics.losses import loss_value  # noqa: E402

@@ -1,0 +1,1 @@
+"""Test support shared by every test folder: fakes, NumPy references and helpers."""
