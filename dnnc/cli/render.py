@@ -30,11 +30,11 @@ def _shape(shape) -> str:
 
 def _layer_label(node) -> str:
     detail = node.op
-    act = node.attrs.get("activation")
+    act = getattr(node.attrs, "activation", None)  # the ops with an activation attribute
     if node.op == "activation":
-        detail = act["type"]
-    elif act and act.get("type") != "linear":
-        detail += f", {act['type']}"
+        detail = act.type
+    elif act is not None and act.type != "linear":
+        detail += f", {act.type}"
     return f"{node.name} ({detail})"
 
 

@@ -86,24 +86,24 @@ def _variance_scaling(rng, shape, scale: float, mode: str, distribution: str) ->
     return _truncated(rng, 0.0, math.sqrt(variance) / TRUNCATED_STD_FACTOR, shape)
 
 
-def draw(init: dict[str, Any], shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """Draw one array (float32) for an initializer given in IR form."""
-    kind = init["type"]
+def draw(init: Any, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Draw one array (float32) for an IR initializer (:data:`dnnc.compiler.ir_types.InitializerIR`)."""
+    kind = init.type
     shape = tuple(shape)
     if kind == "zeros":
         out = np.zeros(shape)
     elif kind == "ones":
         out = np.ones(shape)
     elif kind == "constant":
-        out = np.full(shape, init["value"])
+        out = np.full(shape, init.value)
     elif kind == "random_normal":
-        out = rng.normal(init["mean"], init["stddev"], size=shape)
+        out = rng.normal(init.mean, init.stddev, size=shape)
     elif kind == "random_uniform":
-        out = rng.uniform(init["minval"], init["maxval"], size=shape)
+        out = rng.uniform(init.minval, init.maxval, size=shape)
     elif kind == "truncated_normal":
-        out = _truncated(rng, init["mean"], init["stddev"], shape)
+        out = _truncated(rng, init.mean, init.stddev, shape)
     elif kind == "variance_scaling":
-        out = _variance_scaling(rng, shape, init["scale"], init["mode"], init["distribution"])
+        out = _variance_scaling(rng, shape, init.scale, init.mode, init.distribution)
     else:
         family, _, dist = kind.partition("_")
         if family not in _FAMILIES or dist not in ("normal", "uniform"):

@@ -4,6 +4,20 @@ The compiler turns a validated spec into one :class:`ModelIR`; it is the only
 thing backends consume.  It is frozen, framework-free and serialises to JSON
 and back (:meth:`ModelIR.to_json`, :meth:`ModelIR.from_json`).
 
+The contract has three parts:
+
+* this module: the containers (:class:`ModelIR`, :class:`NodeIR`,
+  :class:`ParamIR`, :class:`OutputIR`, :class:`TrainingIR`) and the
+  conventions below;
+* :mod:`dnnc.compiler.ops`: the closed op set — for each op its typed
+  attribute model (every field required), arity, shape rule and parameters
+  (names, shapes, canonical layout); rendered as ``docs/ir-ops.md``;
+* :mod:`dnnc.compiler.verify`: the invariants, checked at the end of lowering
+  and by :meth:`ModelIR.from_json` (run directories, artifact sidecars).
+
+Typed values inside nodes (activations, initializers, regularizers) are in
+:mod:`dnnc.compiler.ir_types`.
+
 Conventions every backend follows
 ---------------------------------
 * **Graph.**  ``nodes`` are in topological order.  Model inputs are nodes with
@@ -13,23 +27,12 @@ Conventions every backend follows
   activation parameters, optimizer hyperparameters and data preprocessing are
   all written out; a backend never relies on its framework's defaults.
 * **Parameters and layout.**  Each node lists its parameters (:class:`ParamIR`)
-  by canonical name; the canonical weight key is ``"<node>/<param>"``.  Layouts:
-
-  ====================  ===========================================  =================
-  op                    parameters (shape)                           trainable
-  ====================  ===========================================  =================
-  dense                 kernel (in, units), bias (units,)            yes
-  maxout                kernel (in, units·pieces), bias (units·pieces,)  yes
-  batch_norm            gamma (C,), beta (C,)                        yes
-                        moving_mean (C,), moving_variance (C,)       no (counted as Keras does)
-  ====================  ===========================================  =================
-
-  A dense kernel is used as ``y = x @ kernel + bias`` (the Keras layout; torch
-  stores its transpose).  Maxout's output ``j`` is the max of the linear
-  outputs ``j·pieces … j·pieces + pieces − 1``.
-* **Batch norm** (axis −1): training normalises with the batch mean and the
-  *biased* batch variance; ``moving = momentum·moving + (1 − momentum)·batch``
-  with the biased variance; inference uses the moving statistics.
+  by canonical name, in the order and with the shapes its op defines
+  (:mod:`dnnc.compiler.ops`); the canonical weight key is ``"<node>/<param>"``.
+  Layouts are Keras's (a dense kernel is ``(in, units)``, used as
+  ``y = x @ kernel + bias``); a backend with another layout converts in one
+  documented place.  Batch-norm moving statistics are parameters that are not
+  trained (counted as non-trainable, as Keras does).
 * **Logits out.**  A model emits logits: when an output's loss is a
   cross-entropy, the final softmax/sigmoid is removed from the graph and
   recorded as the output's ``head``; dnnc applies the head for prediction and
@@ -42,9 +45,13 @@ Conventions every backend follows
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Mapping, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, ValidationInfo, field_validator
+
+from .ir_types import InitializerIR, RegularizerIR
+from .ops import OpAttrs, OpDef, default_op_table
+from .verify import IRError, IRIssue, verify
 
 IR_VERSION = 1
 
@@ -59,8 +66,8 @@ class ParamIR(_Frozen):
     name: str
     shape: tuple[int, ...]
     trainable: bool
-    init: dict[str, Any] = Field(description="Initializer with every parameter explicit, e.g. {'type': 'glorot_uniform'}.")
-    regularizer: Optional[dict[str, float]] = Field(None, description="{'l1': …, 'l2': …} penalty, or None.")
+    init: InitializerIR = Field(description="Initializer with every parameter explicit, e.g. {'type': 'glorot_uniform'}.")
+    regularizer: Optional[RegularizerIR] = Field(None, description="The l1·Σ|w| + l2·Σw² penalty, or None.")
 
     @property
     def size(self) -> int:
@@ -74,12 +81,32 @@ class NodeIR(_Frozen):
     """One operation of the graph."""
 
     name: str
-    op: str
+    op: str = Field(description="The op (dnnc.compiler.ops): what a backend must implement.")
     inputs: tuple[str, ...] = ()
-    attrs: dict[str, Any] = Field(default_factory=dict)
+    attrs: SerializeAsAny[OpAttrs] = Field(default_factory=dict, validate_default=True,
+                                           description="The op's attribute model, every attribute explicit.")
     params: tuple[ParamIR, ...] = ()
     shape: tuple[int, ...] = Field(description="Output shape without the batch axis.")
     spec_path: tuple[str | int, ...] = Field((), description="Where the node comes from in the spec (for error messages).")
+
+    @field_validator("attrs", mode="before")
+    @classmethod
+    def _typed_attrs(cls, value: Any, info: ValidationInfo) -> Any:
+        """A dict of attributes becomes the op's attribute model, looked up in the op table (the validation
+        context's ``"ops"``, else the built-in and installed plugin ops).  An attribute model instance is kept
+        as it is: :func:`~dnnc.compiler.verify.verify` checks that it is the op's."""
+        if isinstance(value, OpAttrs):
+            return value
+        if "op" not in info.data:  # the op field itself is invalid: reported there
+            return OpAttrs.model_construct()
+        table = (info.context or {}).get("ops") or default_op_table()
+        op = table.get(info.data["op"])
+        if op is None:
+            raise ValueError(f"unknown op {info.data['op']!r} (known: {', '.join(sorted(table))})")
+        try:
+            return op.attrs.model_validate(value or {})
+        except ValidationError as exc:
+            raise ValueError(_attr_errors(exc)) from None
 
     @property
     def trainable_count(self) -> int:
@@ -94,6 +121,15 @@ class NodeIR(_Frozen):
             if p.name == name:
                 return p
         raise KeyError(f"node {self.name!r} has no parameter {name!r}")
+
+
+def _attr_errors(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "attributes"
+        parts.append(f"{where}: {err['msg'].lower()} (received {err['input']!r})" if err["type"] != "missing"
+                     else f"{where}: missing")
+    return "; ".join(parts)
 
 
 class OutputIR(_Frozen):
@@ -166,9 +202,50 @@ class ModelIR(_Frozen):
         return self.model_dump_json(indent=indent)
 
     @classmethod
-    def from_json(cls, text: str) -> "ModelIR":
-        data = json.loads(text)
+    def from_json(cls, text: str, *, ops: Mapping[str, OpDef] | None = None, source: str | None = None) -> "ModelIR":
+        """Parse and :func:`~dnnc.compiler.verify.verify` an IR; raise IRError naming the node and field at fault.
+
+        `ops` is the op table (default: the built-in ops and the installed plugins' ops); `source` names the
+        file in error messages.
+        """
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise IRError([IRIssue(None, "json", f"not valid JSON ({exc})")], source) from None
+        if not isinstance(data, dict):
+            raise IRError([IRIssue(None, "json", f"expected a JSON object, found {type(data).__name__}")], source)
         version = data.get("ir_version")
         if version != IR_VERSION:
-            raise ValueError(f"unsupported IR version {version!r} (this dnnc reads IR version {IR_VERSION})")
-        return cls.model_validate(data)
+            raise IRError([IRIssue(None, "ir_version", f"unsupported IR version {version!r} "
+                                                       f"(this dnnc reads IR version {IR_VERSION})")], source)
+        table = default_op_table() if ops is None else ops
+        try:
+            ir = cls.model_validate(data, context={"ops": table})
+        except ValidationError as exc:
+            raise IRError(_validation_issues(exc, data), source) from None
+        try:
+            verify(ir, table)
+        except IRError as exc:
+            raise exc.with_source(source) if source else exc from None
+        return ir
+
+
+def _validation_issues(exc: ValidationError, data: dict) -> list[IRIssue]:
+    """Pydantic's errors as IR issues: ``nodes[3].attrs.units`` becomes node 'dense_1', field 'attrs.units'."""
+    nodes = data.get("nodes") if isinstance(data.get("nodes"), list) else []
+    issues = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        node = None
+        if len(loc) >= 2 and loc[0] == "nodes" and isinstance(loc[1], int) and loc[1] < len(nodes):
+            raw = nodes[loc[1]]
+            node = raw.get("name", f"#{loc[1]}") if isinstance(raw, dict) else f"#{loc[1]}"
+            loc = loc[2:]
+        field = ".".join(str(p) for p in loc) or "value"
+        message = err["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        if field == "attrs" and message.startswith("unknown op"):
+            field = "op"
+        issues.append(IRIssue(node, field, message if err["type"] != "missing" else "missing"))
+    return issues

@@ -12,14 +12,16 @@ from typing import Any
 
 from ..plugins.manager import Registry
 from .errors import SpecError, SpecIssue
-from .ir import ModelIR, NodeIR, OutputIR, ParamIR, TrainingIR
-from .lower_layers import LoweringError
+from pydantic import ValidationError
+
+from .ir import ModelIR, NodeIR, OutputIR, ParamIR, TrainingIR, _attr_errors
+from .ir_types import LINEAR
+from .ops import LoweringError
+from .verify import CROSS_ENTROPY_HEADS, verify
 from .suggest import did_you_mean, format_choices
 
-_CE_HEAD = {"categorical_crossentropy": "softmax", "sparse_categorical_crossentropy": "softmax",
-            "binary_crossentropy": "sigmoid"}
-_TARGET_KIND = {"categorical_crossentropy": "one_hot", "sparse_categorical_crossentropy": "sparse",
-                "binary_crossentropy": "binary"}
+_CE_HEAD = {loss: head for loss, (head, _) in CROSS_ENTROPY_HEADS.items()}
+_TARGET_KIND = {loss: target for loss, (_, target) in CROSS_ENTROPY_HEADS.items()}
 
 
 class _Collector:
@@ -174,30 +176,62 @@ def lower_model(spec: Any, registry: Registry, out: _Collector) -> tuple[list[st
                     spec_path=("model", "input_shape") if model.input_shape is not None else ("model", "inputs", k))
              for k, (n, s) in enumerate(inputs)]
     index = {n: i for i, n in enumerate(names)}
+    failed: set[str] = set()
     for name in order:
         i = index[name]
-        layer = layers[i]
-        ltype = registry.layers[layer.type]
-        in_shapes = [shapes[s] for s in edges[name]]
-        try:
-            draft = ltype.lower(layer, in_shapes, model.defaults)
-        except LoweringError as exc:
-            path = ("model", "layers", i) + ((exc.key,) if exc.key and exc.key in layer.model_fields_set else ())
-            extra = {}
-            if exc.received is not None:
-                extra["received"] = exc.received
-            out.add(path, exc.message, allowed=exc.allowed, **extra)
+        if any(src in failed for src in edges[name]):
+            failed.add(name)  # its input could not be lowered: that error is already reported
             continue
-        shapes[name] = tuple(draft.shape)
-        nodes.append(NodeIR(
-            name=name, op=draft.op, inputs=tuple(edges[name]), attrs=draft.attrs, shape=tuple(draft.shape),
-            params=tuple(ParamIR(name=p.name, shape=p.shape, trainable=p.trainable, init=p.init, regularizer=p.regularizer)
-                         for p in draft.params),
-            spec_path=("model", "layers", i),
-        ))
+        node = _lower_layer(layers[i], name, i, edges[name], [shapes[s] for s in edges[name]], model.defaults,
+                            registry, out)
+        if node is None:
+            failed.add(name)
+            continue
+        shapes[name] = node.shape
+        nodes.append(node)
     if out.issues:
         return None
     return input_names, nodes, outputs
+
+
+def _lower_layer(layer: Any, name: str, i: int, srcs: list[str], in_shapes: list[tuple[int, ...]], defaults: Any,
+                 registry: Registry, out: _Collector) -> NodeIR | None:
+    """One layer to one node: the layer type's lowering, then the op's shape and parameter rules."""
+    ltype = registry.layers[layer.type]
+    path = ("model", "layers", i)
+    try:
+        draft = ltype.lower(layer, in_shapes, defaults)
+        op = registry.ops.get(draft.op)
+        if op is None:
+            out.add(path, f"layer type {layer.type!r} lowers to op {draft.op!r}, which neither dnnc nor a plugin "
+                          "defines (a bug in the plugin that adds this layer type)")
+            return None
+        try:
+            attrs = draft.attrs if isinstance(draft.attrs, op.attrs) else op.attrs.model_validate(dict(draft.attrs))
+        except ValidationError as exc:
+            out.add(path, f"layer type {layer.type!r} gives op {draft.op!r} invalid attributes (a bug in its "
+                          f"lowering): {_attr_errors(exc)}")
+            return None
+        shape = op.output_shape(attrs, in_shapes)
+        specs = op.param_specs(attrs, in_shapes)
+    except LoweringError as exc:
+        key_path = path + ((exc.key,) if exc.key and exc.key in layer.model_fields_set else ())
+        extra = {"received": exc.received} if exc.received is not None else {}
+        out.add(key_path, exc.message, allowed=exc.allowed, **extra)
+        return None
+    chosen = {p.name: p for p in draft.params}
+    unknown = sorted(set(chosen) - {s.name for s in specs})
+    if unknown:
+        out.add(path, f"layer type {layer.type!r} chose initializers for {unknown}, which op {draft.op!r} does not "
+                      "have (a bug in its lowering)")
+        return None
+    params = tuple(
+        ParamIR(name=s.name, shape=s.shape, trainable=s.trainable,
+                init=chosen[s.name].init if s.name in chosen else {"type": s.default_init},
+                regularizer=chosen[s.name].regularizer if s.name in chosen else None)
+        for s in specs)
+    return NodeIR(name=name, op=draft.op, inputs=tuple(srcs), attrs=attrs, shape=shape, params=params,
+                  spec_path=path)
 
 
 # ---------------------------------------------------------------------------
@@ -205,14 +239,11 @@ def lower_model(spec: Any, registry: Registry, out: _Collector) -> tuple[list[st
 # ---------------------------------------------------------------------------
 
 def _final_activation(node: NodeIR) -> str | None:
-    act = node.attrs.get("activation") if node.op in ("dense", "activation") else None
-    return act["type"] if act else None
+    return node.attrs.activation.type if node.op in ("dense", "activation") else None
 
 
 def _strip_activation(node: NodeIR) -> NodeIR:
-    attrs = dict(node.attrs)
-    attrs["activation"] = {"type": "linear"}
-    return node.model_copy(update={"attrs": attrs})
+    return node.model_copy(update={"attrs": node.attrs.model_copy(update={"activation": LINEAR})})
 
 
 def _resolve_metric(metric: dict, loss_type: str | None, shape: tuple[int, ...], target: str, path, out: _Collector) -> dict | None:
@@ -362,7 +393,7 @@ def lower(spec: Any, registry: Registry, *, name: str) -> ModelIR:
     data = lower_data(spec, outputs, out)
     if out.issues:
         raise SpecError(out.issues)
-    return ModelIR(
+    ir = ModelIR(
         name=spec.name or name,
         spec_version=spec.spec_version,
         inputs=tuple(input_names),
@@ -372,3 +403,5 @@ def lower(spec: Any, registry: Registry, *, name: str) -> ModelIR:
         data=data,
         conformance=spec.conformance.model_dump(mode="json"),
     )
+    verify(ir, registry.ops)  # a failure here is a bug in dnnc or in a plugin's lowering, never the spec's
+    return ir

@@ -137,14 +137,14 @@ def cancelled_biases(ir: ModelIR) -> dict[str, str]:
     for n in ir.nodes:
         if n.op != "dense" or n.name in outputs:
             continue
-        if (n.attrs.get("activation") or {}).get("type", "linear") != "linear":
+        if n.attrs.activation.type != "linear":
             continue
         bias = next((p for p in n.params if p.name == "bias"), None)
-        if bias is None or (bias.regularizer and any(bias.regularizer.values())):
+        if bias is None or (bias.regularizer is not None and bias.regularizer.active):
             continue
         users = consumers.get(n.name, [])
         if len(users) == 1:
             bn = ir.node(users[0])
-            if bn.op == "batch_norm" and bn.attrs.get("axis", -1) in (-1, len(bn.shape)):
+            if bn.op == "batch_norm" and bn.attrs.axis == -1:
                 out[f"{n.name}/bias"] = bn.name
     return out

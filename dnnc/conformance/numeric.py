@@ -219,7 +219,7 @@ def bias_ema(ir: ModelIR, traj: Trajectory, initial: Arrays, bias: str, moving_m
     to the moving mean, b_{t−1} being the bias before that step's update; so
     that part is c_t = momentum·c_{t−1} + (1 − momentum)·b_{t−1}, c_0 = 0.
     """
-    momentum = float(ir.node(moving_mean.split("/")[0]).attrs["momentum"])
+    momentum = ir.node(moving_mean.split("/")[0]).attrs.momentum
     c = np.zeros(np.shape(initial[bias]), dtype=np.float64)
     previous = np.asarray(initial[bias], dtype=np.float64)
     out = []

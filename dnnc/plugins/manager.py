@@ -19,6 +19,7 @@ from .vocabulary import CallbackType, DatasetType, LayerType
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..backends.base import Backend
+    from ..compiler.ops import OpDef
 
 ENTRY_POINT_GROUP = "dnnc"
 
@@ -53,6 +54,13 @@ class Registry:
             tuple(t.spec_model for t in self.datasets.values()),
             tuple(t.spec_model for t in self.callbacks.values()),
         )
+
+    @property
+    def ops(self) -> dict[str, "OpDef"]:
+        """The op table: the built-in ops plus the ops plugin layer types define (never replacing a built-in)."""
+        from ..compiler.ops import op_table
+
+        return op_table({t.op.name: t.op for t in self.layers.values() if t.op is not None})
 
     def backend(self, name: str) -> "Backend":
         from ..backends.base import BackendError

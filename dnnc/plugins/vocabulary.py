@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from pydantic import BaseModel
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..compiler.ops import OpDef
 
 
 def type_tag(spec_model: type[BaseModel]) -> str:
@@ -16,16 +19,21 @@ def type_tag(spec_model: type[BaseModel]) -> str:
 
 @dataclass(frozen=True)
 class LayerType:
-    """A layer type: its spec table and its lowering to an IR node.
+    """A layer type: its spec table, its lowering to an IR node and, for a new op, the op's definition.
 
     `lower(layer, input_shapes, defaults) -> dnnc.compiler.lower_layers.NodeDraft` receives the
     validated table, the output shapes of its inputs (batch axis excluded) and the
-    model's `defaults`; it raises `dnnc.compiler.lower_layers.LoweringError` for semantic errors.
-    The node's `op` names what a backend must implement.
+    model's `defaults`; it resolves every default and returns the node's op, attributes and the
+    initializers of the op's parameters; it raises `dnnc.compiler.ops.LoweringError` for
+    semantic errors.  The node's `op` names what a backend must implement: a built-in op
+    (dnnc.compiler.ops.BUILTIN_OPS) or `op`, a :class:`dnnc.compiler.ops.OpDef` this plugin
+    defines (attribute model, arity, shape rule, parameters), which joins the op table, so
+    nodes of that op are verified like built-in ones.
     """
 
     spec_model: type[BaseModel]
     lower: Callable[..., Any]
+    op: "OpDef | None" = None
 
     @property
     def name(self) -> str:

@@ -46,7 +46,7 @@ class DropoutMasks:
 
     def __init__(self, ir: ModelIR, seed: int) -> None:
         self.seed = int(seed)
-        self.nodes = [(n.name, tuple(n.shape), float(n.attrs.get("rate", 0.0))) for n in ir.nodes if n.op == "dropout"]
+        self.nodes = [(n.name, tuple(n.shape), n.attrs.rate) for n in ir.nodes if n.op == "dropout"]
 
     def __bool__(self) -> bool:
         return bool(self.nodes)

@@ -46,7 +46,7 @@ MSE = {"type": "mse"}
 
 
 def inp(name, shape):
-    return NodeIR(name=name, op="input", shape=tuple(shape))
+    return NodeIR(name=name, op="input", shape=tuple(shape), attrs={"dtype": "float32"})
 
 
 def dense(name, src, fan_in, units, act=None, reg=None, lead=(), use_bias=True):
@@ -221,7 +221,7 @@ def np_forward(ir, weights, inputs, training=False, masks=None):
         if nd.op == "input":
             continue
         xs = [vals[i] for i in nd.inputs]
-        x, a = xs[0], nd.attrs
+        x, a = xs[0], nd.attrs.model_dump()
         if nd.op in ("dense", "maxout"):
             y = x @ w[f"{nd.name}/kernel"]
             if a["use_bias"]:

@@ -77,7 +77,7 @@ def np_forward(ir: ModelIR, w: dict, inputs: dict, *, training: bool = False, ma
     stats = {}
     for n in ir.nodes:
         xs = [v[i] for i in n.inputs]
-        a = n.attrs
+        a = n.attrs.model_dump()
         if n.op == "input":
             y = np.asarray(inputs[n.name], np.float64)
         elif n.op in ("dense", "maxout"):
@@ -159,9 +159,14 @@ def test_backend_declares_the_core_ops():
 
 
 def test_unsupported_op_fails_closed_naming_it():
+    from dnnc.compiler.ops import OpAttrs
+
+    class PluginOpAttrs(OpAttrs):
+        """The attributes of an op a plugin defines and the torch backend does not declare."""
+
     ir = ModelIR(name="x", inputs=("input",), nodes=(
-        NodeIR(name="input", op="input", shape=(4,)),
-        NodeIR(name="conv", op="conv2d", inputs=("input",), shape=(4,)),
+        NodeIR(name="input", op="input", shape=(4,), attrs={"dtype": "float32"}),
+        NodeIR(name="conv", op="conv2d", inputs=("input",), shape=(4,), attrs=PluginOpAttrs()),
     ), outputs=(OutputIR(name="conv", shape=(4,)),))
     with pytest.raises(BackendError, match="'conv2d'.*'conv'"):
         BACKEND.build(ir, {})
@@ -191,7 +196,7 @@ def test_case_matches_numpy(case):
     for key, _, p in ir.weight_specs():
         if p.regularizer:
             x = weights[key].astype(np.float64)
-            expected += p.regularizer["l1"] * np.abs(x).sum() + p.regularizer["l2"] * (x * x).sum()
+            expected += p.regularizer.l1 * np.abs(x).sum() + p.regularizer.l2 * (x * x).sum()
     assert losses["loss"] == pytest.approx(expected, rel=1e-5, abs=1e-6)
     assert set(grads) == {k for k, _, p in ir.weight_specs() if p.trainable}
     for key, g in grads.items():
@@ -214,7 +219,7 @@ def test_gradients_match_finite_differences():
         for key, _, p in ir.weight_specs():
             if p.regularizer:
                 x = ws[key].astype(np.float64)
-                value += p.regularizer["l1"] * np.abs(x).sum() + p.regularizer["l2"] * (x * x).sum()
+                value += p.regularizer.l1 * np.abs(x).sum() + p.regularizer.l2 * (x * x).sum()
         return value
 
     w64 = {k: v.astype(np.float64) for k, v in weights.items()}

@@ -70,19 +70,11 @@ print(repr((heavy, time.perf_counter() - t)))
 """
 
 
-def test_validate_imports_no_framework_and_is_fast():
+def test_validate_imports_no_framework():
     cmd = [sys.executable, "-c", VALIDATE_PROBE, str(EXAMPLES / "mnist_bn_dropout.toml")]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     heavy, _ = eval(out.strip().splitlines()[-1])
     assert heavy == []
-    # whole process, interpreter start included: best of three to tolerate a busy machine
-    times = []
-    for _ in range(3):
-        t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "dnnc", "validate", str(EXAMPLES / "mnist_bn_dropout.toml")],
-                       capture_output=True, check=True)
-        times.append(time.perf_counter() - t)
-    assert min(times) < 1.0, times
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,14 @@ import pytest
 
 import dnnc
 from dnnc.compiler.initial_weights import TRUNCATED_STD_FACTOR, draw, param_generator
+from dnnc.compiler.ir_types import initializer_ir
 
 SHAPE = (400, 300)  # fan_in 400, fan_out 300
 N = SHAPE[0] * SHAPE[1]
 
 
 def _draw(init):
-    return draw(init, SHAPE, param_generator(0, "layer/kernel")).astype(np.float64)
+    return draw(initializer_ir(init), SHAPE, param_generator(0, "layer/kernel")).astype(np.float64)
 
 
 def _std_tol(std):  # standard error of the sample std is about std/sqrt(2N); allow 5 of them

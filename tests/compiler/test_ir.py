@@ -26,10 +26,10 @@ def test_ir_is_frozen():
 def test_every_default_is_explicit():
     ir = dnnc.compile_spec(EXAMPLES / "mnist_bn_dropout.toml")
     bn = ir.node("batch_norm")
-    assert bn.attrs == {"axis": -1, "momentum": 0.99, "epsilon": 0.001, "center": True, "scale": True}
+    assert bn.attrs.model_dump() == {"axis": -1, "momentum": 0.99, "epsilon": 0.001, "center": True, "scale": True}
     dense = ir.node("dense")
-    assert dense.param("kernel").init == {"type": "glorot_uniform"}
-    assert dense.param("bias").init == {"type": "zeros"}
+    assert dense.param("kernel").init.model_dump() == {"type": "glorot_uniform"}
+    assert dense.param("bias").init.model_dump() == {"type": "zeros"}
     assert ir.training.optimizer == {
         "type": "adam", "learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-07,
         "amsgrad": False, "weight_decay": 0.0, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
@@ -41,15 +41,15 @@ def test_softmax_is_folded_into_the_head():
     ir = dnnc.compile_spec(EXAMPLES / "mnist_bn_dropout.toml")
     (out,) = ir.outputs
     assert out.head == "softmax" and out.loss["from_logits"] is True
-    assert ir.node(out.name).attrs["activation"] == {"type": "linear"}
+    assert ir.node(out.name).attrs.activation.model_dump() == {"type": "linear"}
     assert out.metrics[0]["type"] == "sparse_categorical_accuracy" and out.metrics[0]["name"] == "accuracy"
 
 
 def test_defaults_table_applies_to_layers():
     ir = dnnc.compile_spec(EXAMPLES / "init_tanh_glorot.toml")
-    assert ir.node("dense").param("kernel").init == {"type": "glorot_normal"}
+    assert ir.node("dense").param("kernel").init.model_dump() == {"type": "glorot_normal"}
     ir = dnnc.compile_spec(EXAMPLES / "init_tanh_random_normal.toml")
-    assert ir.node("dense_1").param("kernel").init == {"type": "random_normal", "mean": 0.0, "stddev": 1.0}
+    assert ir.node("dense_1").param("kernel").init.model_dump() == {"type": "random_normal", "mean": 0.0, "stddev": 1.0}
 
 
 def test_graph_model_is_topological_with_two_outputs():

@@ -15,9 +15,8 @@ from dnnc.plugins.manager import build_registry
 PLUGIN = textwrap.dedent('''
     from typing import Literal
     from pydantic import Field
-    from dnnc.plugins import hookimpl, LayerType
+    from dnnc.plugins import hookimpl, LayerType, NodeDraft, OpAttrs, OpDef
     from dnnc.spec_schema.layers import LayerBase
-    from dnnc.compiler.lower_layers import NodeDraft
 
 
     class Square(LayerBase):
@@ -26,8 +25,15 @@ PLUGIN = textwrap.dedent('''
         scale: float = Field(1.0, gt=0)
 
 
+    class SquareAttrs(OpAttrs):
+        scale: float = Field(..., gt=0)
+
+
+    SQUARE = OpDef("square", SquareAttrs, "y = scale·x² element-wise", lambda attrs, shapes: shapes[0])
+
+
     def lower_square(layer, shapes, defaults):
-        return NodeDraft(op="square", shape=shapes[0], attrs={"scale": layer.scale})
+        return NodeDraft(op="square", attrs={"scale": layer.scale})
 
 
     class FakeBackend:
@@ -52,7 +58,7 @@ PLUGIN = textwrap.dedent('''
 
     @hookimpl
     def dnnc_layer_types():
-        return [LayerType(Square, lower_square)]
+        return [LayerType(Square, lower_square, op=SQUARE)]
 
 
     from dnnc.plugins import CallbackType, DatasetType

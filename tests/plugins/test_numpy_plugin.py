@@ -178,7 +178,7 @@ def test_batch_norm_and_dropout_example_matches_torch_with_given_masks(backends,
     dropouts = [n for n in ir.nodes if n.op == "dropout"]
     for step in range(10):
         batch = slice(step * 64, (step + 1) * 64)
-        masks = {n.name: (rng.random((64, *n.shape)) >= n.attrs["rate"]).astype(np.float32) for n in dropouts}
+        masks = {n.name: (rng.random((64, *n.shape)) >= n.attrs.rate).astype(np.float32) for n in dropouts}
         ra = ours.train_step({"input": x[batch]}, {out: y[batch]}, learning_rate=0.05, dropout_masks=masks)
         rb = theirs.train_step({"input": x[batch]}, {out: y[batch]}, learning_rate=0.05, dropout_masks=masks)
         assert ra.losses["loss"] == pytest.approx(rb.losses["loss"], rel=1e-5), f"step {step}"

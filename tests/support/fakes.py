@@ -97,18 +97,18 @@ class NumpyModel:
             if node.op == "dense":
                 x = xs[0]
                 z = x @ self.w[f"{node.name}/kernel"].astype(np.float64)
-                if node.attrs.get("use_bias", True):
+                if node.attrs.use_bias:
                     z = z + self.w[f"{node.name}/bias"]
-                act = node.attrs.get("activation", {"type": "linear"})["type"]
+                act = node.attrs.activation.type
                 y = ACTS[act][0](z)
                 cache[node.name] = (x, z, y, act)
             elif node.op == "activation":
-                act = node.attrs["activation"]["type"]
+                act = node.attrs.activation.type
                 z = xs[0]
                 y = ACTS[act][0](z)
                 cache[node.name] = (z, y, act)
             elif node.op == "dropout":
-                rate = node.attrs["rate"]
+                rate = node.attrs.rate
                 if training and rate > 0:
                     if masks is not None and node.name in masks:
                         m = np.asarray(masks[node.name], dtype=np.float64)
@@ -154,7 +154,7 @@ class NumpyModel:
                 x, z, y, act = cache[node.name]
                 dz = dy * ACTS[act][1](z, y)
                 pgrads[f"{node.name}/kernel"] = x.T @ dz
-                if node.attrs.get("use_bias", True):
+                if node.attrs.use_bias:
                     pgrads[f"{node.name}/bias"] = dz.sum(0)
                 dxs = [dz @ self.w[f"{node.name}/kernel"].astype(np.float64).T]
             elif node.op == "activation":

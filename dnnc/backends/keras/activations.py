@@ -12,7 +12,7 @@ the tanh approximation has no stock layer and uses the registered function
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 from ..base import BackendError
 
@@ -36,28 +36,28 @@ PLAIN: dict[str, str] = {
 SUPPORTED: frozenset[str] = frozenset({*PLAIN, "leaky_relu", "elu", "gelu", "softmax"})
 
 
-def fused_name(act: Mapping[str, Any]) -> str | None:
+def fused_name(act: Any) -> str | None:
     """The Keras activation name to pass to ``Dense(activation=...)``, or None when a separate layer is needed."""
-    kind = act["type"]
+    kind = act.type
     if kind in PLAIN:
         return PLAIN[kind]
-    if kind == "gelu" and not act.get("approximate", False):
+    if kind == "gelu" and not act.approximate:
         return "gelu"
     return None
 
 
-def activation_layer(keras, act: Mapping[str, Any], name: str):
+def activation_layer(keras, act: Any, name: str):
     """A stock Keras layer computing `act` (every parameter explicit)."""
-    kind = act.get("type")
+    kind = act.type
     layers = keras.layers
     if kind == "leaky_relu":
-        return layers.LeakyReLU(negative_slope=float(act["negative_slope"]), name=name)
+        return layers.LeakyReLU(negative_slope=act.negative_slope, name=name)
     if kind == "elu":
-        return layers.ELU(alpha=float(act["alpha"]), name=name)
+        return layers.ELU(alpha=act.alpha, name=name)
     if kind == "softmax":
         return layers.Softmax(axis=-1, name=name)
     if kind == "gelu":
-        if act.get("approximate", False):
+        if act.approximate:
             from .custom_objects import gelu_tanh
 
             return layers.Activation(gelu_tanh, name=name)

@@ -59,50 +59,46 @@ class NodeLayers:
 
 # -- helpers -------------------------------------------------------------------
 
-def keras_initializer(keras, init: Mapping[str, Any] | None):
+def keras_initializer(keras, init: Any):
     """The Keras initializer matching an IR initializer (recorded in the artifact's config only:
     the actual initial values are always dnnc's canonical weights)."""
-    if not init:
-        return keras.initializers.Zeros()
-    kind = init.get("type")
     k = keras.initializers
+    kind = init.type
     simple = {"zeros": k.Zeros, "ones": k.Ones, "glorot_uniform": k.GlorotUniform, "glorot_normal": k.GlorotNormal,
               "he_uniform": k.HeUniform, "he_normal": k.HeNormal, "lecun_uniform": k.LecunUniform,
               "lecun_normal": k.LecunNormal}
     if kind in simple:
         return simple[kind]()
     if kind == "constant":
-        return k.Constant(value=float(init["value"]))
+        return k.Constant(value=float(init.value))
     if kind == "random_normal":
-        return k.RandomNormal(mean=float(init["mean"]), stddev=float(init["stddev"]))
+        return k.RandomNormal(mean=float(init.mean), stddev=float(init.stddev))
     if kind == "random_uniform":
-        return k.RandomUniform(minval=float(init["minval"]), maxval=float(init["maxval"]))
+        return k.RandomUniform(minval=float(init.minval), maxval=float(init.maxval))
     if kind == "truncated_normal":
-        return k.TruncatedNormal(mean=float(init["mean"]), stddev=float(init["stddev"]))
+        return k.TruncatedNormal(mean=float(init.mean), stddev=float(init.stddev))
     if kind == "variance_scaling":
-        return k.VarianceScaling(scale=float(init["scale"]), mode=init["mode"], distribution=init["distribution"])
-    return k.Zeros()
+        return k.VarianceScaling(scale=float(init.scale), mode=init.mode, distribution=init.distribution)
+    from ..base import BackendError
+
+    raise BackendError(f"the keras backend has no initializer {kind!r}")
 
 
-def keras_regularizer(keras, reg: Mapping[str, float] | None):
+def keras_regularizer(keras, reg: Any):
     """``L1L2(l1, l2)`` for an IR regularizer (recorded in the artifact; dnnc adds the penalty itself)."""
-    if not reg:
+    if reg is None or not reg.active:
         return None
-    l1, l2 = float(reg.get("l1", 0.0) or 0.0), float(reg.get("l2", 0.0) or 0.0)
-    if not (l1 or l2):
-        return None
-    return keras.regularizers.L1L2(l1=l1, l2=l2)
+    return keras.regularizers.L1L2(l1=float(reg.l1), l2=float(reg.l2))
 
 
 def _param_options(keras, node: NodeIR) -> dict[str, Any]:
-    names = {p.name for p in node.params}
-    kernel = node.param("kernel")
-    bias = node.param("bias") if "bias" in names else None
+    params = {p.name: p for p in node.params}
+    kernel, bias = params["kernel"], params.get("bias")
     return {
         "kernel_initializer": keras_initializer(keras, kernel.init),
-        "bias_initializer": keras_initializer(keras, bias.init if bias else None),
+        "bias_initializer": keras_initializer(keras, bias.init) if bias else "zeros",
         "kernel_regularizer": keras_regularizer(keras, kernel.regularizer),
-        "bias_regularizer": keras_regularizer(keras, bias.regularizer if bias else None),
+        "bias_regularizer": keras_regularizer(keras, bias.regularizer) if bias else None,
     }
 
 
@@ -119,15 +115,15 @@ def convert_input(node: NodeIR, ctx: BuildContext) -> NodeLayers:
 
 def convert_dense(node: NodeIR, ctx: BuildContext) -> NodeLayers:
     keras = ctx.keras
-    act = node.attrs.get("activation") or {"type": "linear"}
+    act = node.attrs.activation
     fused = fused_name(act)
     dense = keras.layers.Dense(
-        units=int(node.attrs["units"]), activation=fused or "linear", use_bias=bool(node.attrs["use_bias"]),
+        units=node.attrs.units, activation=fused or "linear", use_bias=node.attrs.use_bias,
         name=node.name, **_param_options(keras, node),
     )
     if fused is not None:
         return NodeLayers([dense], _single(dense))
-    act_layer = activation_layer(keras, act, ctx.helper_name(node, act["type"]))
+    act_layer = activation_layer(keras, act, ctx.helper_name(node, act.type))
     return NodeLayers([dense, act_layer], lambda xs, training: act_layer(dense(xs[0])))
 
 
@@ -140,9 +136,9 @@ def convert_maxout(node: NodeIR, ctx: BuildContext) -> NodeLayers:
     torch's ``amax``); inputs of rank > 1 are flattened to rows and restored.
     """
     keras = ctx.keras
-    units, pieces = int(node.attrs["units"]), int(node.attrs["pieces"])
+    units, pieces = node.attrs.units, node.attrs.pieces
     lead = tuple(node.shape[:-1])
-    dense = keras.layers.Dense(units=units * pieces, activation="linear", use_bias=bool(node.attrs["use_bias"]),
+    dense = keras.layers.Dense(units=units * pieces, activation="linear", use_bias=node.attrs.use_bias,
                                name=node.name, **_param_options(keras, node))
     rows = math.prod(lead) * units
     group = keras.layers.Reshape(target_shape=(rows, pieces), name=ctx.helper_name(node, "pieces"))
@@ -159,14 +155,9 @@ def convert_maxout(node: NodeIR, ctx: BuildContext) -> NodeLayers:
 def convert_batch_norm(node: NodeIR, ctx: BuildContext) -> NodeLayers:
     """Keras semantics are dnnc's: biased batch variance, moving = m·moving + (1 − m)·batch."""
     a = node.attrs
-    if a.get("axis", -1) != -1:
-        from ..base import BackendError
-
-        raise BackendError(f"layer {node.name!r}: the keras backend supports batch_norm on axis -1 only "
-                           f"(received axis {a.get('axis')!r})")
     bn = ctx.keras.layers.BatchNormalization(
-        axis=-1, momentum=float(a["momentum"]), epsilon=float(a["epsilon"]), center=bool(a["center"]),
-        scale=bool(a["scale"]), beta_initializer="zeros", gamma_initializer="ones",
+        axis=a.axis, momentum=a.momentum, epsilon=a.epsilon, center=a.center,
+        scale=a.scale, beta_initializer="zeros", gamma_initializer="ones",
         moving_mean_initializer="zeros", moving_variance_initializer="ones", synchronized=False, name=node.name,
     )
     return NodeLayers([bn], lambda xs, training: bn(xs[0], training=training))
@@ -174,13 +165,13 @@ def convert_batch_norm(node: NodeIR, ctx: BuildContext) -> NodeLayers:
 
 def convert_dropout(node: NodeIR, ctx: BuildContext) -> NodeLayers:
     """Inverted dropout with a per-layer seed derived from the spec seed (masks: see graph.KerasGraph.run)."""
-    drop = ctx.keras.layers.Dropout(rate=float(node.attrs["rate"]), noise_shape=None,
+    drop = ctx.keras.layers.Dropout(rate=node.attrs.rate, noise_shape=None,
                                     seed=derived_seed(ctx.seed, node.name), name=node.name)
     return NodeLayers([drop], lambda xs, training: drop(xs[0], training=training))
 
 
 def convert_activation(node: NodeIR, ctx: BuildContext) -> NodeLayers:
-    layer = activation_layer(ctx.keras, node.attrs["activation"], node.name)
+    layer = activation_layer(ctx.keras, node.attrs.activation, node.name)
     return NodeLayers([layer], _single(layer))
 
 
@@ -190,12 +181,12 @@ def convert_flatten(node: NodeIR, ctx: BuildContext) -> NodeLayers:
 
 
 def convert_reshape(node: NodeIR, ctx: BuildContext) -> NodeLayers:
-    layer = ctx.keras.layers.Reshape(target_shape=tuple(int(d) for d in node.attrs["shape"]), name=node.name)
+    layer = ctx.keras.layers.Reshape(target_shape=tuple(node.attrs.shape), name=node.name)
     return NodeLayers([layer], _single(layer))
 
 
 def convert_concatenate(node: NodeIR, ctx: BuildContext) -> NodeLayers:
-    layer = ctx.keras.layers.Concatenate(axis=int(node.attrs["axis"]), name=node.name)
+    layer = ctx.keras.layers.Concatenate(axis=node.attrs.axis, name=node.name)
     return NodeLayers([layer], lambda xs, training: layer(list(xs)))
 
 
@@ -226,4 +217,12 @@ CONVERTERS: dict[str, Callable[[NodeIR, BuildContext], NodeLayers]] = {
     "average": _merge("Average"),
     "maximum": _merge("Maximum"),
     "minimum": _merge("Minimum"),
+}
+
+#: IR op → canonical parameter name → the attribute of the node's main Keras layer holding it.
+PARAM_BINDINGS: dict[str, dict[str, str]] = {
+    "dense": {"kernel": "kernel", "bias": "bias"},
+    "maxout": {"kernel": "kernel", "bias": "bias"},  # the Dense(units·pieces) layer named like the node
+    "batch_norm": {"gamma": "gamma", "beta": "beta", "moving_mean": "moving_mean",
+                   "moving_variance": "moving_variance"},
 }

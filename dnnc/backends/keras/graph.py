@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from ...compiler.ir import ModelIR
 from ..base import BackendError
-from .converters import CONVERTERS, BuildContext, NodeLayers
+from .converters import CONVERTERS, PARAM_BINDINGS, BuildContext, NodeLayers
 
 
 def _model_name(name: str) -> str:
@@ -50,7 +50,7 @@ class KerasGraph:
             outputs=self._pack(self.output_names, symbolic),
             name=_model_name(ir.name),
         )
-        self._dropout_rates = {n.name: float(n.attrs["rate"]) for n in ir.nodes if n.op == "dropout"}
+        self._dropout_rates = {n.name: n.attrs.rate for n in ir.nodes if n.op == "dropout"}
         #: canonical key → Keras variable, in IR order.
         self.variables: dict[str, Any] = bind_variables(self.model, ir)
 
@@ -108,16 +108,20 @@ def _size(variable: Any) -> int:
 
 
 def bind_variables(model: Any, ir: ModelIR) -> dict[str, Any]:
-    """canonical key → the Keras variable holding it: attribute `<param>` of the layer named `<node>`
-    (Dense ``kernel``/``bias``, BatchNormalization ``gamma``/``beta``/``moving_mean``/``moving_variance``).
-    Works on a freshly built model and on one loaded from a ``.keras`` file."""
+    """canonical key → the Keras variable holding it: the attribute :data:`.converters.PARAM_BINDINGS`
+    names on the layer named like the node.  Works on a freshly built model and on one loaded from a
+    ``.keras`` file."""
     out = {}
     for key, node, param in ir.weight_specs():
+        attribute = PARAM_BINDINGS.get(node.op, {}).get(param.name)
+        if attribute is None:
+            raise BackendError(f"the keras backend does not know parameter {param.name!r} of op {node.op!r} "
+                               f"(node {node.name!r})")
         try:
             layer = model.get_layer(node.name)
         except ValueError:
             raise BackendError(f"the Keras model has no layer named {node.name!r} (needed for {key!r})") from None
-        variable = getattr(layer, param.name, None)
+        variable = getattr(layer, attribute, None)
         if variable is None or tuple(variable.shape) != tuple(param.shape):
             got = None if variable is None else tuple(variable.shape)
             raise BackendError(f"Keras layer {node.name!r} has no variable {param.name!r} of shape "

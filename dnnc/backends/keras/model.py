@@ -91,11 +91,8 @@ class KerasModel:
             var = self._variables[key]
             if param.trainable:
                 self._trainable.append((key, var))
-            if param.regularizer:
-                l1 = float(param.regularizer.get("l1", 0.0) or 0.0)
-                l2 = float(param.regularizer.get("l2", 0.0) or 0.0)
-                if l1 or l2:
-                    penalties.append((var, l1, l2))
+            if param.regularizer is not None and param.regularizer.active:
+                penalties.append((var, param.regularizer.l1, param.regularizer.l2))
         self._input_names = tuple(ir.inputs)
         self._node_shapes = {n.name: tuple(n.shape) for n in ir.nodes}
         self._loss_outputs = [(i, out) for i, out in enumerate(ir.outputs) if out.loss is not None]

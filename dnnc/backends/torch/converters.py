@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from ...compiler.ir import ModelIR, NodeIR
+from ...compiler.ops import MERGE_OPS
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -18,7 +19,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 Converter = Callable[[NodeIR, ModelIR, "torch.Generator | None"], "nn.Module"]
 
-MERGE_OPS = ("add", "subtract", "multiply", "average", "maximum", "minimum")
 
 
 def _modules():
@@ -37,28 +37,25 @@ def convert_input(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
 
 def convert_dense(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
     a = node.attrs
-    return _modules().Dense(_in_features(node, ir), int(a["units"]), bool(a["use_bias"]), a["activation"])
+    return _modules().Dense(_in_features(node, ir), a.units, a.use_bias, a.activation)
 
 
 def convert_maxout(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
     a = node.attrs
-    return _modules().Maxout(_in_features(node, ir), int(a["units"]), int(a["pieces"]), bool(a["use_bias"]))
+    return _modules().Maxout(_in_features(node, ir), a.units, a.pieces, a.use_bias)
 
 
 def convert_batch_norm(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
-    a = node.attrs
-    axis = a.get("axis", -1)
-    if axis not in (-1, len(node.shape)):
-        raise ValueError(f"batch_norm {node.name!r}: the torch backend normalises the last axis only (received axis={axis})")
-    return _modules().KerasBatchNorm(int(node.shape[-1]), a["momentum"], a["epsilon"], bool(a["center"]), bool(a["scale"]))
+    a = node.attrs  # axis is −1 (the only axis the IR allows today)
+    return _modules().KerasBatchNorm(int(node.shape[-1]), a.momentum, a.epsilon, a.center, a.scale)
 
 
 def convert_dropout(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
-    return _modules().Dropout(node.attrs["rate"], gen)
+    return _modules().Dropout(node.attrs.rate, gen)
 
 
 def convert_activation(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
-    return _modules().Activation(node.attrs["activation"])
+    return _modules().Activation(node.attrs.activation)
 
 
 def convert_flatten(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
@@ -66,11 +63,11 @@ def convert_flatten(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
 
 
 def convert_reshape(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
-    return _modules().Reshape(tuple(node.attrs["shape"]))
+    return _modules().Reshape(node.attrs.shape)
 
 
 def convert_concatenate(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
-    return _modules().Concatenate(int(node.attrs["axis"]))
+    return _modules().Concatenate(node.attrs.axis)
 
 
 def convert_merge(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":

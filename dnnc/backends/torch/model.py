@@ -67,11 +67,8 @@ class TorchModel:
                 tensor.requires_grad_(param.trainable)
                 if param.trainable:
                     self._trainable.append((key, tensor, transposed))
-            if param.regularizer:
-                l1 = float(param.regularizer.get("l1", 0.0) or 0.0)
-                l2 = float(param.regularizer.get("l2", 0.0) or 0.0)
-                if l1 or l2:
-                    self._penalties.append((tensor, l1, l2))
+            if param.regularizer is not None and param.regularizer.active:
+                self._penalties.append((tensor, param.regularizer.l1, param.regularizer.l2))
         self._params = [p for _, p, _ in self._trainable]
         self._input_names = tuple(ir.inputs)
         self._input_shapes = tuple(tuple(ir.node(name).shape) for name in ir.inputs)

@@ -17,7 +17,7 @@ modules see the data channels-last, exactly as the IR describes it.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -56,14 +56,15 @@ def _relu6(x: torch.Tensor) -> torch.Tensor:
     return F.hardtanh(x, 0.0, 6.0)
 
 
-ACTIVATIONS: dict[str, Callable[[Mapping[str, Any]], Callable[[torch.Tensor], torch.Tensor]]] = {
+#: IR activation type → (the typed IR activation → the function); every parameter comes from the IR.
+ACTIVATIONS: dict[str, Callable[[Any], Callable[[torch.Tensor], torch.Tensor]]] = {
     "linear": lambda a: _identity,
     "relu": lambda a: torch.relu,
     "relu6": lambda a: _relu6,
-    "leaky_relu": lambda a: partial(F.leaky_relu, negative_slope=float(a["negative_slope"])),
-    "elu": lambda a: partial(F.elu, alpha=float(a["alpha"])),
+    "leaky_relu": lambda a: partial(F.leaky_relu, negative_slope=a.negative_slope),
+    "elu": lambda a: partial(F.elu, alpha=a.alpha),
     "selu": lambda a: _selu,
-    "gelu": lambda a: partial(F.gelu, approximate="tanh" if a["approximate"] else "none"),
+    "gelu": lambda a: partial(F.gelu, approximate="tanh" if a.approximate else "none"),
     "sigmoid": lambda a: torch.sigmoid,
     "hard_sigmoid": lambda a: _hard_sigmoid,
     "tanh": lambda a: torch.tanh,
@@ -75,39 +76,31 @@ ACTIVATIONS: dict[str, Callable[[Mapping[str, Any]], Callable[[torch.Tensor], to
     "mish": lambda a: F.mish,
 }
 
-#: Parameters each activation requires in its IR table (every one explicit).
-ACTIVATION_PARAMS: dict[str, tuple[str, ...]] = {"leaky_relu": ("negative_slope",), "elu": ("alpha",), "gelu": ("approximate",)}
+def activation_fn(act: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The function of an IR activation such as ``LeakyReluIR(type="leaky_relu", negative_slope=0.2)``."""
+    if act.type not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {act.type!r}; the torch backend knows {', '.join(sorted(ACTIVATIONS))}")
+    return ACTIVATIONS[act.type](act)
 
 
-def activation_fn(spec: Mapping[str, Any]) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The function of an IR activation table such as ``{"type": "leaky_relu", "negative_slope": 0.2}``."""
-    kind = spec.get("type")
-    if kind not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {kind!r}; the torch backend knows {', '.join(sorted(ACTIVATIONS))}")
-    missing = [p for p in ACTIVATION_PARAMS.get(kind, ()) if p not in spec]
-    if missing:
-        raise ValueError(f"activation {kind!r} needs explicit {', '.join(missing)} (received {dict(spec)})")
-    return ACTIVATIONS[kind](spec)
-
-
-def _describe(spec: Mapping[str, Any]) -> str:
-    extra = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "type")
-    return f"{spec['type']}({extra})" if extra else str(spec["type"])
+def _describe(act: Any) -> str:
+    extra = ", ".join(f"{k}={v}" for k, v in act.model_dump().items() if k != "type")
+    return f"{act.type}({extra})" if extra else str(act.type)
 
 
 class Activation(nn.Module):
     """An activation function as a module (no parameters)."""
 
-    def __init__(self, spec: Mapping[str, Any]) -> None:
+    def __init__(self, act: Any) -> None:
         super().__init__()
-        self.spec = dict(spec)
-        self.fn = activation_fn(spec)
+        self.act_ir = act
+        self.fn = activation_fn(act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fn(x)
 
     def extra_repr(self) -> str:
-        return _describe(self.spec)
+        return _describe(self.act_ir)
 
 
 # ---------------------------------------------------------------------------
@@ -117,17 +110,17 @@ class Activation(nn.Module):
 class Dense(nn.Module):
     """y = activation(x @ kernel + bias) on the last axis; ``linear.weight`` is kernel.T."""
 
-    def __init__(self, in_features: int, units: int, use_bias: bool, activation: Mapping[str, Any]) -> None:
+    def __init__(self, in_features: int, units: int, use_bias: bool, activation: Any) -> None:
         super().__init__()
         self.linear = nn.Linear(in_features, units, bias=use_bias)
-        self.activation_spec = dict(activation)
+        self.activation_ir = activation
         self.act = activation_fn(activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.linear(x))
 
     def extra_repr(self) -> str:
-        return f"activation={_describe(self.activation_spec)}"
+        return f"activation={_describe(self.activation_ir)}"
 
 
 class Maxout(nn.Module):

@@ -233,18 +233,17 @@ ACTIVATIONS: dict[str, Callable[[Mapping[str, Any]], Activation]] = {
     "silu": _swish,
     "mish": _mish,
 }
-"""Activation type → factory taking the IR table (every parameter explicit)."""
-
-#: Parameters an activation's IR table must carry (dnnc writes every one out).
-REQUIRED_PARAMS: dict[str, tuple[str, ...]] = {"leaky_relu": ("negative_slope",), "elu": ("alpha",), "gelu": ("approximate",)}
+"""Activation type → factory taking the IR activation as a dict (every parameter explicit)."""
 
 
-def make_activation(spec: Mapping[str, Any]) -> Activation:
-    """The :class:`Activation` of an IR table such as ``{"type": "elu", "alpha": 1.0}``."""
-    kind = spec.get("type")
-    if kind not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {kind!r}; the numpy backend knows {', '.join(sorted(ACTIVATIONS))}")
-    missing = [p for p in REQUIRED_PARAMS.get(kind, ()) if p not in spec]
-    if missing:
-        raise ValueError(f"activation {kind!r} needs explicit {', '.join(missing)} (received {dict(spec)})")
-    return ACTIVATIONS[kind](spec)
+def make_activation(act: Any) -> Activation:
+    """The :class:`Activation` of an IR activation such as ``EluIR(type="elu", alpha=1.0)``, or of the same as a
+    dict (checked to carry every parameter).  This backend reads the parameters as a plain dict."""
+    if isinstance(act, Mapping):
+        from dnnc.compiler.ir_types import activation_ir
+
+        act = activation_ir(act)
+    spec = act.model_dump()
+    if spec["type"] not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {spec['type']!r}; the numpy backend knows {', '.join(sorted(ACTIVATIONS))}")
+    return ACTIVATIONS[spec["type"]](spec)

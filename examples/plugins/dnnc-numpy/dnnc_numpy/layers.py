@@ -101,8 +101,8 @@ class Dense(Layer):
     def __init__(self, node, params, rng):
         super().__init__(node, params, rng)
         self.kernel = params["kernel"]
-        self.bias = params.get("bias") if node.attrs["use_bias"] else None
-        self.act = make_activation(node.attrs["activation"])
+        self.bias = params.get("bias") if node.attrs.use_bias else None
+        self.act = make_activation(node.attrs.activation)
         self.linear = self.act.name == "linear"
 
     def forward(self, xs, training, mask=None):
@@ -131,9 +131,9 @@ class Maxout(Layer):
 
     def __init__(self, node, params, rng):
         super().__init__(node, params, rng)
-        self.units, self.pieces = int(node.attrs["units"]), int(node.attrs["pieces"])
+        self.units, self.pieces = node.attrs.units, node.attrs.pieces
         self.kernel = params["kernel"]
-        self.bias = params.get("bias") if node.attrs["use_bias"] else None
+        self.bias = params.get("bias") if node.attrs.use_bias else None
 
     def forward(self, xs, training, mask=None):
         x = xs[0]
@@ -161,13 +161,10 @@ class BatchNorm(Layer):
 
     def __init__(self, node, params, rng):
         super().__init__(node, params, rng)
-        a = node.attrs
-        if a.get("axis", -1) not in (-1, len(node.shape)):
-            raise ValueError(f"batch_norm {node.name!r}: the numpy backend normalises the last axis only "
-                             f"(received axis={a.get('axis')})")
-        self.momentum, self.epsilon = float(a["momentum"]), float(a["epsilon"])
-        self.gamma = params.get("gamma") if a["scale"] else None
-        self.beta = params.get("beta") if a["center"] else None
+        a = node.attrs  # axis is −1, the only axis the IR allows
+        self.momentum, self.epsilon = a.momentum, a.epsilon
+        self.gamma = params.get("gamma") if a.scale else None
+        self.beta = params.get("beta") if a.center else None
         self.moving_mean, self.moving_variance = params["moving_mean"], params["moving_variance"]
 
     def forward(self, xs, training, mask=None):
@@ -232,7 +229,7 @@ class Dropout(Layer):
 
     def __init__(self, node, params, rng):
         super().__init__(node, params, rng)
-        self.rate = float(node.attrs["rate"])
+        self.rate = node.attrs.rate
         self.rng = rng
 
     def forward(self, xs, training, mask=None):
@@ -270,7 +267,7 @@ class ActivationLayer(Layer):
 
     def __init__(self, node, params, rng):
         super().__init__(node, params, rng)
-        self.act = make_activation(node.attrs["activation"])
+        self.act = make_activation(node.attrs.activation)
 
     def forward(self, xs, training, mask=None):
         x = xs[0]
@@ -306,7 +303,7 @@ class Reshape(Flatten):
 
     def __init__(self, node, params, rng):
         super().__init__(node, params, rng)
-        self.shape = tuple(int(d) for d in node.attrs["shape"])
+        self.shape = tuple(node.attrs.shape)
 
     def forward(self, xs, training, mask=None):
         x = xs[0]
@@ -323,7 +320,7 @@ class Concatenate(Layer):
 
     def __init__(self, node, params, rng):
         super().__init__(node, params, rng)
-        self.axis = int(node.attrs["axis"])
+        self.axis = node.attrs.axis
         if self.axis >= 0:
             raise ValueError(f"concatenate axis must be negative in the IR (received {self.axis})")
 

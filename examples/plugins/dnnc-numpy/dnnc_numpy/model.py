@@ -64,10 +64,8 @@ class NumpyModel:
         self._trainable_keys = frozenset(key for key, _ in self.trainable)
         self._penalties: list[tuple[str, float, float]] = []
         for key, _, p in ir.weight_specs():
-            if p.regularizer:
-                l1, l2 = float(p.regularizer.get("l1", 0.0) or 0.0), float(p.regularizer.get("l2", 0.0) or 0.0)
-                if l1 or l2:
-                    self._penalties.append((key, l1, l2))
+            if p.regularizer is not None and p.regularizer.active:
+                self._penalties.append((key, p.regularizer.l1, p.regularizer.l2))
         self._loss_outputs = [(i, o) for i, o in enumerate(ir.outputs) if o.loss is not None]
         for _, o in self._loss_outputs:
             input_kind(o.loss, o.head)  # fail at build time on an unknown loss or a wrong head

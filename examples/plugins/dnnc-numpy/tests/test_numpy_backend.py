@@ -145,7 +145,12 @@ def test_every_dnnc_activation_and_optimizer_is_implemented():
 
 
 def test_build_rejects_an_unknown_op_naming_it():
-    ir = model_ir([inp("x", (4,)), N("c", "conv9d", ("x",), (4,))], ["c"])
+    from dnnc.compiler.ops import OpAttrs
+
+    class Conv9dAttrs(OpAttrs):
+        """An op some other plugin defines."""
+
+    ir = model_ir([inp("x", (4,)), N("c", "conv9d", ("x",), (4,), Conv9dAttrs())], ["c"])
     with pytest.raises(BackendError, match="'conv9d'.*'c'"):
         NumpyBackend().build(ir, {})
 
