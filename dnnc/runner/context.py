@@ -73,12 +73,6 @@ class TrainingState:
     """Why training is to stop (``"early_stopping"``, ``"nan"``, …), None while it goes on."""
 
 
-def scheduled_rate(lr_spec: float | Mapping[str, Any], step: int, factor: float) -> float:
-    """The rate of ``step``: the schedule's float32 value, times ``factor`` rounded to float32 (factor 1: as is)."""
-    base = learning_rate_at(lr_spec, step)
-    return base if factor == 1.0 else float(np.float32(base * factor))
-
-
 @dataclass(frozen=True)
 class CallbackContext:
     """What a plugin's ``CallbackType.create(config, context)`` receives, before training starts.
@@ -131,7 +125,7 @@ class TrainingContext:
         self.train_rows = int(train_rows)
         self.validation_rows = validation_rows
         self.test_rows = test_rows
-        self.lr_spec = lr_spec
+        self._lr_spec = lr_spec
         self._history_keys = list(history_keys)
         self._report = report
         self.state = state or TrainingState(epoch=self.start_epoch, global_step=self.start_epoch * self.steps_per_epoch)
@@ -163,7 +157,9 @@ class TrainingContext:
 
     def learning_rate(self, step: int | None = None) -> float:
         """The rate step ``step`` (default: the next step) uses: float32(scheduled · lr_factor)."""
-        return scheduled_rate(self.lr_spec, self.state.global_step if step is None else step, self.state.lr_factor)
+        base = learning_rate_at(self._lr_spec, self.state.global_step if step is None else step)
+        factor = self.state.lr_factor
+        return base if factor == 1.0 else float(np.float32(base * factor))
 
     # -- requests ---------------------------------------------------------------
     def request_stop(self, reason: str = "callback") -> None:
@@ -173,7 +169,7 @@ class TrainingContext:
 
     def set_learning_rate(self, rate: float) -> None:
         """Make the next step use ``rate`` (later steps: the schedule times the same factor)."""
-        base = learning_rate_at(self.lr_spec, self.state.global_step)
+        base = learning_rate_at(self._lr_spec, self.state.global_step)
         if base <= 0.0:
             raise RunnerError("cannot rescale a learning rate of 0")
         self.state.lr_factor = float(rate) / base
@@ -184,4 +180,4 @@ class TrainingContext:
             self._report(text, level)
 
 
-__all__ = ["CallbackContext", "Report", "TrainingContext", "TrainingState", "scheduled_rate"]
+__all__ = ["CallbackContext", "Report", "TrainingContext", "TrainingState"]
