@@ -83,8 +83,8 @@ class EpochBar:
         self.task = None
         self.epochs = 0
 
-    def train_begin(self, trainer) -> None:
-        self.epochs = trainer.epochs
+    def train_begin(self, context) -> None:
+        self.epochs = context.epochs
 
     def epoch_begin(self, epoch: int, steps: int) -> None:
         text = f"  {self.description}: epoch {epoch + 1}/{self.epochs}"

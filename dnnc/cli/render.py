@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from ..console import make_console
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..compiler.errors import SpecError
     from ..compiler.ir import ModelIR
-
-def make_console(stderr: bool = False) -> Console:
-    """A console that does not cut wide tables to 80 columns when output goes to a file or pipe."""
-    probe = Console(stderr=stderr)
-    width = None if probe.is_terminal or "COLUMNS" in os.environ else 160
-    return Console(stderr=stderr, highlight=False, width=width)
-
 
 console = make_console()
 err_console = make_console(stderr=True)

@@ -11,8 +11,10 @@ second time (it is known to be valid: the parser accepted it) and records the
 * arrays (one line or many, trailing comma, comments): each element's start;
 * JSON: each object key's opening quote, each array element's start.
 
-:func:`locate` maps an error location (a pydantic ``loc`` tuple) to the
-deepest of those positions that exists: a missing key resolves to its table.
+:func:`positions` gives that map for a :class:`~dnnc.compiler.source.SpecSource`
+(computed once per text); :func:`locate` maps an error location (a pydantic
+``loc`` tuple) to the deepest of those positions that exists: a missing key
+resolves to its table.
 """
 
 from __future__ import annotations
@@ -22,12 +24,11 @@ import json
 import re
 import tomllib
 from dataclasses import replace
-from typing import TYPE_CHECKING, Iterable
+from functools import lru_cache
+from typing import Iterable
 
 from dnnc.compiler.errors import Loc, SpecIssue
-
-if TYPE_CHECKING:
-    from dnnc.compiler.source import SpecSource
+from dnnc.compiler.source import Format, SpecSource
 
 Position = tuple[int, int]
 PositionMap = dict[Loc, Position]
@@ -43,14 +44,14 @@ def locate(source: SpecSource, loc: Loc) -> Position | None:
     table's ``type``; ``function-after[...]``-style validator names; model
     class names; ``int``/``str``-style union members) are skipped.
     """
-    positions = source.positions
+    found_at = positions(source)
     current: Loc = ()
-    best = positions.get(())
+    best = found_at.get(())
     value: object = source.data
     for part in loc:
         for candidate in _spellings(part):
             path = current + (candidate,)
-            found = positions.get(path)
+            found = found_at.get(path)
             if found is not None:
                 current, best = path, found
                 value = _child(value, candidate)
@@ -76,9 +77,17 @@ def locate_issues(source: SpecSource, issues: Iterable[SpecIssue]) -> list[SpecI
     return out
 
 
-def build_positions(source: SpecSource) -> PositionMap:
-    """The full path -> position map of a source (use ``source.positions``: it caches)."""
-    scanner: _Scanner = _TomlScanner(source.text) if source.format == "toml" else _JsonScanner(source.text)
+def positions(source: SpecSource) -> PositionMap:
+    """Path -> 1-based (line, column) of every key and array element of ``source``.
+
+    Scanned once per text and format (the last few are cached); do not modify the map.
+    """
+    return _scan(source.text, source.format)
+
+
+@lru_cache(maxsize=16)
+def _scan(text: str, format: Format) -> PositionMap:
+    scanner: _Scanner = _TomlScanner(text) if format == "toml" else _JsonScanner(text)
     try:
         scanner.run()
     except (_ScanError, IndexError, ValueError, RecursionError, tomllib.TOMLDecodeError):

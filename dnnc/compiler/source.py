@@ -2,7 +2,8 @@
 
 A :class:`SpecSource` is what every later stage receives.  It keeps the raw
 text so that errors found later (by the schema, by the lowering) can be
-pointed at ``file:line:col`` with :func:`dnnc.compiler.locate.locate`.
+pointed at ``file:line:col`` with :func:`dnnc.compiler.locate.locate` (which
+depends on this module, never the other way).
 
 I/O problems, unknown suffixes and syntax errors are raised as
 :class:`~dnnc.compiler.errors.SpecError` with one issue of kind ``"io"`` or
@@ -15,7 +16,6 @@ import json
 import re
 import tomllib
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,16 +39,6 @@ class SpecSource:
     text: str
     format: Format
     data: dict[str, Any] = field(repr=False)
-
-    @cached_property
-    def positions(self) -> dict[tuple[str | int, ...], tuple[int, int]]:
-        """Path -> 1-based (line, column) of every key and array element.
-
-        Computed once, on first use, and cached on this object.
-        """
-        from dnnc.compiler.locate import build_positions  # locate imports this module
-
-        return build_positions(self)
 
 
 def load_source(path: str | Path) -> SpecSource:

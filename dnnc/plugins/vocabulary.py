@@ -61,7 +61,10 @@ class CallbackType:
     """A callback type: its spec table and a factory.
 
     `create(config: dict, context) -> dnnc.runner.callbacks.Callback` builds the runner
-    callback from the callback's IR table (every default explicit).
+    callback from the callback's IR table (every default explicit); `context` is a
+    `dnnc.runner.context.CallbackContext` (`ir`, `run_dir`, `message`).  During training the
+    callback sees the run through `self.context`, the `dnnc.runner.context.TrainingContext`
+    every callback gets (see docs/plugins.md, "Callbacks").
     """
 
     spec_model: type[BaseModel]

@@ -5,7 +5,8 @@ deep-learning framework; backends do, when they build a model.
 """
 
 from .api import RunResult, compile_with_overrides, evaluate_run, get_backend, load_run_model, predict, train_spec
-from .callbacks import Callback, CallbackContext
+from .callbacks import Callback
+from .context import CallbackContext, TrainingContext, TrainingState
 from .errors import RunnerError, ShapeMismatch
 from .executor import Batch, LocalExecutor, StepExecutor
 from .history import History
@@ -17,6 +18,6 @@ from .sampling import BatchSource, SequentialBatches, ShuffledBatches, epoch_per
 __all__ = [
     "Batch", "BatchSource", "Callback", "CallbackContext", "History", "JsonProgress", "LocalExecutor", "MetricSet",
     "Progress", "QuietProgress", "RichProgress", "RunResult", "RunnerError", "SequentialBatches", "ShapeMismatch",
-    "ShuffledBatches", "StepExecutor", "Trainer", "compile_with_overrides", "epoch_permutation", "evaluate_run",
+    "ShuffledBatches", "StepExecutor", "Trainer", "TrainingContext", "TrainingState", "compile_with_overrides", "epoch_permutation", "evaluate_run",
     "evaluate_split", "get_backend", "load_run_model", "make_progress", "predict", "train", "train_spec",
 ]

@@ -24,8 +24,8 @@ from ..compiler.errors import SpecError
 from ..compiler.initial_weights import initial_weights
 from ..compiler.ir import ModelIR
 from ..compiler.source import SpecSource, load_source
-from .callbacks.base import CallbackContext
 from .callbacks.factory import build_callbacks
+from .context import CallbackContext
 from .datasets import Datasets, load_data
 from .data_checks import check_split
 from .errors import RunnerError

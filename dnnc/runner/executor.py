@@ -3,25 +3,24 @@
 The loop hands a :class:`Batch` (rows already gathered, learning rate already
 scheduled, dropout masks already drawn) to ``executor.train_step`` /
 ``executor.evaluate_step`` and gets a :class:`~dnnc.backends.base.StepResult`
-back.  :class:`LocalExecutor` calls the model directly.
+back.  Everything else (batch order, learning rates, metrics, callbacks) stays
+in the loop, so the executor is a seam: another way of running the steps
+replaces it without changing the loop.
 
-Data-parallel training plugs in here and in the batch source, nothing else
-changes:
+An executor (the :class:`StepExecutor` protocol) must provide
 
-* **torch DDP**: one process per device; the runner gives each rank a
-  ``BatchSource`` yielding its slice of every *global* batch
-  (``global_indices[rank::world_size]``, so the global batch is unchanged);
-  a ``DDPExecutor`` wraps the backend's module in
-  ``DistributedDataParallel`` (gradients all-reduced, averaged) and scales the
-  per-rank loss so that the update equals the single-process one (the loss is
-  Σ w·l / N_global); dropout masks are drawn for the global batch and sliced
-  the same way.  Metrics: each rank accumulates its
-  :class:`~dnnc.runner.metrics.MetricSet` and the runner all-reduces
-  ``MetricSet.state()`` (plain sums) before ``result()`` — exactly the
-  single-process value.
-* **tf.distribute**: a ``StrategyExecutor`` runs the backend's compiled step
-  under ``strategy.run`` on per-replica slices of the same global batch and
-  reduces with ``ReduceOp.SUM``; the same metric all-reduce applies.
+* ``prepare()`` (optional): build what training needs (e.g. the optimizer)
+  before the first epoch;
+* ``train_step(batch, learning_rate=…, dropout_masks=…)``: one optimizer step on
+  the whole batch with exactly that learning rate (and those keep masks, when
+  given), returning the :class:`~dnnc.backends.base.StepResult` of the whole
+  batch (losses; logits of the training-mode pass before the update);
+* ``evaluate_step(batch)``: the inference-mode ``StepResult`` of the whole
+  batch, changing nothing.
+
+The loop computes its metrics from these results alone, so they are the same
+whatever runs the steps.  :class:`LocalExecutor`, which calls the model in this
+process, is the only executor dnnc has.
 """
 
 from __future__ import annotations
@@ -49,6 +48,8 @@ class Batch:
 
 
 class StepExecutor(Protocol):
+    """What the loop needs of whatever runs its steps (see the module docstring)."""
+
     def prepare(self) -> None:
         """Build what training needs (the optimizer…) before the first epoch, outside the timed epochs."""
 

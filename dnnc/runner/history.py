@@ -2,7 +2,8 @@
 
 Keys: ``loss`` and each metric (``accuracy``…); with several outputs also
 ``<output>_loss`` and ``<output>_<metric>``; validation keys are prefixed
-``val_``; ``learning_rate`` when a reduce_lr_on_plateau callback runs.  Test
+``val_``; ``learning_rate`` when a callback that changes the learning rate runs
+(``changes_learning_rate``, e.g. reduce_lr_on_plateau).  Test
 metrics (prefixed ``test_``) are kept apart in :attr:`History.test`.
 Epochs are stored 0-based (:attr:`History.epochs`) and shown 1-based.
 """

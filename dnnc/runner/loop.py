@@ -9,15 +9,17 @@ For each epoch ``e`` (0-based, from ``start_epoch`` to ``epochs − 1``):
    ``batch_size``, the last partial batch kept);
 3. for each batch (global step ``k``, counted from 0 over the whole run): the
    learning rate is ``float32(learning_rate_at(optimizer.learning_rate, k) ·
-   lr_factor)`` (``lr_factor`` starts at 1; reduce_lr_on_plateau changes it);
+   lr_factor)`` (``lr_factor`` starts at 1; a callback changes it through
+   ``context.set_learning_rate``, as reduce_lr_on_plateau does);
    with ``strict_parity`` one dropout keep mask per dropout node is drawn
    (:mod:`dnnc.runner.dropout`); the executor runs ``model.train_step``; the
    step's losses and logits update the epoch's metrics (Σ over samples);
    ``on_batch_end`` runs; a stop request ends the epoch there;
 4. the validation rows, if any, are evaluated in order in batches of
    ``validation_batch_size`` with ``model.evaluate_step`` (keys ``val_…``);
-5. ``on_epoch_end(e, logs)`` runs, then the logs are appended to the history;
-   training stops if a callback asked for it.
+5. if a callback declares ``changes_learning_rate``, ``logs["learning_rate"]``
+   is the rate of the next step; ``on_epoch_end(e, logs)`` runs, then the logs
+   are appended to the history; training stops if a callback asked for it.
 
 After the last epoch: ``on_train_end`` (which may restore the best weights),
 then the test rows are evaluated (keys ``test_…``) and ``on_test_end`` runs.
@@ -25,8 +27,12 @@ then the test rows are evaluated (keys ``test_…``) and ``on_test_end`` runs.
 ``class_weight`` becomes per-sample weights (multiplied into the data's own
 sample weights, if any) for the training rows only.
 
-Data-parallel training: see :mod:`dnnc.runner.executor` (the step executor and
-the batch source are the two seams; nothing else in the loop changes).
+Callbacks and the progress reporter see the run through one
+:class:`~dnnc.runner.context.TrainingContext` (:attr:`Trainer.context`), whose
+:class:`~dnnc.runner.context.TrainingState` holds everything the loop changes
+as it runs (epoch, global step, learning-rate factor, stop request).  The loop
+reaches the model only through a step executor (:mod:`dnnc.runner.executor`)
+and the training rows only through a batch source (:mod:`dnnc.runner.sampling`).
 """
 
 from __future__ import annotations
@@ -39,9 +45,8 @@ import numpy as np
 
 from ..backends.base import CompiledModel
 from ..compiler.ir import ModelIR
-from ..numerics.schedules import learning_rate_at
 from .callbacks.base import Callback, CallbackList
-from .callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
+from .context import TrainingContext
 from .data_checks import check_split, class_sample_weights
 from .datasets.containers import Datasets, Split
 from .dropout import DropoutMasks
@@ -125,55 +130,31 @@ class Trainer:
         self.steps_per_epoch = self.batch_source.steps()
         self.executor = executor or LocalExecutor(model)
         self.dropout = DropoutMasks(ir, self.seed) if training.strict_parity else None
-        self.lr_spec = training.optimizer.get("learning_rate")
-        if self.lr_spec is None:
+        lr_spec = training.optimizer.get("learning_rate")
+        if lr_spec is None:
             raise RunnerError(f"the optimizer {training.optimizer.get('type')!r} has no learning_rate in the IR")
-        self.lr_factor = 1.0
-        self.global_step = self.start_epoch * self.steps_per_epoch
-        self.stop_training = False
-        self.stop_reason: str | None = None
         self.history = History()
         self.callbacks = CallbackList(callbacks)
-        # Like Keras, `learning_rate` is in the logs only when reduce_lr_on_plateau runs; it is put there
-        # before any callback sees the logs, so loggers listed before it record it too.
-        self._logs_learning_rate = any(isinstance(c, ReduceLROnPlateau) for c in self.callbacks)
+        # Like Keras, `learning_rate` is in the logs only when a callback changes it (reduce_lr_on_plateau);
+        # it is put there before any callback sees the logs, so loggers listed before it record it too.
+        self._logs_learning_rate = self.callbacks.changes_learning_rate
         self.progress = progress or QuietProgress()
         self.train_metrics = MetricSet(ir)
         self._eval_metrics = MetricSet(ir)
+        self.context = TrainingContext(
+            ir=ir, model=model, lr_spec=lr_spec, history_keys=self._history_keys(), epochs=self.epochs,
+            start_epoch=self.start_epoch, steps_per_epoch=self.steps_per_epoch, batch_size=self.batch_size,
+            seed=self.seed, strict_parity=self.dropout is not None, train_rows=datasets.train.n,
+            validation_rows=None if datasets.validation is None else datasets.validation.n,
+            test_rows=None if datasets.test is None else datasets.test.n,
+            run_dir=self.run_dir, artifact_suffix=artifact_suffix, report=self.progress.message,
+        )
+        self.state = self.context.state
 
-    # -- what callbacks use ----------------------------------------------------
-    def base_learning_rate(self, step: int | None = None) -> float:
-        """The scheduled rate of ``step`` (default: the next step) before the factor."""
-        return learning_rate_at(self.lr_spec, self.global_step if step is None else step)
-
-    def learning_rate(self, step: int | None = None) -> float:
-        """The rate step ``step`` (default: the next step) uses: float32(scheduled · lr_factor)."""
-        base = self.base_learning_rate(step)
-        return base if self.lr_factor == 1.0 else float(np.float32(base * self.lr_factor))
-
-    def set_learning_rate(self, rate: float) -> None:
-        """Make the next step use ``rate`` (later steps: the schedule times the same factor)."""
-        base = self.base_learning_rate()
-        if base <= 0.0:
-            raise RunnerError("cannot rescale a learning rate of 0")
-        self.lr_factor = float(rate) / base
-
-    def request_stop(self, reason: str = "callback") -> None:
-        self.stop_training = True
-        if self.stop_reason is None:
-            self.stop_reason = reason
-
-    def message(self, text: str, level: str = "info") -> None:
-        self.progress.message(text, level)
-
-    @property
-    def has_validation(self) -> bool:
-        return self.datasets.validation is not None and self.datasets.validation.n > 0
-
-    def history_keys(self) -> list[str]:
+    def _history_keys(self) -> list[str]:
         """Every key an epoch's logs will hold."""
         keys = self.train_metrics.keys()
-        if self.has_validation:
+        if self.datasets.validation is not None and self.datasets.validation.n > 0:
             keys = keys + ["val_" + k for k in self.train_metrics.keys()]
         if self._logs_learning_rate:
             keys.append("learning_rate")
@@ -188,21 +169,21 @@ class Trainer:
     def fit(self) -> History:
         """Run the epochs, then the test evaluation; return the history (test metrics in ``history.test``)."""
         train = self.datasets.train
-        self.callbacks.bind(self)
+        self.callbacks.bind(self.context)
         prepare = getattr(self.executor, "prepare", None)
         if prepare is not None:
             prepare()
         try:
-            self.progress.train_begin(self)
+            self.progress.train_begin(self.context)
             self.callbacks.on_train_begin()
             logs: dict[str, float] = {}
             for epoch in range(self.start_epoch, self.epochs):
                 logs = self._run_epoch(epoch, train)
-                if self.stop_training:
+                if self.state.stop_reason is not None:
                     self.history.stopped_epoch = epoch
-                    self.history.stop_reason = self.stop_reason
+                    self.history.stop_reason = self.state.stop_reason
                     break
-            self.history.steps = self.global_step
+            self.history.steps = self.state.global_step
             self.callbacks.on_train_end(logs)
             test_logs: dict[str, float] = {}
             if self.datasets.test is not None and self.datasets.test.n > 0:
@@ -217,6 +198,8 @@ class Trainer:
 
     def _run_epoch(self, epoch: int, train: Split) -> dict[str, float]:
         started = time.perf_counter()
+        state, context = self.state, self.context
+        state.epoch = epoch
         metrics = self.train_metrics
         metrics.reset()
         self.callbacks.on_epoch_begin(epoch)
@@ -224,22 +207,22 @@ class Trainer:
         per_batch = self.callbacks.wants_batches
         for step, index in enumerate(self.batch_source.batches(epoch)):
             batch = gather(train, index, self.train_weights)
-            masks = self.dropout.for_step(self.global_step, batch.size) if self.dropout else None
-            result = self.executor.train_step(batch, learning_rate=self.learning_rate(), dropout_masks=masks)
+            masks = self.dropout.for_step(state.global_step, batch.size) if self.dropout else None
+            result = self.executor.train_step(batch, learning_rate=context.learning_rate(), dropout_masks=masks)
             metrics.update(result.losses, result.outputs, batch.targets, batch.size)
-            self.global_step += 1
+            state.global_step += 1
             if per_batch and self.callbacks.on_batch_end(step, result.losses):
-                self.request_stop(self.stop_reason or "callback")
+                context.request_stop("callback")
             self.progress.batch_end(step + 1, metrics.result)
-            if self.stop_training:
+            if state.stop_reason is not None:
                 break
         logs = metrics.result()
-        if self.has_validation:
+        if context.has_validation:
             logs.update(self.evaluate(self.datasets.validation, prefix="val_"))
         if self._logs_learning_rate:
-            logs["learning_rate"] = self.learning_rate()
+            logs["learning_rate"] = context.learning_rate()
         if self.callbacks.on_epoch_end(epoch, logs):
-            self.request_stop(self.stop_reason or "callback")
+            context.request_stop("callback")
         seconds = time.perf_counter() - started
         self.history.append(epoch, logs, seconds)
         self.progress.epoch_end(epoch, logs, seconds)

@@ -10,6 +10,10 @@
   line with the test metrics (``{"test_loss": …, "test_accuracy": …}``; ``{}``
   without test rows).  Messages go to stderr.
 * :class:`QuietProgress`: nothing but warnings and errors, on stderr.
+
+A reporter learns about the run from the :class:`~dnnc.runner.context.TrainingContext`
+given to :meth:`Progress.train_begin` (the same object the callbacks see) and
+receives the messages of :meth:`TrainingContext.message <dnnc.runner.context.TrainingContext.message>`.
 """
 
 from __future__ import annotations
@@ -24,13 +28,13 @@ from .history import History, json_float
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
 
-    from .loop import Trainer
+    from .context import TrainingContext
 
 
 class Progress:
     """The interface the loop reports to (every method may be a no-op)."""
 
-    def train_begin(self, trainer: "Trainer") -> None:
+    def train_begin(self, context: "TrainingContext") -> None:
         pass
 
     def epoch_begin(self, epoch: int, steps: int) -> None:
@@ -71,8 +75,8 @@ class JsonProgress(Progress):
         out.write(json.dumps(record, allow_nan=False) + "\n")
         out.flush()
 
-    def train_begin(self, trainer: "Trainer") -> None:
-        self.epochs = trainer.epochs
+    def train_begin(self, context: "TrainingContext") -> None:
+        self.epochs = context.epochs
 
     def epoch_end(self, epoch: int, logs: dict[str, float], seconds: float) -> None:
         record = {"epoch": epoch + 1, "epochs": self.epochs}
@@ -106,7 +110,7 @@ class RichProgress(Progress):
     """Bars and tables with rich on ``console`` (default: a new stdout Console)."""
 
     def __init__(self, console: "Console | None" = None, refresh_per_second: float = 10.0, max_table_rows: int = 30) -> None:
-        from ..cli.render import make_console
+        from ..console import make_console
 
         self.console = console or make_console()
         self.interval = 1.0 / refresh_per_second
@@ -117,19 +121,19 @@ class RichProgress(Progress):
         self.epochs = 0
         self.steps = 0
 
-    def train_begin(self, trainer: "Trainer") -> None:
-        self.epochs = trainer.epochs
-        d = trainer.datasets
-        parts = [f"{d.train.n:,} training rows"]
-        if d.validation is not None:
-            parts.append(f"{d.validation.n:,} validation")
-        if d.test is not None:
-            parts.append(f"{d.test.n:,} test")
+    def train_begin(self, context: "TrainingContext") -> None:
+        c = context
+        self.epochs = c.epochs
+        parts = [f"{c.train_rows:,} training rows"]
+        if c.validation_rows is not None:
+            parts.append(f"{c.validation_rows:,} validation")
+        if c.test_rows is not None:
+            parts.append(f"{c.test_rows:,} test")
         self.console.print(
-            f"Training [bold]{trainer.ir.name}[/bold] with [bold]{getattr(trainer.model, 'backend_name', '?')}[/bold]: "
-            f"{', '.join(parts)}; batch {trainer.batch_size}, {trainer.steps_per_epoch} steps/epoch, "
-            f"epochs {trainer.start_epoch + 1}–{trainer.epochs}, seed {trainer.seed}"
-            + (", strict parity" if trainer.dropout is not None else "")
+            f"Training [bold]{c.ir.name}[/bold] with [bold]{getattr(c.model, 'backend_name', '?')}[/bold]: "
+            f"{', '.join(parts)}; batch {c.batch_size}, {c.steps_per_epoch} steps/epoch, "
+            f"epochs {c.start_epoch + 1}–{c.epochs}, seed {c.seed}"
+            + (", strict parity" if c.strict_parity else "")
         )
 
     def epoch_begin(self, epoch: int, steps: int) -> None:
@@ -226,11 +230,12 @@ class TextLogProgress(Progress):
         self._file.write(f"{stamp} {text}\n")
         self._file.flush()
 
-    def train_begin(self, trainer: "Trainer") -> None:
-        self.epochs = trainer.epochs
-        self._write(f"training {trainer.ir.name} with {getattr(trainer.model, 'backend_name', '?')}: "
-                    f"{trainer.datasets.train.n} rows, batch {trainer.batch_size}, {trainer.steps_per_epoch} steps/epoch, "
-                    f"epochs {trainer.start_epoch + 1}-{trainer.epochs}, seed {trainer.seed}")
+    def train_begin(self, context: "TrainingContext") -> None:
+        c = context
+        self.epochs = c.epochs
+        self._write(f"training {c.ir.name} with {getattr(c.model, 'backend_name', '?')}: "
+                    f"{c.train_rows} rows, batch {c.batch_size}, {c.steps_per_epoch} steps/epoch, "
+                    f"epochs {c.start_epoch + 1}-{c.epochs}, seed {c.seed}")
 
     def epoch_end(self, epoch: int, logs: dict[str, float], seconds: float) -> None:
         self._write(f"epoch {epoch + 1}/{self.epochs} {seconds:.2f}s {format_logs(logs)}")
@@ -254,9 +259,9 @@ class TeeProgress(Progress):
     def __init__(self, *reporters: Progress) -> None:
         self.reporters = reporters
 
-    def train_begin(self, trainer):
+    def train_begin(self, context):
         for r in self.reporters:
-            r.train_begin(trainer)
+            r.train_begin(context)
 
     def epoch_begin(self, epoch, steps):
         for r in self.reporters:

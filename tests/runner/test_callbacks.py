@@ -22,6 +22,7 @@ from dnnc.runner import RunnerError, Trainer, train
 from dnnc.runner.api import load_datasets
 from dnnc.runner.callbacks import (Callback, CallbackContext, CsvLogger, EarlyStopping, ModelCheckpoint,
                                    ReduceLROnPlateau, TensorBoard, TerminateOnNaN, build_callback, build_callbacks)
+from dnnc.runner.context import TrainingContext
 from support.fakes import FakeBackend, NumpyModel, ir_from_toml, xor_spec
 
 # Keras's own callbacks are the reference implementation, when installed (imported only by those tests).
@@ -46,46 +47,26 @@ class CounterModel:
         self.value = int(weights["w"][0])
 
 
-class FakeTrainer:
-    def __init__(self, keys=("loss", "val_loss"), lr=0.1):
-        self.model = CounterModel()
-        self.ir = None
-        self.run_dir = None
-        self.artifact_suffix = None
-        self.keys = list(keys)
-        self._lr = np.float32(lr)
-        self.stop_training = False
-        self.messages = []
-
-    def history_keys(self):
-        return self.keys
-
-    def learning_rate(self):
-        return float(self._lr)
-
-    def set_learning_rate(self, rate):
-        self._lr = np.float32(rate)
-
-    def request_stop(self, reason="callback"):
-        self.stop_training = True
-
-    def message(self, text, level="info"):
-        self.messages.append((level, text))
+def bare_context(keys=("loss", "val_loss"), lr=0.1, messages=None):
+    """A real TrainingContext with no loop behind it: a constant rate, a CounterModel, messages into a list."""
+    report = None if messages is None else (lambda text, level: messages.append((level, text)))
+    return TrainingContext(ir=None, model=CounterModel(), lr_spec=lr, history_keys=keys, epochs=100,
+                           steps_per_epoch=1, batch_size=1, seed=0, train_rows=1, report=report)
 
 
 def drive_early_stopping(values, **config):
     cb = EarlyStopping(**config)
-    trainer = FakeTrainer()
-    cb.bind(trainer)
+    context = bare_context()
+    cb.bind(context)
     cb.on_train_begin()
     epoch = -1
     for epoch, v in enumerate(values):
-        trainer.model.value = epoch + 1  # the weights after training epoch `epoch`
+        context.model.value = epoch + 1  # the weights after training epoch `epoch`
         cb.on_epoch_end(epoch, {"val_loss": v})
-        if trainer.stop_training:
+        if context.stop_reason is not None:
             break
     cb.on_train_end()
-    return epoch, trainer.model.value
+    return epoch, context.model.value
 
 
 def keras_early_stopping(values, **config):
@@ -213,15 +194,15 @@ def test_mode_auto_directions():
 
 def drive_reduce_lr(values, lr=0.1, **config):
     cb = ReduceLROnPlateau(**config)
-    trainer = FakeTrainer(lr=lr)
-    cb.bind(trainer)
+    context = bare_context(lr=lr)
+    cb.bind(context)
     cb.on_train_begin()
     rates, logged = [], []
     for epoch, v in enumerate(values):
         logs = {"val_loss": v}
         cb.on_epoch_end(epoch, logs)
         logged.append(logs["learning_rate"])
-        rates.append(trainer.learning_rate())
+        rates.append(context.learning_rate())
     return rates, logged
 
 

@@ -101,7 +101,7 @@ def test_set_learning_rate_rescales_later_steps():
 
     class Halve(Callback):
         def on_epoch_end(self, epoch, logs):
-            self.trainer.set_learning_rate(self.trainer.learning_rate() / 2)
+            self.context.set_learning_rate(self.context.learning_rate() / 2)
 
     model = NumpyModel(ir, initial_weights(ir, 0))
     train(model, ir, ds, epochs=3, callbacks=[Halve()])

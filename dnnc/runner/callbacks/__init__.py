@@ -1,4 +1,7 @@
-"""Training callbacks, implemented once for every backend (Keras 3 semantics)."""
+"""Training callbacks, implemented once for every backend (Keras 3 semantics).
+
+Each sees the run through a :class:`~dnnc.runner.context.TrainingContext`; see :mod:`.base`.
+"""
 
 from .atomic import atomic_save_npz, atomic_write
 from .base import Callback, CallbackContext, CallbackList

@@ -1,15 +1,15 @@
 """The callback interface of the runner, one implementation for every backend.
 
-A callback sees the run through the :class:`~dnnc.runner.loop.Trainer` it is
-bound to (``self.trainer``): ``trainer.model`` (the backend's
-:class:`~dnnc.backends.base.CompiledModel`), ``trainer.ir``, ``trainer.run_dir``
-(None outside a recorded run), ``trainer.lr_factor`` (the multiplier of the
-scheduled learning rate), ``trainer.learning_rate()`` (the rate of the next
-step), ``trainer.global_step``, ``trainer.request_stop(reason)``,
-``trainer.message(text, level)`` and ``trainer.history_keys()``.
+A callback sees the run only through the
+:class:`~dnnc.runner.context.TrainingContext` it is bound to (``self.context``;
+``self.model`` is ``self.context.model``): it reads the run's facts and the
+loop's state there and asks for a stop, a new learning rate or a message there.
+See :mod:`dnnc.runner.context` for the whole interface.  Plugin callbacks
+(``CallbackType.create(config, context)``) are bound to the same context.
 
 Order of calls, as in Keras 3 ``fit``::
 
+    bind(context)             (before anything else)
     on_train_begin()
     for each epoch:
         on_epoch_begin(epoch)
@@ -22,32 +22,38 @@ Order of calls, as in Keras 3 ``fit``::
 ``epoch`` is 0-based (shown 1-based).  ``on_batch_end`` receives the step's own
 losses (``{"loss": …}``), ``step`` being the 0-based index within the epoch.
 ``on_batch_end`` and ``on_epoch_end`` may return True to request a stop (same as
-``trainer.request_stop(...)``).
+``self.context.request_stop("callback")``).
+
+A callback that changes the learning rate (``context.set_learning_rate``) sets
+the class attribute ``changes_learning_rate = True``: then the loop puts
+``learning_rate`` (the rate of the next step) into every epoch's logs before
+any callback sees them, and it is a history key, as Keras does for
+``ReduceLROnPlateau``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import ClassVar
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ...compiler.ir import ModelIR
-    from ..loop import Trainer
+from ..context import CallbackContext, TrainingContext  # CallbackContext: re-exported, what create() receives
 
 
 class Callback:
     """Base class: every hook does nothing."""
 
-    #: Set by :meth:`bind` before training starts.
-    trainer: "Trainer | None" = None
+    #: True if this callback changes the learning rate: the loop then logs ``learning_rate`` every epoch.
+    changes_learning_rate: ClassVar[bool] = False
 
-    def bind(self, trainer: "Trainer") -> None:
-        self.trainer = trainer
+    #: Set by :meth:`bind` before training starts.
+    context: TrainingContext | None = None
+
+    def bind(self, context: TrainingContext) -> None:
+        self.context = context
 
     @property
     def model(self):
-        return self.trainer.model
+        """The backend's model (its weights: ``get_weights``, ``set_weights``, ``save``)."""
+        return self.context.model
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         pass
@@ -71,16 +77,6 @@ class Callback:
         """Release files and the like; called once, even when training failed."""
 
 
-@dataclass(frozen=True)
-class CallbackContext:
-    """What a plugin's ``CallbackType.create(config, context)`` receives."""
-
-    ir: "ModelIR"
-    run_dir: Path | None
-    message: Callable[[str], None]
-    extra: dict[str, Any] | None = None
-
-
 def _overrides(callback: Callback, name: str) -> bool:
     return getattr(type(callback), name) is not getattr(Callback, name)
 
@@ -99,9 +95,14 @@ class CallbackList:
     def __len__(self) -> int:
         return len(self.callbacks)
 
-    def bind(self, trainer: "Trainer") -> None:
+    @property
+    def changes_learning_rate(self) -> bool:
+        """True if any callback declares that it changes the learning rate."""
+        return any(c.changes_learning_rate for c in self.callbacks)
+
+    def bind(self, context: TrainingContext) -> None:
         for c in self.callbacks:
-            c.bind(trainer)
+            c.bind(context)
 
     def on_train_begin(self, logs=None) -> None:
         for c in self.callbacks:

@@ -25,7 +25,7 @@ class CsvLogger(Callback):
 
     def on_train_begin(self, logs=None) -> None:
         path = Path(self.path_template)
-        run_dir = getattr(self.trainer, "run_dir", None)
+        run_dir = self.context.run_dir
         self.path = path if path.is_absolute() or run_dir is None else Path(run_dir) / path
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._has_header = self.append and self.path.is_file() and self.path.stat().st_size > 0

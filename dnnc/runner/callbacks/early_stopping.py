@@ -51,7 +51,7 @@ class EarlyStopping(Callback):
 
     def on_train_begin(self, logs=None) -> None:
         self._reset()
-        self.watch.resolve(self.trainer)
+        self.watch.resolve(self.context)
 
     def _snapshot(self) -> dict[str, np.ndarray]:
         return {k: np.array(v, copy=True) for k, v in self.model.get_weights().items()}
@@ -74,8 +74,8 @@ class EarlyStopping(Callback):
             return None
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
-            self.trainer.request_stop("early_stopping")
-            self.trainer.message(
+            self.context.request_stop("early_stopping")
+            self.context.message(
                 f"early stopping at epoch {epoch + 1}: {self.watch.monitor} has not improved for {self.wait} "
                 f"epoch{'s' if self.wait != 1 else ''} (best {self.best:.6g} at epoch {(self.best_epoch or 0) + 1})"
             )
@@ -86,4 +86,4 @@ class EarlyStopping(Callback):
         if self.restore_best_weights and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
             self.restored = True
-            self.trainer.message(f"restored the weights of the best epoch, {(self.best_epoch or 0) + 1}")
+            self.context.message(f"restored the weights of the best epoch, {(self.best_epoch or 0) + 1}")

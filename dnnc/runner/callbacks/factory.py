@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
+from ..context import CallbackContext
 from ..errors import RunnerError
-from .base import Callback, CallbackContext
+from .base import Callback
 from .csv_logger import CsvLogger
 from .early_stopping import EarlyStopping
 from .model_checkpoint import ModelCheckpoint
@@ -25,7 +26,10 @@ BUILTIN_CALLBACKS: dict[str, Callable[..., Callback]] = {
 
 
 def build_callback(config: Mapping[str, Any], context: CallbackContext, registry=None) -> Callback:
-    """One callback from its IR table; plugin types via ``registry.callbacks[type].create(config, context)``."""
+    """One callback from its IR table; plugin types via ``registry.callbacks[type].create(config, context)``.
+
+    Whatever its origin, the callback is later bound to the run's :class:`~dnnc.runner.context.TrainingContext`.
+    """
     kind = config.get("type")
     if kind in BUILTIN_CALLBACKS:
         return BUILTIN_CALLBACKS[kind](**{k: v for k, v in config.items() if k != "type"})

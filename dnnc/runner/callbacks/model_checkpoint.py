@@ -45,15 +45,15 @@ class ModelCheckpoint(Callback):
         self.saved: list[Path] = []
 
     def _root(self) -> Path:
-        run_dir = getattr(self.trainer, "run_dir", None)
+        run_dir = self.context.run_dir
         return Path(run_dir) if run_dir is not None else Path.cwd()
 
     def on_train_begin(self, logs=None) -> None:
         self.best = None
         self.saved = []
         if self.save_best_only:
-            self.watch.resolve(self.trainer)
-        dummy = {key: 0.0 for key in self.trainer.history_keys()}
+            self.watch.resolve(self.context)
+        dummy = {key: 0.0 for key in self.context.history_keys()}
         try:
             self.template.format(epoch=1, **dummy)
         except (KeyError, IndexError, ValueError) as exc:
@@ -71,7 +71,7 @@ class ModelCheckpoint(Callback):
             current = self.watch.value(logs)
             if current is None:
                 if self.watch.available:
-                    self.trainer.message(f"model_checkpoint: {self.watch.monitor!r} is missing; saving anyway", "warning")
+                    self.context.message(f"model_checkpoint: {self.watch.monitor!r} is missing; saving anyway", "warning")
             elif self.watch.is_improvement(current, self.best):
                 self.best = current
             else:
@@ -82,14 +82,14 @@ class ModelCheckpoint(Callback):
         weights = self.model.get_weights()
         bad = [k for k, v in weights.items() if not np.all(np.isfinite(v))]
         if bad:
-            self.trainer.message(
+            self.context.message(
                 f"model_checkpoint: not saving epoch {epoch + 1} to {path}: weights {', '.join(bad[:3])}"
                 f"{'…' if len(bad) > 3 else ''} hold NaN or infinite values (the previous checkpoint is kept)",
                 "warning",
             )
             return None
         path.parent.mkdir(parents=True, exist_ok=True)
-        native = getattr(self.trainer, "artifact_suffix", None)
+        native = self.context.artifact_suffix
         if native and path.name.endswith(native):
             save_native_atomically(self.model, path, native)
         else:

@@ -18,7 +18,7 @@ from ..metrics import metric_directions
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...compiler.ir import ModelIR
-    from ..loop import Trainer
+    from ..context import TrainingContext
 
 PREFIXES = ("val_", "test_")
 
@@ -47,17 +47,17 @@ class Monitor:
         self.resolved: str | None = None
         self.available = True
 
-    def resolve(self, trainer: "Trainer") -> None:
+    def resolve(self, context: "TrainingContext") -> None:
         """Fix the direction and check that the key will exist (fail early on a typo)."""
-        self.resolved = resolve_mode(self.monitor, self.mode, trainer.ir)
-        keys = trainer.history_keys()
+        self.resolved = resolve_mode(self.monitor, self.mode, context.ir)
+        keys = context.history_keys()
         if self.monitor in keys:
             self.available = True
             return
         self.available = False
         base = self.monitor.removeprefix("val_")
         if self.monitor.startswith("val_") and base in keys:
-            trainer.message(
+            context.message(
                 f"{self.owner}: monitors {self.monitor!r}, but the data has no validation rows, so it does nothing "
                 f"(add data.validation_split / data.validation, or monitor {base!r})",
                 "warning",

@@ -9,8 +9,11 @@ if the monitored value exists,
    current rate ``> float32(min_lr)``: new rate ``= max(rate · factor, min_lr)``
    (stored in float32), ``cooldown_counter = cooldown``, ``wait = 0``.
 
-The rate is changed through the runner's learning-rate factor: every later
-step uses ``float32(learning_rate_at(optimizer schedule, step) · factor)``.
+The rate is changed with ``context.set_learning_rate``, i.e. through the
+loop's learning-rate factor: every later step uses
+``float32(learning_rate_at(optimizer schedule, step) · factor)``.  The class
+declares ``changes_learning_rate``, so the loop also puts ``learning_rate`` into
+the logs before the callbacks listed ahead of this one see them.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from .monitor import Monitor
 
 
 class ReduceLROnPlateau(Callback):
+    changes_learning_rate = True  # the loop logs `learning_rate`, as Keras does with this callback
+
     def __init__(
         self,
         monitor: str = "val_loss",
@@ -49,13 +54,13 @@ class ReduceLROnPlateau(Callback):
 
     def on_train_begin(self, logs=None) -> None:
         self._reset()
-        self.watch.resolve(self.trainer)
+        self.watch.resolve(self.context)
 
     def in_cooldown(self) -> bool:
         return self.cooldown_counter > 0
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        old_lr = self.trainer.learning_rate()
+        old_lr = self.context.learning_rate()
         logs["learning_rate"] = old_lr
         current = self.watch.value(logs)
         if current is None:
@@ -70,8 +75,8 @@ class ReduceLROnPlateau(Callback):
             self.wait += 1
             if self.wait >= self.patience and old_lr > float(np.float32(self.min_lr)):
                 new_lr = float(np.float32(max(old_lr * self.factor, self.min_lr)))
-                self.trainer.set_learning_rate(new_lr)
+                self.context.set_learning_rate(new_lr)
                 self.reductions.append((epoch, new_lr))
-                self.trainer.message(f"epoch {epoch + 1}: reduce_lr_on_plateau set the learning rate to {new_lr:.6g}")
+                self.context.message(f"epoch {epoch + 1}: reduce_lr_on_plateau set the learning rate to {new_lr:.6g}")
                 self.cooldown_counter = self.cooldown
                 self.wait = 0

@@ -24,7 +24,7 @@ class TensorBoard(Callback):
     @property
     def directory(self) -> Path:
         path = Path(self.log_dir)
-        run_dir = getattr(self.trainer, "run_dir", None)
+        run_dir = self.context.run_dir
         return path if path.is_absolute() or run_dir is None else Path(run_dir) / path
 
     def _writer(self, part: str) -> ScalarEventWriter:
@@ -39,7 +39,7 @@ class TensorBoard(Callback):
         step = epoch + 1
         self._last_epoch = step
         train = {f"epoch_{k}": v for k, v in logs.items() if not k.startswith(("val_", "test_"))}
-        train.setdefault("epoch_learning_rate", self.trainer.learning_rate())
+        train.setdefault("epoch_learning_rate", self.context.learning_rate())
         self._writer("train").scalars(train, step)
         val = {f"epoch_{k[4:]}": v for k, v in logs.items() if k.startswith("val_")}
         if val:

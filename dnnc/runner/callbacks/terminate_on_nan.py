@@ -26,11 +26,11 @@ class TerminateOnNaN(Callback):
         if loss is None or math.isfinite(loss):
             return None
         self.triggered_at = (self.epoch, step)
-        steps = self.trainer.steps_per_epoch
-        self.trainer.request_stop("nan")
-        self.trainer.message(
+        steps = self.context.steps_per_epoch
+        self.context.request_stop("nan")
+        self.context.message(
             f"terminate_on_nan: the loss is {loss} at epoch {self.epoch + 1}, step {step + 1}/{steps} "
-            f"(global step {self.trainer.global_step}); training stopped",
+            f"(global step {self.context.global_step}); training stopped",
             "error",
         )
         return True
