@@ -24,8 +24,10 @@ from ..compiler.errors import SpecError
 from ..compiler.initial_weights import initial_weights
 from ..compiler.ir import ModelIR
 from ..compiler.source import SpecSource, load_source
+from ..numerics.heads import apply_head
 from .callbacks.base import CallbackContext
 from .callbacks.factory import build_callbacks
+from .checksums import sha256_file
 from .datasets import Datasets, load_data
 from .data_checks import check_split
 from .errors import RunnerError
@@ -33,11 +35,11 @@ from .executor import LocalExecutor
 from .history import History
 from .inputs import preprocess, read_raw_inputs
 from .loop import Trainer, evaluate_split
-from .metrics import MetricSet, apply_head
+from .metrics import MetricSet
 from .overrides import apply_overrides, attribute_issues
 from .progress import Progress, TeeProgress, TextLogProgress, make_progress
 from .records import (IR_FILE, LOG_FILE, MANIFEST, WEIGHTS, RunRecords, default_run_dir, determinism_settings,
-                      framework_versions, read_run, sha256_file, system_info)
+                      framework_versions, read_run, system_info)
 
 
 @dataclass
