@@ -255,3 +255,20 @@ def test_load_order_is_by_distribution_then_entry_point(sites):
     ordered = [(ep.dist.name, ep.name) for ep in load_order(points)]
     assert ordered == [("Alpha.DNNC_plugin", "z"), ("gamma-dnnc-plugin", "z"), ("zeta-dnnc-plugin", "a")]
     assert canonical_name("Alpha.DNNC_plugin") == "alpha-dnnc-plugin"
+
+
+def test_a_run_whose_dataset_type_became_ambiguous_is_refused(registry, monkeypatch):
+    """A run recorded before the second plugin was installed: loading its data names both plugins."""
+    import dnnc.plugins.manager
+    from dnnc.compiler.compile import compile_text
+    from dnnc.runner.api import load_datasets
+    from dnnc.runner.errors import RunnerError
+
+    ir = compile_text('[data]\ndataset = "mnist"\n[model]\ninput_shape = [784]\n'
+                      'layers = [ { type = "dense", units = 10 } ]\n', registry=registry)
+    ir = ir.model_copy(update={"data": {**ir.data, "dataset": {"type": "twin_data"}}})
+    monkeypatch.setattr(dnnc.plugins.manager, "get_registry", lambda: registry)
+    with pytest.raises(RunnerError) as info:
+        load_datasets(ir, base_dir=None)
+    assert str(info.value) == (f"the data table of model 'model' is not valid with the installed plugins: "
+                               f"data.dataset: dataset type 'twin_data' {AMBIGUOUS}")
