@@ -15,8 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field, create_model, model_validator
-
 #: The distribution dnnc itself is installed as: its entry points are built-in.
 BUILTIN_DISTRIBUTION = "dnnc"
 #: The plugin name of dnnc's own vocabulary (dnnc.plugins.builtin), registered first.
@@ -86,6 +84,8 @@ class Conflict:
 def refusing_model(conflict: Conflict, base: type) -> type:
     """A spec model for an ambiguous type name that accepts nothing: validating a table with this
     ``type`` fails with the conflict's message, at the table's place in the spec."""
+    from pydantic import Field, create_model, model_validator  # only when there is a conflict
+
     message = conflict.render()
 
     def refuse(cls, data: Any) -> Any:

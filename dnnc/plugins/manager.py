@@ -147,19 +147,27 @@ def canonical_name(distribution: str) -> str:
     return re.sub(r"[-_.]+", "-", distribution).lower()
 
 
-def _distribution(entry_point: Any) -> str:
-    dist = getattr(entry_point, "dist", None)
-    return (getattr(dist, "name", None) or "") if dist is not None else ""
+def _ordered(entry_points: Iterable[Any]) -> list[tuple[Any, str]]:
+    """(entry point, its distribution's name) in load order; each distribution's metadata is read once."""
+    names: dict[int, str] = {}
+    pairs = []
+    for ep in entry_points:
+        dist = getattr(ep, "dist", None)
+        if dist is not None and id(dist) not in names:
+            names[id(dist)] = getattr(dist, "name", None) or ""
+        pairs.append((ep, names[id(dist)] if dist is not None else ""))
+
+    def key(pair: tuple[Any, str]) -> tuple:
+        ep, dist = pair
+        return (canonical_name(dist) != BUILTIN_DISTRIBUTION, canonical_name(dist), ep.name, ep.value)
+
+    return sorted(pairs, key=key)
 
 
 def load_order(entry_points: Iterable[Any]) -> list[Any]:
     """The entry points in load order: dnnc's own first (by name), then the others by
     distribution, entry-point name and value (entry points without a distribution sort as "")."""
-    def key(ep: Any) -> tuple:
-        dist = canonical_name(_distribution(ep))
-        return (dist != BUILTIN_DISTRIBUTION, dist, ep.name, ep.value)
-
-    return sorted(entry_points, key=key)
+    return [ep for ep, _ in _ordered(entry_points)]
 
 
 def _load(pm: pluggy.PluginManager, registry: Registry, entry_points: Iterable[Any]) -> list[tuple[PluginInfo, Any]]:
@@ -168,8 +176,7 @@ def _load(pm: pluggy.PluginManager, registry: Registry, entry_points: Iterable[A
     pm.register(builtin, name=BUILTIN_PLUGIN)
     registry.plugins[BUILTIN_PLUGIN] = info
     loaded = [(info, builtin)]
-    for ep in load_order(entry_points):
-        dist = _distribution(ep)
+    for ep, dist in _ordered(entry_points):
         info = PluginInfo(ep.name, ep.value, dist, builtin=canonical_name(dist) == BUILTIN_DISTRIBUTION)
         other = registry.plugins.get(ep.name)
         if other is not None:
