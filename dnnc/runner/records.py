@@ -22,7 +22,6 @@ JSON files are written atomically (temp file + rename).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -71,14 +70,6 @@ def default_run_dir(model_name: str, backend: str, root: str | Path = "runs", no
         candidate = base.with_name(f"{base.name}-{i}")
         i += 1
     return candidate
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def now_iso() -> str:
