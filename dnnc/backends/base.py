@@ -12,17 +12,24 @@ sample weights ``float32`` (N,) or ``None``.  Inputs and targets are dicts
 keyed by the IR's input names and output names.  Weights are dicts keyed by
 canonical names ``"<node>/<param>"`` in the IR's canonical layout (see
 :mod:`dnnc.compiler.ir`), including batch-norm moving statistics.
+
+This module is public API for backend authors: besides the protocols it holds
+what every backend shares, so that all of them check and name things alike —
+:func:`check_weights`, :class:`BatchChecks` (inputs, targets, dropout masks, with
+one set of error messages), :func:`penalties` (which parameters carry L1/L2
+factors) and :func:`loss_keys` / :func:`named_losses` (the keys of
+:attr:`StepResult.losses`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol, runtime_checkable
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from ..compiler.ir import ModelIR
+from ..compiler.ir import ModelIR, OutputIR
 
 Arrays = Mapping[str, np.ndarray]
 
@@ -152,3 +159,93 @@ def check_weights(ir: ModelIR, weights: Arrays) -> None:
             raise ValueError(f"weight {key!r} has shape {got}, expected {tuple(shape)}")
 
 
+def _batch_shape(shape: Sequence[int]) -> str:
+    return f"(batch, {', '.join(str(d) for d in shape)})"
+
+
+class BatchChecks:
+    """The checks every backend makes on the arrays a step receives, with one set of messages.
+
+    Built once per model from its IR.  Each method raises ValueError saying what
+    was expected and what was received, and returns the arrays in the IR's order,
+    unconverted (the backend turns them into its own tensors).  Shapes are read
+    with ``np.shape``, so any array-like is accepted.
+    """
+
+    def __init__(self, ir: ModelIR) -> None:
+        self.model_name = ir.name
+        #: input name → shape without the batch axis, in ``ir.inputs`` order
+        self.input_shapes: dict[str, tuple[int, ...]] = {name: tuple(ir.node(name).shape) for name in ir.inputs}
+        #: dropout node → its output shape without the batch axis
+        self.dropout_shapes: dict[str, tuple[int, ...]] = {
+            n.name: tuple(n.shape) for n in ir.nodes if n.op == "dropout"}
+        #: (index in ``ir.outputs``, output) of every output with a loss
+        self.loss_outputs: tuple[tuple[int, OutputIR], ...] = tuple(
+            (i, out) for i, out in enumerate(ir.outputs) if out.loss is not None)
+
+    def inputs(self, inputs: Arrays) -> list[Any]:
+        """The model's inputs, in ``ir.inputs`` order, each of shape (batch, *input shape)."""
+        try:
+            arrays = [inputs[name] for name in self.input_shapes]
+        except KeyError:
+            names = list(self.input_shapes)
+            raise ValueError(f"inputs must be given for {names} (received {sorted(inputs)})") from None
+        for (name, expected), array in zip(self.input_shapes.items(), arrays):
+            shape = tuple(np.shape(array))
+            if not shape or shape[1:] != expected:
+                raise ValueError(f"input {name!r} must have shape {_batch_shape(expected)} (received {shape})")
+        return arrays
+
+    def targets(self, targets: Arrays) -> list[Any]:
+        """The targets of the outputs with a loss, in :attr:`loss_outputs` order."""
+        if not self.loss_outputs:
+            raise ValueError(f"model {self.model_name!r} has no output with a loss: set training.loss in the spec")
+        try:
+            return [targets[out.name] for _, out in self.loss_outputs]
+        except KeyError:
+            names = [out.name for _, out in self.loss_outputs]
+            raise ValueError(f"targets must be given for {names} (received {sorted(targets)})") from None
+
+    def dropout_masks(self, masks: Arrays | None) -> Arrays | None:
+        """The masks unchanged (None when none are given), checked to be of dropout nodes and of their shapes."""
+        if not masks:
+            return None
+        unknown = set(masks) - set(self.dropout_shapes)
+        if unknown:
+            raise ValueError(f"dropout masks given for {sorted(unknown)}, which are not dropout layers "
+                             f"(dropout layers: {sorted(self.dropout_shapes) or 'none'})")
+        for name, mask in masks.items():
+            shape = tuple(np.shape(mask))
+            if not shape or shape[1:] != self.dropout_shapes[name]:
+                raise ValueError(f"the dropout mask of {name!r} must have shape "
+                                 f"{_batch_shape(self.dropout_shapes[name])} (received {shape})")
+        return masks
+
+
+@dataclass(frozen=True)
+class Penalty:
+    """A regularised parameter: the loss gains l1·Σ|w| + l2·Σw² (not divided by the batch size)."""
+
+    key: str
+    l1: float
+    l2: float
+
+
+def penalties(ir: ModelIR) -> list[Penalty]:
+    """Every parameter with a nonzero L1 or L2 factor, in ``ir.weight_specs()`` order."""
+    return [Penalty(key, param.regularizer.l1, param.regularizer.l2) for key, _, param in ir.weight_specs()
+            if param.regularizer is not None and param.regularizer.active]
+
+
+def loss_keys(ir: ModelIR) -> tuple[str, ...]:
+    """The keys of :attr:`StepResult.losses`: ``"loss"`` and, when the model has several outputs,
+    ``"<output>_loss"`` for each output with a loss (in ``ir.outputs`` order)."""
+    if len(ir.outputs) == 1:
+        return ("loss",)
+    return ("loss", *(f"{out.name}_loss" for out in ir.outputs if out.loss is not None))
+
+
+def named_losses(keys: Sequence[str], values: Sequence[float]) -> dict[str, float]:
+    """``{key: value}`` for the keys of :func:`loss_keys` and ``[total, per-output losses…]``
+    (extra values, e.g. the per-output losses of a single-output model, are ignored)."""
+    return {key: float(value) for key, value in zip(keys, values)}

@@ -24,7 +24,9 @@ from ..compiler.errors import SpecError
 from ..compiler.initial_weights import initial_weights
 from ..compiler.ir import ModelIR
 from ..compiler.source import SpecSource, load_source
+from ..numerics.heads import apply_head
 from .callbacks.factory import build_callbacks
+from .checksums import sha256_file
 from .context import CallbackContext
 from .datasets import Datasets, load_data
 from .data_checks import check_split
@@ -33,11 +35,11 @@ from .executor import LocalExecutor
 from .history import History
 from .inputs import preprocess, read_raw_inputs
 from .loop import Trainer, evaluate_split
-from .metrics import MetricSet, apply_head
+from .metrics import MetricSet
 from .overrides import apply_overrides, attribute_issues
 from .progress import Progress, TeeProgress, TextLogProgress, make_progress
 from .records import (IR_FILE, LOG_FILE, MANIFEST, WEIGHTS, RunRecords, default_run_dir, determinism_settings,
-                      framework_versions, read_run, sha256_file, system_info)
+                      framework_versions, read_run, system_info)
 
 
 @dataclass
@@ -86,15 +88,20 @@ def load_datasets(ir: ModelIR, *, base_dir: Path | None, data_dir: Path | None =
     """The data of ``ir.data``, prepared for the model's inputs and outputs.
 
     The data table is validated with the installed vocabulary, so dataset types added by
-    plugins load through their `DatasetType.load`.
+    plugins load through their `DatasetType.load`; a table the installed plugins do not
+    accept (a dataset type since uninstalled, or now registered by two plugins) is a RunnerError.
     """
+    from ..compiler.validate import validate_data
     from ..plugins.manager import get_registry
 
     if ir.data is None:
         raise RunnerError(f"model {ir.name!r} has no [data] table: nothing says what to train on")
     registry = get_registry()
     data_model = registry.spec_model().model_fields["data"].annotation.__args__[0]
-    spec = data_model.model_validate(ir.data)
+    spec, issues = validate_data(dict(ir.data), data_model)
+    if issues:
+        raise RunnerError(f"the data table of model {ir.name!r} is not valid with the installed plugins: "
+                          + "; ".join(("data." + i.render()) if i.path else i.render() for i in issues))
     loaders = {name: t.load for name, t in registry.datasets.items() if t.load is not None}
     seed = ir.training.seed if ir.training is not None else 0
     return load_data(

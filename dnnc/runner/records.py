@@ -22,7 +22,6 @@ JSON files are written atomically (temp file + rename).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -71,14 +70,6 @@ def default_run_dir(model_name: str, backend: str, root: str | Path = "runs", no
         candidate = base.with_name(f"{base.name}-{i}")
         i += 1
     return candidate
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def now_iso() -> str:
@@ -197,7 +188,7 @@ class RunRecords:
 def read_run(run_dir: str | Path) -> tuple[ModelIR, dict[str, Any]]:
     """(IR, manifest) of a run directory."""
     run_dir = Path(run_dir)
-    ir = ModelIR.from_json((run_dir / IR_FILE).read_text())
+    ir = ModelIR.from_json((run_dir / IR_FILE).read_text(), source=str(run_dir / IR_FILE))
     manifest_path = run_dir / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     return ir, manifest

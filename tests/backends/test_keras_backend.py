@@ -690,8 +690,8 @@ def test_input_and_target_errors_name_what_is_expected(every_op):
         model.forward({"x": inputs["x"]})
     with pytest.raises(ValueError, match=r"targets must be given for \['out', 'aux'\]"):
         model.evaluate_step(inputs, {"out": targets["out"]})
-    with pytest.raises(ValueError, match=r"input 'img' has shape \(8, 3, 2\); expected \(batch, 2, 3\)"):
+    with pytest.raises(ValueError, match=r"input 'img' must have shape \(batch, 2, 3\) \(received \(8, 3, 2\)\)"):
         model.forward({**inputs, "img": inputs["img"].reshape(8, 3, 2)})
-    with pytest.raises(ValueError, match=r"dropout mask 'drop' has shape \(8, 7\)"):
+    with pytest.raises(ValueError, match=r"the dropout mask of 'drop' must have shape \(batch, \d+\) \(received \(8, 7\)\)"):
         model.forward(inputs, training=True, dropout_masks={"drop": np.ones((8, 7), np.float32)})
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ...compiler.ir import ModelIR
-from ..base import Arrays, BackendError, StepResult, check_weights
+from ..base import Arrays, BackendError, BatchChecks, StepResult, check_weights, loss_keys, named_losses, penalties
 from .graph import KerasGraph
 from .optimizers import build_keras_optimizer
 from .runtime import configure, determinism_enabled, import_keras, jit_compile_setting
@@ -85,23 +85,18 @@ class KerasModel:
         #: The native functional model (logits out).
         self.keras_model = self.graph.model
         self._variables = self.graph.variables
-        self._trainable: list[tuple[str, Any]] = []
-        penalties = []
-        for key, _, param in ir.weight_specs():
-            var = self._variables[key]
-            if param.trainable:
-                self._trainable.append((key, var))
-            if param.regularizer is not None and param.regularizer.active:
-                penalties.append((var, param.regularizer.l1, param.regularizer.l2))
+        self._trainable: list[tuple[str, Any]] = [
+            (key, self._variables[key]) for key, _, param in ir.weight_specs() if param.trainable]
+        regularised = [(self._variables[p.key], p.l1, p.l2) for p in penalties(ir)]
+        self._checks = BatchChecks(ir)
         self._input_names = tuple(ir.inputs)
-        self._node_shapes = {n.name: tuple(n.shape) for n in ir.nodes}
-        self._loss_outputs = [(i, out) for i, out in enumerate(ir.outputs) if out.loss is not None]
-        self._multi_output = len(ir.outputs) > 1
+        self._loss_outputs = list(self._checks.loss_outputs)
+        self._loss_keys = loss_keys(ir)
         self._optimizer = None
         self._lr_cache: tuple[np.float32, Any] | None = None
         #: Whether the step functions are XLA-compiled (see runtime.jit_compile_setting).
         self.jit_compile = jit_compile_setting(determinism_enabled())
-        self._steps = StepFunctions(self.graph, self._loss_outputs, [v for _, v in self._trainable], penalties,
+        self._steps = StepFunctions(self.graph, self._loss_outputs, [v for _, v in self._trainable], regularised,
                                     self.jit_compile, self._get_optimizer)
         self.set_weights(weights)
 
@@ -117,44 +112,20 @@ class KerasModel:
     # -- batches -----------------------------------------------------------------------
     def _batch(self, inputs: Arrays, targets: Arrays | None = None, sample_weight=None,
                masks: Arrays | None = None) -> dict[str, Any]:
-        try:
-            batch: dict[str, Any] = {"inputs": {name: _f32(inputs[name]) for name in self._input_names}}
-        except KeyError:
-            raise ValueError(f"inputs must be given for {list(self._input_names)} (received {sorted(inputs)})") from None
-        self._check_shapes("input", batch["inputs"])
+        checks = self._checks
+        batch: dict[str, Any] = {"inputs": dict(zip(self._input_names, map(_f32, checks.inputs(inputs))))}
         if targets is not None:
-            if not self._loss_outputs:
-                raise ValueError(f"model {self.ir.name!r} has no output with a loss: set training.loss in the spec")
-            try:
-                batch["targets"] = {out.name: np.asarray(targets[out.name]) for _, out in self._loss_outputs}
-            except KeyError:
-                names = [out.name for _, out in self._loss_outputs]
-                raise ValueError(f"targets must be given for {names} (received {sorted(targets)})") from None
+            given = checks.targets(targets)
+            batch["targets"] = {out.name: np.asarray(t) for (_, out), t in zip(self._loss_outputs, given)}
         if sample_weight is not None:
             batch["sample_weight"] = _f32(sample_weight)
+        masks = checks.dropout_masks(masks)
         if masks:
-            unknown = set(masks) - self.graph.dropout_nodes
-            if unknown:
-                raise ValueError(f"dropout masks given for {sorted(unknown)}, which are not dropout layers "
-                                 f"(dropout layers: {sorted(self.graph.dropout_nodes) or 'none'})")
             batch["masks"] = {name: _f32(m) for name, m in masks.items()}
-            self._check_shapes("dropout mask", batch["masks"])
         return batch
 
-    def _check_shapes(self, what: str, arrays: dict[str, np.ndarray]) -> None:
-        for name, array in arrays.items():
-            expected = self._node_shapes[name]
-            if array.shape[1:] != expected or array.ndim == 0:
-                raise ValueError(f"{what} {name!r} has shape {array.shape}; expected (batch, "
-                                 f"{', '.join(str(d) for d in expected)})")
-
     def _loss_values(self, stacked) -> dict[str, float]:
-        values = stacked.numpy().tolist()
-        losses = {"loss": values[0]}
-        if self._multi_output:
-            for (_, out), v in zip(self._loss_outputs, values[1:]):
-                losses[f"{out.name}_loss"] = v
-        return losses
+        return named_losses(self._loss_keys, stacked.numpy().tolist())
 
     def _output_arrays(self, outputs) -> dict[str, np.ndarray]:
         return {o.name: t.numpy() for o, t in zip(self.ir.outputs, outputs)}

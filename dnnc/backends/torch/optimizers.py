@@ -27,10 +27,9 @@ over hundreds of steps, and strict-parity runs compare the torch and Keras
 trajectories (the fused variant was 16× further from Keras after 2 epochs of
 the reference network). ``addcdiv_(w, x, d, value=−s)`` computes
 ``w − (s·x)/d`` with exactly the roundings of ``w.sub_(x * s / d)``, so it does
-the final division. The results are bit-identical to the per-parameter
-implementation this replaced (every type and option, 200-step trajectories).
+the final division.
 
-The learning rate in each param group is the *current* one: the runner sets it
+The learning rate in each param group is the *current* one: the model sets it
 with :func:`set_learning_rate` before every step (the value from
 :func:`dnnc.numerics.learning_rate_at`, possibly scaled).
 """
@@ -397,8 +396,3 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
     value = _f32(lr)
     for group in optimizer.param_groups:
         group["lr"] = value
-
-
-def get_learning_rate(optimizer: torch.optim.Optimizer) -> float:
-    """The learning rate the next step will use."""
-    return float(optimizer.param_groups[0]["lr"])

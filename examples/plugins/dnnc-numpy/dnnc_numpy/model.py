@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from dnnc.backends.base import Arrays, StepResult, check_weights
+from dnnc.backends.base import Arrays, BatchChecks, StepResult, check_weights, loss_keys, named_losses, penalties
 from dnnc.compiler.ir import ModelIR
 
 from .artifact import write_artifact
@@ -57,19 +57,18 @@ class NumpyModel:
         self._requires_grad = requires_grad
         self._input_slots = {name: index[name] for name in ir.inputs}
         self._output_slots = [index[o.name] for o in ir.outputs]
-        self._dropout_nodes = frozenset(n.name for n in ir.nodes if n.op == "dropout")
         self.trainable: list[tuple[str, np.ndarray]] = [
             (key, self.weights[key]) for key, _, p in ir.weight_specs() if p.trainable
         ]
         self._trainable_keys = frozenset(key for key, _ in self.trainable)
-        self._penalties: list[tuple[str, float, float]] = []
-        for key, _, p in ir.weight_specs():
-            if p.regularizer is not None and p.regularizer.active:
-                self._penalties.append((key, p.regularizer.l1, p.regularizer.l2))
-        self._loss_outputs = [(i, o) for i, o in enumerate(ir.outputs) if o.loss is not None]
+        #: (key, l1, l2) of every regularised parameter (dnnc.backends.base.penalties)
+        self._penalties: list[tuple[str, float, float]] = [(p.key, p.l1, p.l2) for p in penalties(ir)]
+        #: the shared checks of inputs, targets and dropout masks (dnnc.backends.base.BatchChecks)
+        self._checks = BatchChecks(ir)
+        self._loss_outputs = list(self._checks.loss_outputs)
         for _, o in self._loss_outputs:
             input_kind(o.loss, o.head)  # fail at build time on an unknown loss or a wrong head
-        self._multi_output = len(ir.outputs) > 1
+        self._loss_keys = loss_keys(ir)
         self.optimizer: Optimizer | None = make_optimizer(ir.training.optimizer) if ir.training is not None else None
         self.set_weights(weights)
 
@@ -86,16 +85,9 @@ class NumpyModel:
     def _run(self, inputs: Arrays, training: bool, masks: Arrays | None) -> tuple[list, list]:
         values: list[Any] = [None] * len(self.layers)
         caches: list[Any] = [None] * len(self.layers)
-        try:
-            for name, slot in self._input_slots.items():
-                values[slot] = np.asarray(inputs[name], dtype=self.dtype)
-        except KeyError:
-            raise ValueError(f"inputs must be given for {list(self._input_slots)} (received {sorted(inputs)})") from None
-        if masks:
-            unknown = set(masks) - self._dropout_nodes
-            if unknown:
-                raise ValueError(f"dropout masks given for {sorted(unknown)}, which are not dropout layers "
-                                 f"(dropout layers: {sorted(self._dropout_nodes) or 'none'})")
+        for slot, x in zip(self._input_slots.values(), self._checks.inputs(inputs)):
+            values[slot] = np.asarray(x, dtype=self.dtype)
+        masks = self._checks.dropout_masks(masks)
         for i, (layer, slots) in enumerate(zip(self.layers, self._slots)):
             if not slots:  # a model input
                 continue
@@ -122,17 +114,11 @@ class NumpyModel:
 
     def _losses(self, values: list, targets: Arrays, sample_weight, need_grad: bool):
         """(total, per-output losses, ∂total/∂value per node slot)."""
-        if not self._loss_outputs:
-            raise ValueError(f"model {self.ir.name!r} has no output with a loss: set training.loss in the spec")
+        given = self._checks.targets(targets)
         dvalues: list[Any] = [None] * len(self.layers)
         total = 0.0
         per_output = []
-        for i, out in self._loss_outputs:
-            try:
-                target = targets[out.name]
-            except KeyError:
-                names = [o.name for _, o in self._loss_outputs]
-                raise ValueError(f"targets must be given for {names} (received {sorted(targets)})") from None
+        for (i, out), target in zip(self._loss_outputs, given):
             slot = self._output_slots[i]
             value, grad = reduced_loss(out.loss, out.head, values[slot], np.asarray(target), sample_weight, need_grad)
             per_output.append(value)
@@ -163,11 +149,7 @@ class NumpyModel:
             grads[key] = g if key not in grads else grads[key] + g
 
     def _loss_values(self, total: float, per_output: list[float]) -> dict[str, float]:
-        losses = {"loss": float(total)}
-        if self._multi_output:
-            for (_, out), v in zip(self._loss_outputs, per_output):
-                losses[f"{out.name}_loss"] = float(v)
-        return losses
+        return named_losses(self._loss_keys, [total, *per_output])
 
     def _outputs(self, values: list) -> dict[str, np.ndarray]:
         return {o.name: values[s] for o, s in zip(self.ir.outputs, self._output_slots)}
