@@ -41,7 +41,7 @@ def ratios(value: Any, want: Bounded, factor: float) -> tuple[np.ndarray, np.nda
     with np.errstate(invalid="ignore", over="ignore"):
         d = np.where(both, 0.0, np.where(either, np.inf, np.abs(x - v)))
         allowance = factor * b + FLOOR
-        r = np.where(d == 0, 0.0, np.where(np.isinf(allowance) & np.isfinite(d), 0.0, d / allowance))
+        r = np.where((d == 0) | np.isinf(allowance), 0.0, d / allowance)
     return d, b, r
 
 

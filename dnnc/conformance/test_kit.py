@@ -84,22 +84,26 @@ def _kit_options():
     return ConformOptions(levels=KIT_LEVELS, unsupported="skip", trajectory_steps=KIT_TRAJECTORY_STEPS)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_case(case, kit_backend):
-    """The structure and numeric levels of one case: one verdict."""
+def case_levels(case, backend) -> list:
+    """The structure and numeric level results of one case for one Backend (what ``test_case`` judges)."""
     from ..compiler.initial_weights import initial_weights
     from .batches import synthetic_batches
     from .numeric import numeric_level
     from .structure import structure_level
 
     ir = case.ir()
-    _skip_unsupported(ir, kit_backend)
     options, weights = _kit_options(), initial_weights(ir, 0)
     batches = synthetic_batches(ir, 2, 0, case.batch_size)
     trajectory = synthetic_batches(ir, options.trajectory_steps, 1000, case.batch_size, partial_last=True)
-    _verdict([structure_level(ir, [kit_backend], weights, options),
-              numeric_level(ir, [kit_backend], weights, batches, trajectory, options,
-                            data_note="seeded synthetic batches")])
+    return [structure_level(ir, [backend], weights, options),
+            numeric_level(ir, [backend], weights, batches, trajectory, options, data_note="seeded synthetic batches")]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_case(case, kit_backend):
+    """The structure and numeric levels of one case: one verdict."""
+    _skip_unsupported(case.ir(), kit_backend)
+    _verdict(case_levels(case, kit_backend))
 
 
 def pytest_generate_tests(metafunc):

@@ -16,7 +16,7 @@ from dnnc.compiler.compile import compile_spec
 from dnnc.compiler.initial_weights import initial_weights
 from dnnc.compiler.ops import BUILTIN_OPS
 from dnnc.conformance.cases import CASES, SPARSE
-from dnnc.conformance.equivalence import make_batch
+from dnnc.conformance.batches import make_batch
 from dnnc.reference import Reference
 from dnnc.reference.activations import ACTIVATIONS
 from dnnc.reference.ops import OPS
