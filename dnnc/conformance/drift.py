@@ -132,6 +132,17 @@ def reordered_rows(seed: int) -> Callable[[Any], Any]:
     return ReorderedRows
 
 
+def ulp_perturbed(weights: Any, seed: int) -> dict[str, np.ndarray]:
+    """Every weight moved by one float32 ulp, up or down at random (zeros stay zero)."""
+    rng = np.random.default_rng([seed, 0x0111])
+    out = {}
+    for key, w in weights.items():
+        w = np.asarray(w, dtype=np.float32)
+        direction = np.where(rng.random(w.shape) < 0.5, -np.inf, np.inf).astype(np.float32)
+        out[key] = np.where(w == 0, w, np.nextafter(w, direction)).astype(np.float32)
+    return out
+
+
 def _ulp_moved(value: Any, rng: np.random.Generator) -> Any:
     """Every non-zero float in `value` (a number, or the dicts and lists of an optimizer config) moved by one float32
     ulp, up or down at random; other values unchanged."""
@@ -283,7 +294,6 @@ def measure_drift(train: Callable[..., Any], ir: ModelIR, backends: Sequence["Ba
     """Train every backend and the 1-ulp control for `epochs` epochs under strict parity (seed `seed`) and return
     their drift curves against the first backend."""
     from ..compiler.initial_weights import initial_weights
-    from .numeric import ulp_perturbed
 
     run_ir = with_seed(with_strict_parity(ir), seed)
     steps = checkpoints(steps_in(run_ir, datasets, epochs), count)
