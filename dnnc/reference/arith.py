@@ -370,6 +370,11 @@ def zeros_like(a: Value) -> Value:
     return Bounded(np.zeros(a.shape)) if isinstance(a, Bounded) else np.zeros_like(a)
 
 
+def full_like(a: Value, c: float) -> Value:
+    """An exact constant array of a's shape (and dtype)."""
+    return Bounded(np.full(a.shape, float(c))) if isinstance(a, Bounded) else np.full_like(a, c)
+
+
 def max_value(a: Value, axis: int = -1, keepdims: bool = True) -> Value:
     """The maximum as an exact shift (for log-sum-exp and softmax, where it cancels)."""
     if not isinstance(a, Bounded):
