@@ -65,7 +65,7 @@ def relu(a, z, mode):
 
 
 def relu6(a, z, mode):
-    return A.select(A.greater(z, 0.0), A.select(A.less(z, 6.0), z, _zero(z) + 6.0), _zero(z))
+    return A.select(A.greater(z, 0.0), A.select(A.less(z, 6.0), z, A.full_like(z, 6.0)), _zero(z))
 
 
 def leaky_relu(a, z, mode):
@@ -124,28 +124,28 @@ def mish(a, z, mode):
 # -- derivatives f'(z) (y = f(z) given) ---------------------------------------------------------------
 
 def d_linear(a, z, y, mode):
-    return _zero(z) + 1.0
+    return A.full_like(z, 1.0)
 
 
 def d_relu(a, z, y, mode):
-    return A.select(A.greater(z, 0.0), _zero(z) + 1.0, _zero(z))
+    return A.select(A.greater(z, 0.0), A.full_like(z, 1.0), _zero(z))
 
 
 def d_relu6(a, z, y, mode):
     inside = A.both(A.greater(z, 0.0), A.less(z, 6.0))
-    return A.select(inside, _zero(z) + 1.0, _zero(z))
+    return A.select(inside, A.full_like(z, 1.0), _zero(z))
 
 
 def d_leaky_relu(a, z, y, mode):
-    return A.select(A.greater(z, 0.0), _zero(z) + 1.0, _zero(z) + _c(a.negative_slope, mode))
+    return A.select(A.greater(z, 0.0), A.full_like(z, 1.0), _c(a.negative_slope, mode))
 
 
 def d_elu(a, z, y, mode):
-    return A.select(A.greater(z, 0.0), _zero(z) + 1.0, _c(a.alpha, mode) * A.exp(z))
+    return A.select(A.greater(z, 0.0), A.full_like(z, 1.0), _c(a.alpha, mode) * A.exp(z))
 
 
 def d_selu(a, z, y, mode):
-    return A.select(A.greater_equal(z, 0.0), _zero(z) + _c(SELU_SCALE, mode),
+    return A.select(A.greater_equal(z, 0.0), _c(SELU_SCALE, mode),
                     _c(SELU_SCALE * SELU_ALPHA, mode) * A.exp(z))
 
 
@@ -166,7 +166,7 @@ def d_sigmoid(a, z, y, mode):
 
 def d_hard_sigmoid(a, z, y, mode):
     inside = A.both(A.greater(z, -3.0), A.less(z, 3.0))
-    return A.select(inside, _zero(z) + 1.0 / 6.0, _zero(z))
+    return A.select(inside, A.full_like(z, 1.0 / 6.0), _zero(z))
 
 
 def d_tanh(a, z, y, mode):

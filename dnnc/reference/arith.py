@@ -16,7 +16,7 @@ The float32 error bound
 are float32 numbers, exact (``e = 0``); a hyperparameter enters as
 :func:`const`, whose ``e`` is its float32 representation error
 ``|fl32(c) − c|``.  Each operation propagates the bounds of its operands
-through its exact derivative in absolute value and adds its own rounding:
+through its exact derivative and adds its own rounding:
 
 ==============================  ==========================================================================
 operation                       bound of the result
@@ -24,20 +24,37 @@ operation                       bound of the result
 ``a ± b``                       ``e_a + e_b + u·|v|``
 ``a·b``                         ``|a|·e_b + |b|·e_a + e_a·e_b + u·|v|``
 ``a / b``                       ``(e_a + |v|·e_b) / (|b| − e_b) + u·|v|`` (∞ when ``|b| ≤ e_b``)
-``Σ`` of n terms, ``a @ b``     propagated bounds ``+ γ(n)·Σ|terms|``, ``γ(n) = min(n, 8√n)·u``,
-                                n counting the terms that can be nonzero
+``Σᵢ aᵢ`` over an axis          ``√(Σ e_i²) + γ(n)·Σ|aᵢ|``
+``a @ b`` (contraction of n)    ``√(a²@e_b² + e_a²@b² + e_a²@e_b²) + γ(n)·(|a|@|b|)``
 monotone ``f`` (exp, log, …)    ``max|f(a ± e_a) − f(a)| + k_f·u·|v|`` (``k_f``: :data:`ULPS`)
 ``max``, selections, kinks      see :func:`select` and :func:`max_reduce`
 ==============================  ==========================================================================
 
-``γ(n)`` is the deterministic worst case ``n·u`` of recursive summation for
-short sums and, for long ones, the probabilistic bound ``λ√n·u`` of Higham &
-Mary ("A new approach to probabilistic rounding error analysis", SIAM J. Sci.
-Comput. 41(5), 2019) with λ = 8: it holds with probability at least
-``1 − 2n·exp(−λ²/2) ≥ 1 − 2.6·10⁻¹⁴·n`` when rounding errors behave as
-independent zero-mean variables (pairwise, blocked and tree reductions, the
-ones frameworks use, have smaller errors still).  Second-order terms ``O(u²)``
-are dropped, as in every running error analysis.
+``γ(n) = min(n, λ√n)·u`` (λ = 8, n counting the terms that can be nonzero:
+adding an exact zero is exact) bounds a sum's own rounding: the deterministic
+worst case ``n·u`` of recursive summation for short sums and, for long ones,
+the probabilistic bound of Higham & Mary ("A new approach to probabilistic
+rounding error analysis", SIAM J. Sci. Comput. 41(5), 2019), which holds with
+probability at least ``1 − 2n·exp(−λ²/2) ≥ 1 − 2.6·10⁻¹⁴·n`` when rounding
+errors behave as independent zero-mean variables, in any summation order
+(pairwise, blocked and tree reductions, the ones frameworks use, have smaller
+errors still).
+
+Inside sums and contractions the operands' own errors are combined in root
+sum square, the same model applied to the errors a layer receives: they are
+independent across the summed axis (distinct dot products of the previous
+layer; per-channel batch-norm errors, whose mean over the batch is what they
+share, are a 1/√M part of each).  Elementwise operations add their operands'
+bounds (the worst case).  Adding bounds in absolute value inside long sums
+as well would be rigorous but useless: the bound would grow by an order of
+magnitude per batch-norm layer (measured: 1.8 on logits of size 4.6 after
+three blocks of ``mnist_64_bn_dropout``), while float32 itself does not.
+Second-order terms ``O(u²)`` are dropped, as in every running error
+analysis.  Measured on every conformance case and example, the reference's
+own float32 mode, keras, torch and the NumPy plugin stay within 0.52·B
+(``tests/reference``, ``tests/conformance/test_numeric_level.py``), while B
+is a few hundred times the actual deviation on 784-input layers: the bound is
+order-agnostic, the frameworks' blocked sums are not that bad.
 
 Kinks, ties and selections
 --------------------------
@@ -323,13 +340,18 @@ def matmul(a: Value, b: Value) -> Value:
     a, b = _b(a), _b(b)
     v = a.v @ b.v
     magnitude = np.abs(a.v) @ np.abs(b.v)
-    e = gamma(_nonzero(a) @ _nonzero(b)) * magnitude
+    # terms that can be nonzero: at most the nonzero count of a's row and of b's column
+    terms = np.minimum(_nonzero(a).sum(axis=-1)[..., None], _nonzero(b).sum(axis=-2)[..., None, :])
+    e = gamma(terms) * magnitude
     if a.e is not None or b.e is not None:
-        a2, b2, ea2, eb2 = np.square(a.v), np.square(b.v), np.square(_e(a)), np.square(_e(b))
-        with np.errstate(invalid="ignore"):
-            spread = (a2 @ eb2 if b.e is not None else 0.0) + (ea2 @ b2 if a.e is not None else 0.0)
-            if a.e is not None and b.e is not None:
-                spread = spread + ea2 @ eb2
+        with np.errstate(invalid="ignore", over="ignore"):
+            if a.e is None:
+                spread = np.square(a.v) @ np.square(b.e)
+            elif b.e is None:
+                spread = np.square(a.e) @ np.square(b.v)
+            else:  # a²·e_b² + e_a²·b² + e_a²·e_b²
+                ea2 = np.square(a.e)
+                spread = (np.square(a.v) + ea2) @ np.square(b.e) + ea2 @ np.square(b.v)
         e = e + np.sqrt(np.nan_to_num(spread, nan=np.inf))
     return Bounded(v, e)
 
@@ -368,6 +390,11 @@ def take(a: Value, index: np.ndarray, axis: int = -1) -> Value:
 
 def zeros_like(a: Value) -> Value:
     return Bounded(np.zeros(a.shape)) if isinstance(a, Bounded) else np.zeros_like(a)
+
+
+def full_like(a: Value, c: float) -> Value:
+    """An exact constant array of a's shape (and dtype)."""
+    return Bounded(np.full(a.shape, float(c))) if isinstance(a, Bounded) else np.full_like(a, c)
 
 
 def max_value(a: Value, axis: int = -1, keepdims: bool = True) -> Value:

@@ -47,9 +47,9 @@ def _logsumexp(z: A.Value) -> tuple[A.Value, A.Value]:
 def _clip(p: A.Value) -> tuple[A.Value, A.Value]:
     """(clip(p, PROB_MIN, PROB_MAX), its derivative 0/1): a probability near a bound is judged both ways."""
     inside = A.both(A.greater(p, PROB_MIN), A.less(p, PROB_MAX))
-    low = A.zeros_like(p) + PROB_MIN
-    clipped = A.select(A.greater(p, PROB_MIN), A.select(A.less(p, PROB_MAX), p, A.zeros_like(p) + PROB_MAX), low)
-    return clipped, A.select(inside, A.zeros_like(p) + 1.0, A.zeros_like(p))
+    low = A.full_like(p, PROB_MIN)
+    clipped = A.select(A.greater(p, PROB_MIN), A.select(A.less(p, PROB_MAX), p, A.full_like(p, PROB_MAX)), low)
+    return clipped, A.select(inside, A.full_like(p, 1.0), A.zeros_like(p))
 
 
 def _head(head: str, output: A.Value) -> A.Value:
@@ -70,7 +70,7 @@ def _head_backward(head: str, y: A.Value, dy: A.Value) -> A.Value:
 
 def _sign(x: A.Value) -> A.Value:
     zero = A.zeros_like(x)
-    return A.select(A.greater(x, 0.0), zero + 1.0, A.select(A.less(x, 0.0), zero - 1.0, zero))
+    return A.select(A.greater(x, 0.0), A.full_like(x, 1.0), A.select(A.less(x, 0.0), A.full_like(x, -1.0), zero))
 
 
 def per_sample(loss_ir: Mapping[str, Any], head: str, output: A.Value, target: Any, mode: str

@@ -53,7 +53,7 @@ def test_the_report_merges_the_runs_of_an_example_and_renders_the_training_level
     assert "| xor | xor | structure, training | **FAIL** | 2 |" in text
     assert "### xor — PASS" in text and "Cost: 4 training runs and 6 drift runs" in text
     assert "| twin | weights |" in text and "Exit status: 0 PASS" in text and "the runs took 2 min" in text
-    assert "## Detection power" in text and "## Known limits" in text
+    assert "## Known limits" in text
 
 
 def test_an_inconclusive_example_gets_its_measured_reason():
