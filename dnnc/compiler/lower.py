@@ -11,7 +11,8 @@ from collections import Counter
 from typing import Any
 
 from ..plugins.manager import Registry
-from .errors import SpecError, SpecIssue
+from .errors import Loc, SpecError, SpecIssue, format_path
+from .expand import expand_layers
 from pydantic import ValidationError
 
 from .ir import ModelIR, NodeIR, OutputIR, ParamIR, TrainingIR, _attr_errors
@@ -29,20 +30,22 @@ class _Collector:
         self.issues: list[SpecIssue] = []
 
     def add(self, path, message, **kw) -> None:
-        self.issues.append(SpecIssue(tuple(path), message, **kw))
+        issue = SpecIssue(tuple(path), message, **kw)
+        if issue not in self.issues:  # the copies of a repeated layer report one problem once
+            self.issues.append(issue)
 
 
-def _layer_names(layers: list[Any], input_names: list[str], out: _Collector) -> list[str]:
+def _layer_names(layers: list[Any], paths: list[Loc], input_names: list[str], out: _Collector) -> list[str]:
     """Explicit names, else `<type>`, `<type>_1`, … (Keras style), never colliding."""
     taken = Counter(l.name for l in layers if l.name)
     for i, layer in enumerate(layers):
         if layer.name and taken[layer.name] > 1:
             first = next(j for j, l in enumerate(layers) if l.name == layer.name)
             if first != i:
-                out.add(("model", "layers", i, "name"), f"duplicate layer name {layer.name!r} (also used by model.layers[{first}])",
+                out.add(paths[i] + ("name",), f"duplicate layer name {layer.name!r} (also used by {format_path(paths[first])})",
                         received=layer.name)
         if layer.name in input_names:
-            out.add(("model", "layers", i, "name"), f"layer name {layer.name!r} is already the name of a model input",
+            out.add(paths[i] + ("name",), f"layer name {layer.name!r} is already the name of a model input",
                     received=layer.name)
     used = set(taken) | set(input_names)
     counts: Counter[str] = Counter()
@@ -94,7 +97,13 @@ def _find_cycle(start: str, edges: dict[str, list[str]], remaining: set[str]) ->
 
 def lower_model(spec: Any, registry: Registry, out: _Collector) -> tuple[list[str], list[NodeIR], list[str]] | None:
     model = spec.model
-    layers = list(model.layers)
+    expanded = expand_layers(model.layers)
+    if not expanded:
+        out.add(("model", "layers"), "the model has no layers: every repeat block has times = 0",
+                hint="add a layer after the repeat block, or set times ≥ 1")
+        return None
+    layers = [e.layer for e in expanded]
+    paths = [e.path for e in expanded]
     if model.input_shape is not None:
         inputs = [("input", tuple(model.input_shape))]
     else:
@@ -103,7 +112,7 @@ def lower_model(spec: Any, registry: Registry, out: _Collector) -> tuple[list[st
         for n in dup:
             out.add(("model", "inputs"), f"duplicate input name {n!r}", received=n)
     input_names = [n for n, _ in inputs]
-    names = _layer_names(layers, input_names, out)
+    names = _layer_names(layers, paths, input_names, out)
     known = input_names + names
 
     edges: dict[str, list[str]] = {}
@@ -113,16 +122,16 @@ def lower_model(spec: Any, registry: Registry, out: _Collector) -> tuple[list[st
             for j, src in enumerate(layer.inputs):
                 if src not in known:
                     guess = did_you_mean(src, known)
-                    out.add(("model", "layers", i, "inputs", j), f"unknown input {src!r}", received=src,
+                    out.add(paths[i] + ("inputs", j), f"unknown input {src!r}", received=src,
                             allowed=format_choices(known), hint=f"did you mean {guess!r}?" if guess else None)
                 elif src == name:
-                    out.add(("model", "layers", i, "inputs", j), "a layer cannot take its own output as input", received=src)
+                    out.add(paths[i] + ("inputs", j), "a layer cannot take its own output as input", received=src)
                 else:
                     srcs.append(src)
             edges[name] = srcs
         elif i == 0:
             if len(input_names) > 1:
-                out.add(("model", "layers", 0), "the first layer needs `inputs` since the model has several inputs",
+                out.add(paths[0], "the first layer needs `inputs` since the model has several inputs",
                         allowed=format_choices(input_names))
                 edges[name] = []
             else:
@@ -137,7 +146,7 @@ def lower_model(spec: Any, registry: Registry, out: _Collector) -> tuple[list[st
         remaining = set(cyclic)
         cycle = _find_cycle(cyclic[0], edges, remaining)
         idx = names.index(cycle[0])
-        out.add(("model", "layers", idx, "inputs"), "the layers form a cycle: " + " → ".join(reversed(cycle)))
+        out.add(paths[idx] + ("inputs",), "the layers form a cycle: " + " → ".join(reversed(cycle)))
         return None
 
     outputs = list(model.outputs) if model.outputs else [names[-1]]
@@ -162,7 +171,7 @@ def lower_model(spec: Any, registry: Registry, out: _Collector) -> tuple[list[st
         stack += edges.get(n, [])
     for i, name in enumerate(names):
         if name not in needed:
-            out.add(("model", "layers", i), f"layer {name!r} does not lead to any output",
+            out.add(paths[i], f"layer {name!r} does not lead to any output",
                     hint=f"outputs are {format_choices(outputs)}; list it in model.outputs or remove it")
     for j, name in enumerate(input_names):
         if name not in needed:
@@ -182,7 +191,7 @@ def lower_model(spec: Any, registry: Registry, out: _Collector) -> tuple[list[st
         if any(src in failed for src in edges[name]):
             failed.add(name)  # its input could not be lowered: that error is already reported
             continue
-        node = _lower_layer(layers[i], name, i, edges[name], [shapes[s] for s in edges[name]], model.defaults,
+        node = _lower_layer(layers[i], name, paths[i], edges[name], [shapes[s] for s in edges[name]], model.defaults,
                             registry, out)
         if node is None:
             failed.add(name)
@@ -194,11 +203,10 @@ def lower_model(spec: Any, registry: Registry, out: _Collector) -> tuple[list[st
     return input_names, nodes, outputs
 
 
-def _lower_layer(layer: Any, name: str, i: int, srcs: list[str], in_shapes: list[tuple[int, ...]], defaults: Any,
+def _lower_layer(layer: Any, name: str, path: Loc, srcs: list[str], in_shapes: list[tuple[int, ...]], defaults: Any,
                  registry: Registry, out: _Collector) -> NodeIR | None:
     """One layer to one node: the layer type's lowering, then the op's shape and parameter rules."""
     ltype = registry.layers[layer.type]
-    path = ("model", "layers", i)
     try:
         draft = ltype.lower(layer, in_shapes, defaults)
         op = registry.ops.get(draft.op)

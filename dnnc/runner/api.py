@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from ..compiler.initial_weights import initial_weights
 from ..compiler.ir import ModelIR
 from ..compiler.source import SpecSource, load_source
 from ..numerics.heads import apply_head
+from .callbacks.base import Callback
 from .callbacks.factory import build_callbacks
 from .checksums import sha256_file
 from .context import CallbackContext
@@ -135,12 +136,17 @@ def train_spec(
     download: bool = True,
     runs_root: str | Path = "runs",
     console=None,
+    callbacks: Sequence[Callback] = (),
+    data_loader: Callable[..., Datasets] | None = None,
 ) -> RunResult:
     """Compile, load the data, build, train, test and record one run; see :mod:`dnnc.runner.records`.
 
     ``epochs`` / ``seed`` are shorthands for ``--set training.epochs=…`` / ``training.seed=…``
     (applied after ``overrides``, validated like the file).  ``out`` is the run
     directory (default ``<runs_root>/<model>/<YYYYmmdd-HHMMSS>-<backend>``).
+    ``callbacks`` run after the spec's own (``dnnc tune`` adds its pruning callback);
+    ``data_loader`` replaces :func:`load_datasets` (same arguments; ``dnnc tune``'s
+    workers pass one that keeps the data of earlier trials).
     """
     overrides = list(overrides)
     if epochs is not None:
@@ -154,7 +160,7 @@ def train_spec(
     if not all(o.loss is not None for o in ir.outputs):
         raise RunnerError(f"{spec_path}: every output needs a loss to train")
     base_dir = spec_path.resolve().parent
-    datasets = load_datasets(ir, base_dir=base_dir, data_dir=data_dir, download=download)
+    datasets = (data_loader or load_datasets)(ir, base_dir=base_dir, data_dir=data_dir, download=download)
     for part, rows in (("training", datasets.train), ("validation", datasets.validation), ("test", datasets.test)):
         if rows is not None:
             check_split(ir, rows, part)  # before anything is written
@@ -184,8 +190,8 @@ def train_spec(
     context = CallbackContext(ir=ir, run_dir=run_dir, message=lambda text: reporter.message(text, "info"))
     trainer = None
     try:
-        callbacks = build_callbacks(ir.training.callbacks, context)
-        trainer = Trainer(model, ir, datasets, callbacks=callbacks, progress=reporter, run_dir=run_dir,
+        all_callbacks = build_callbacks(ir.training.callbacks, context) + list(callbacks)
+        trainer = Trainer(model, ir, datasets, callbacks=all_callbacks, progress=reporter, run_dir=run_dir,
                           artifact_suffix=chosen.artifact_suffix)
         history = trainer.fit()
     except BaseException as exc:

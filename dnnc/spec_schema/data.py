@@ -1,6 +1,6 @@
 """The `[data]` table: which data set to load and how to prepare it.
 
-A data set is either built in (`mnist`, `fashion_mnist`, `xor`) or one of the
+A data set is either built in (`mnist`, `fashion_mnist`, `xor`, `california_housing`) or one of the
 user's own files (`npz`, `csv`).  The string shorthand ``dataset = "mnist"``
 equals ``dataset = { type = "mnist" }``.  The runner turns this table into
 numpy arrays with :func:`dnnc.runner.datasets.load_data`; the order of the
@@ -76,6 +76,31 @@ class XorDataset(StrictModel):
     )
 
 
+class CaliforniaHousingDataset(StrictModel):
+    """California housing (1990 US census, StatLib): 20,640 block groups, 8 features, 1 target.
+
+    The file is scikit-learn's source archive `cal_housing.tgz` (SHA-256 checked when
+    downloaded).  Features, in order, as `sklearn.datasets.fetch_california_housing`
+    builds them: MedInc, HouseAge, AveRooms (rooms / households), AveBedrms (bedrooms /
+    households), Population, AveOccup (population / households), Latitude, Longitude.
+    Target: the median house value in units of $100,000, float32 of shape (n, 1).
+    Test rows: the 25 % (ceil, 5,160 rows) that scikit-learn's
+    `train_test_split(X, y, random_state=42)` holds out, as the lecture does;
+    training rows in that function's order.  Use `standardize = true` as the lecture does.
+    """
+
+    type: Literal["california_housing"]
+    path: str | None = Field(
+        None,
+        description=(
+            "Directory holding cal_housing.tgz (or the extracted CaliforniaHousing/cal_housing.data), directly or "
+            "in a subdirectory `california_housing`; relative to the spec file. Default: none, the file is searched "
+            "for in --data-dir, $DNNC_DATA_DIR, the user cache (~/.cache/dnnc/california_housing), "
+            "/usr/share/datasets/california_housing, and downloaded into the cache (SHA-256 checked) when not found."
+        ),
+    )
+
+
 class NpzDataset(StrictModel):
     """The user's arrays in a numpy `.npz` file.
 
@@ -112,12 +137,13 @@ BUILTIN_DATASET_MODELS: list[type[StrictModel]] = [
     MnistDataset,
     FashionMnistDataset,
     XorDataset,
+    CaliforniaHousingDataset,
     NpzDataset,
     CsvDataset,
 ]
 """Every data-set table dnnc knows, in documentation order."""
 
-BUILTIN_DATASET_NAMES = ("mnist", "fashion_mnist", "xor")
+BUILTIN_DATASET_NAMES = ("mnist", "fashion_mnist", "xor", "california_housing")
 """Data sets that ship their own split into training and test rows and their own arrays."""
 
 USER_FILE_DATASET_NAMES = ("npz", "csv")
@@ -179,8 +205,8 @@ class DataSpec(StrictModel):
 
     dataset: DatasetSpec = Field(
         description=(
-            'The data set: "mnist", "fashion_mnist", "xor", or a table with `type` = mnist | fashion_mnist | '
-            "xor | npz | csv (required)."
+            'The data set: "mnist", "fashion_mnist", "xor", "california_housing", or a table with `type` = '
+            "mnist | fashion_mnist | xor | california_housing | npz | csv (required)."
         )
     )
     divide_by: float | None = Field(

@@ -81,7 +81,7 @@ def locate_dataset(
     """
     dataset = standard_dataset(name)
     report: list[str] = []
-    for directory, source, is_alias in _candidates(
+    for directory, source, is_alias in candidate_directories(
         dataset, path=path, data_dir=data_dir, base_dir=base_dir, report=report
     ):
         files, problem = find_files_in(directory)
@@ -126,8 +126,11 @@ def find_files_in(directory: Path) -> tuple[dict[str, Path] | None, str]:
     return files, "found"
 
 
-def _candidates(dataset, *, path, data_dir, base_dir, report):
-    """Yield (directory, source, is_alias) in search order; notes unset variables in ``report``."""
+def candidate_directories(dataset, *, path, data_dir, base_dir, report):
+    """Yield (directory, source, is_alias) in search order; notes unset variables in ``report``.
+
+    ``dataset`` needs ``dir_name`` and ``dir_aliases`` (canonical first).
+    """
 
     def named(directory: Path, source: str):
         for i, alias in enumerate(dataset.dir_aliases):
