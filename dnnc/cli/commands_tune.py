@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -54,6 +54,37 @@ def tune(
         raise typer.Exit(EXIT_FAILURE)
 
 
+def lr_find(
+    spec: Path = SPEC_ARG,
+    backend: str = typer.Option(..., "--backend", "-b", help="Backend to sweep with (see `dnnc backends`)."),
+    start: float = typer.Option(1e-6, "--start", min=0, help="Learning rate of the first step."),
+    end: float = typer.Option(10.0, "--end", min=0, help="Learning rate of the last step."),
+    steps: int = typer.Option(500, "--steps", min=2, help="Training steps of the sweep (the rate grows exponentially)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default runs/<model>/<YYYYmmdd-HHMMSS>-lr-find-<backend>)."),
+    overrides: List[str] = typer.Option([], "--set", help="Override a spec value before validation (repeatable)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Directory searched first for standard data sets."),
+    no_download: bool = typer.Option(False, "--no-download", help="Never download data sets."),
+) -> None:
+    """The learning-rate sweep: plot the smoothed loss against a growing rate and suggest a rate."""
+    from ..runner.lr_find import lr_find_spec
+
+    if not start < end:
+        raise UsageError(f"--start must be smaller than --end (received {start:g} and {end:g})")
+    run = lr_find_spec(spec, backend=backend, start=start, end=end, steps=steps, out=out, overrides=overrides,
+                       data_dir=data_dir, download=not no_download)
+    result = run.result
+    how = ("stopped early: the loss exploded" if result.stopped == "exploded" else "every step ran")
+    console.print(f"swept {len(result.learning_rates)} of {steps} steps from {start:g} to "
+                  f"{result.learning_rates[-1]:.3g} ({how})")
+    if result.suggestion is None:
+        console.print("no suggestion: fewer than 10 steps were recorded before the loss exploded "
+                      "(lower --start or raise --steps)")
+    else:
+        console.print(f"lowest smoothed loss at learning rate {result.min_loss_rate:.3g}")
+        console.print(f"suggested learning rate: {result.suggestion:.3g}  (rule: {result.rule})")
+    console.print(f"plot: {run.files['plot']}  data: {run.files['json']}")
+
+
 def _counts(rows) -> dict[str, int]:
     counts: dict[str, int] = {}
     for r in rows:
@@ -63,3 +94,4 @@ def _counts(rows) -> dict[str, int]:
 
 def register(app: typer.Typer) -> None:
     app.command()(guarded(_runner_errors(tune)))
+    app.command("lr-find")(guarded(_runner_errors(lr_find)))

@@ -120,7 +120,7 @@ def history_keys(ir: ModelIR) -> list[str]:
 def _probe(source: SpecSource, param: Param) -> list[SpecIssue]:
     """Issues of the spec with ``param`` set to each end or choice (one per failing value)."""
     where = ("search", "space", param.key)
-    issues = []
+    failures: dict[str, list[str]] = {}  # inner problem → the values that cause it
     for what, value in param.probes():
         data = copy.deepcopy(source.data)
         data.pop("search", None)
@@ -133,8 +133,9 @@ def _probe(source: SpecSource, param: Param) -> list[SpecIssue]:
             more = len(exc.issues) - _QUOTED
             if more > 0:
                 inner += f"; and {more} more"
-            issues.append(SpecIssue(where, f"with {what} the spec is invalid: {inner}", kind="search"))
-    return issues
+            failures.setdefault(inner, []).append(what)
+    return [SpecIssue(where, f"with {' and '.join(whats)} the spec is invalid: {inner}", kind="search")
+            for inner, whats in failures.items()]
 
 
 def _inner(issue: SpecIssue) -> str:
