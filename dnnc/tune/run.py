@@ -36,7 +36,7 @@ from .plots import write_plots
 from .progress import TuneDisplay
 from .results import TrialRow, results_table, trial_rows, write_results
 from .samplers import grid_size, quiet_optuna
-from .storage import DEFAULT_HEARTBEAT, describe, fail_trials_of_dead_workers, is_url, open_storage
+from .storage import DEFAULT_HEARTBEAT, describe, fail_trials_of_dead_workers, is_url, open_storage, with_retries
 from .worker import Tickets, WorkerConfig, run_worker, spawn_context, worker_main
 
 
@@ -91,7 +91,8 @@ def tune(spec_path: str | Path, *, backend: str, trials: int | None = None, work
 
     quiet_optuna()
     store = open_storage(storage, out_dir, heartbeat=heartbeat)
-    the_study = optuna.create_study(study_name=name, storage=store, direction=plan.direction, load_if_exists=True)
+    the_study = with_retries(lambda: optuna.create_study(study_name=name, storage=store, direction=plan.direction,
+                                                         load_if_exists=True))
     _check_same_search(the_study, plan, name, describe(storage, out_dir))
     display = TuneDisplay(console, total=total, metric=plan.metric, direction=plan.direction,
                           best=_best_so_far(the_study), quiet=quiet)

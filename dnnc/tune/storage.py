@@ -6,7 +6,8 @@
   machine may read and append to at once.  It needs nothing installed, and
   unlike SQLite it has no "database is locked" failures when ``--workers N``
   processes write together (SQLite allows one writer and makes the others wait
-  or fail).  ``--storage PATH`` (any path without ``://``) uses a journal file
+  or fail).  A lock file left by a process killed while appending is broken
+  after ``LOCK_GRACE`` (10) seconds.  ``--storage PATH`` (any path without ``://``) uses a journal file
   elsewhere, e.g. on a shared disk.
 * **Any SQLAlchemy URL** (``postgresql://user@host/db``, ``mysql+pymysql://…``,
   ``sqlite:///study.db``): Optuna's ``RDBStorage``, which workers on many
@@ -38,6 +39,8 @@ STUDY_FILE = "study.journal"
 #: Retries of a trial whose worker died (1: the trial runs at most twice).
 MAX_RETRY = 1
 DEFAULT_HEARTBEAT = 60
+#: Seconds after which a journal lock file is taken to be left by a killed process (appends take milliseconds).
+LOCK_GRACE = 10
 
 
 def is_url(storage: str | None) -> bool:
@@ -71,16 +74,58 @@ def open_storage(storage: str | None, out_dir: Path, *, heartbeat: int = DEFAULT
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     if not is_url(storage):
+        from optuna.storages.journal import JournalFileSymlinkLock
+
         path = Path(out_dir) / STUDY_FILE if storage is None else Path(storage)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
-    return optuna.storages.RDBStorage(
+        _remove_stale_lock(path)
+        return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileSymlinkLock(str(path), LOCK_GRACE)))
+    return with_retries(lambda: optuna.storages.RDBStorage(
         sql_url(storage),
         heartbeat_interval=heartbeat,
         grace_period=2 * heartbeat,
         heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
         engine_kwargs={"pool_pre_ping": True},
-    )
+    ))
+
+
+def with_retries(make, attempts: int = 5):
+    """``make()``, tried again when a database refuses it because another process did the same at once.
+
+    Workers starting together on a new database race to create its tables and the study (a unique
+    name): the losers see an integrity error once, and then find what the winner created.
+    """
+    import time
+
+    for attempt in range(attempts):
+        try:
+            return make()
+        except Exception as exc:
+            if attempt == attempts - 1 or not _is_race(exc):
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _is_race(exc: BaseException) -> bool:
+    import optuna
+
+    if isinstance(exc, optuna.exceptions.DuplicatedStudyError):
+        return True
+    return type(exc).__module__.startswith("sqlalchemy") and type(exc).__name__ in ("IntegrityError", "ProgrammingError",
+                                                                                  "OperationalError")
+
+
+def _remove_stale_lock(path: Path) -> None:
+    """A lock left by a killed writer (appends hold it for milliseconds): removed when older than LOCK_GRACE."""
+    import time
+
+    lock = Path(str(path) + ".lock")
+    try:
+        if time.time() - lock.lstat().st_mtime > LOCK_GRACE:
+            lock.unlink()
+    except OSError:
+        pass
 
 
 def retry(study: "optuna.Study", trial: "optuna.trial.FrozenTrial") -> int | None:
@@ -152,4 +197,4 @@ def process_start_ticks(pid: int) -> int | None:
 
 
 __all__ = ["DEFAULT_HEARTBEAT", "MAX_RETRY", "STUDY_FILE", "describe", "fail_trials_of_dead_workers", "is_url",
-           "open_storage", "process_start_ticks", "retry", "sql_url"]
+           "open_storage", "process_start_ticks", "retry", "sql_url", "with_retries"]
