@@ -138,6 +138,7 @@ def train_spec(
     console=None,
     callbacks: Sequence[Callback] = (),
     data_loader: Callable[..., Datasets] | None = None,
+    artifacts: bool = True,
 ) -> RunResult:
     """Compile, load the data, build, train, test and record one run; see :mod:`dnnc.runner.records`.
 
@@ -146,7 +147,9 @@ def train_spec(
     directory (default ``<runs_root>/<model>/<YYYYmmdd-HHMMSS>-<backend>``).
     ``callbacks`` run after the spec's own (``dnnc tune`` adds its pruning callback);
     ``data_loader`` replaces :func:`load_datasets` (same arguments; ``dnnc tune``'s
-    workers pass one that keeps the data of earlier trials).
+    workers pass one that keeps the data of earlier trials).  ``artifacts=False`` skips the
+    backend's native model file and learning_curves.png (weights.npz is still written, so
+    ``evaluate`` and ``predict`` work; ``dnnc tune`` trials use it).
     """
     overrides = list(overrides)
     if epochs is not None:
@@ -206,12 +209,13 @@ def train_spec(
         "metrics": records.write_metrics(history.test),
         "weights": records.save_weights(model.get_weights()),
     }
-    saved = records.save_model(model, chosen.artifact_suffix)
-    if saved:
-        files["model"] = saved[0]
-    curves = records.plot_curves(history, title=f"{ir.name} ({chosen.name})")
-    if curves is not None:
-        files["learning_curves"] = curves
+    if artifacts:
+        saved = records.save_model(model, chosen.artifact_suffix)
+        if saved:
+            files["model"] = saved[0]
+        curves = records.plot_curves(history, title=f"{ir.name} ({chosen.name})")
+        if curves is not None:
+            files["learning_curves"] = curves
     status = _status(history)
     records.finish_manifest(status, frameworks=framework_versions(), steps=history.steps,
                             epochs_run=len(history.epochs), test_metrics=history.test)

@@ -3,7 +3,9 @@
 A trial is ``train_spec(spec, overrides=["path=value", …], out=<out>/trials/<number>)``,
 the same call as ``dnnc train spec --set path=value …``, so it follows the spec's
 seed rules and writes an ordinary run directory (manifest with the overrides,
-history, metrics, weights, curves).  Two things are added:
+history, metrics, weights.npz, train.log; ``dnnc evaluate`` and ``dnnc predict``
+work on it) without the two slowest files, the backend's native model file and
+the learning-curves plot (training best.toml writes both).  Two things are added:
 
 * a :class:`PruningCallback` that reports the metric after every epoch
   (``trial.report(value, step=epoch)``, epochs counted from 1) and asks the loop
@@ -172,7 +174,7 @@ class TrialRunner:
         try:
             result = train_spec(self.spec_path, backend=self.backend, out=run_dir, overrides=texts,
                                 progress=progress, data_dir=self.data_dir, download=self.download,
-                                callbacks=[pruning], data_loader=self.cache.load)
+                                callbacks=[pruning], data_loader=self.cache.load, artifacts=False)
         except SpecError as exc:
             raise fail("these values make the spec invalid: " + "; ".join(i.render() for i in exc.issues)) from None
         except ShapeMismatch as exc:
