@@ -23,6 +23,7 @@ def tune(
     study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the model name); runs with the same storage and name share one study."),
     timeout: Optional[float] = typer.Option(None, "--timeout", min=0, help="Start no trial after this many seconds."),
     sampler: Optional[str] = typer.Option(None, "--sampler", help="random, tpe or grid (default: search.sampler)."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Sampler seed (default: search.seed); give each machine of a shared study its own."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default runs/<model>/<YYYYmmdd-HHMMSS>-tune-<backend>)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Directory searched first for standard data sets."),
     heartbeat: int = typer.Option(60, "--heartbeat", min=1, help="Seconds between heartbeats of a running trial (database storage); a trial silent for twice that is failed and retried."),
@@ -35,7 +36,7 @@ def tune(
     if sampler is not None and sampler not in SAMPLERS:
         raise UsageError(f"--sampler must be one of {', '.join(SAMPLERS)} (received {sampler!r})")
     result = run_tune(spec, backend=backend, trials=trials, workers=workers, storage=storage, study=study,
-                      timeout=timeout, sampler=sampler, out=out, data_dir=data_dir, download=not no_download,
+                      timeout=timeout, sampler=sampler, seed=seed, out=out, data_dir=data_dir, download=not no_download,
                       heartbeat=heartbeat, console=console, quiet=quiet)
     console.print(result.table())
     counts = ", ".join(f"{n} {state}" for state, n in _counts(result.rows).items())

@@ -61,15 +61,16 @@ class SearchPlan:
         return self.search.direction
 
 
-def check_search(source: SpecSource, *, sampler: str | None = None, trials: int | None = None) -> SearchPlan:
-    """Check the search of ``source`` (``sampler`` / ``trials`` override the table's); raise SpecError."""
+def check_search(source: SpecSource, *, sampler: str | None = None, trials: int | None = None,
+                 seed: int | None = None) -> SearchPlan:
+    """Check the search of ``source`` (``sampler``, ``trials``, ``seed`` override the table's); raise SpecError."""
     _, spec = load_spec(source)
     ir = compile_spec(source)
     search: SearchSection | None = spec.search
     if search is None:
         raise _error(source, [SpecIssue(("search",), "the spec has no [search] table: nothing to tune",
                                         hint="add [search] and [search.space] (see docs/tuning.md)", kind="missing")])
-    updates = {k: v for k, v in (("sampler", sampler), ("trials", trials)) if v is not None}
+    updates = {k: v for k, v in (("sampler", sampler), ("trials", trials), ("seed", seed)) if v is not None}
     if updates:
         search = search.model_copy(update=updates)
     issues: list[SpecIssue] = []

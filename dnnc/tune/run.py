@@ -67,7 +67,8 @@ class TuneResult:
 
 def tune(spec_path: str | Path, *, backend: str, trials: int | None = None, workers: int = 1,
          storage: str | None = None, study: str | None = None, timeout: float | None = None,
-         sampler: str | None = None, out: str | Path | None = None, data_dir: str | Path | None = None,
+         sampler: str | None = None, seed: int | None = None, out: str | Path | None = None,
+         data_dir: str | Path | None = None,
          download: bool = True, heartbeat: int = DEFAULT_HEARTBEAT, console=None, quiet: bool = False) -> TuneResult:
     """Run (or extend) the study of ``spec_path``'s ``[search]``; see the module docstring."""
     import optuna
@@ -78,7 +79,7 @@ def tune(spec_path: str | Path, *, backend: str, trials: int | None = None, work
 
     started = time.perf_counter()
     spec_path = Path(spec_path)
-    plan = check_search(load_source(spec_path), sampler=sampler, trials=trials)
+    plan = check_search(load_source(spec_path), sampler=sampler, trials=trials, seed=seed)
     get_backend(backend, plan.ir)
     search = plan.search
     total = search.trials

@@ -40,14 +40,15 @@ def _cli(*args):
 def test_two_processes_fill_one_study_with_unique_trial_numbers(tmp_path):
     name = f"two-workers-{uuid.uuid4().hex[:8]}"
     spec = write_search_spec(tmp_path, epochs=3, search=SEARCH.replace("trials = 3", "trials = 4"))
-    procs = [_cli("tune", spec, "--backend", "numpy", "--storage", URL, "--study", name, "--out", tmp_path / f"m{i}")
-             for i in range(2)]
+    procs = [_cli("tune", spec, "--backend", "numpy", "--storage", URL, "--study", name, "--seed", 100 * i,
+                  "--out", tmp_path / f"m{i}") for i in range(2)]
     outputs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     trials = optuna.load_study(study_name=name, storage=_storage()).get_trials()
     assert sorted(t.number for t in trials) == list(range(8))
     assert {t.state.name for t in trials} == {"COMPLETE"}
     assert len({t.user_attrs["worker"] for t in trials}) == 2
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 8  # each machine has its own --seed
     for i in range(2):  # each machine keeps the run directories of its own trials
         mine = {t.number for t in trials if t.user_attrs["run_dir"].startswith(str(tmp_path / f"m{i}"))}
         assert len(mine) == 4 and all((tmp_path / f"m{i}" / "trials" / f"{n:04d}").is_dir() for n in mine)
