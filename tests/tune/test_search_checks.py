@@ -141,3 +141,15 @@ def test_dnnc_tune_reports_search_errors_with_exit_2_before_any_trial(tmp_path):
     assert result.exit_code == 2, result.output
     assert "must be > 0 (received 0)" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_validating_a_search_spec_imports_neither_optuna_nor_a_framework(tmp_path):
+    import subprocess
+    import sys
+
+    spec = write_search_spec(tmp_path)
+    code = ("import sys; from typer.testing import CliRunner; from dnnc.cli.app import app; "
+            f"r = CliRunner().invoke(app, ['validate', {str(spec)!r}]); assert r.exit_code == 0, r.output; "
+            "print(sorted(m for m in ('optuna', 'torch', 'tensorflow', 'sqlalchemy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -58,7 +58,12 @@ def test_a_study_writes_results_best_spec_and_plots(tmp_path):
                 f"model.layers[0].layers[0].units={best.params['model.layers[0].layers[0].units']}",
                 f"training.optimizer.learning_rate={best.params['training.optimizer.learning_rate']!r}"]
     assert manifest["spec"]["overrides"] == expected
-    history = json.loads((out / "trials" / f"{best.number:04d}" / "history.json").read_text())
+    from dnnc.runner.api import evaluate_run
+
+    trial_dir = out / "trials" / f"{best.number:04d}"
+    assert evaluate_run(trial_dir) == pytest.approx(manifest["test_metrics"], rel=1e-6)  # weights.npz is there
+    assert not (trial_dir / "learning_curves.png").exists()  # trials skip the slow files
+    history = json.loads((trial_dir / "history.json").read_text())
     assert min(history["history"]["val_loss"]) == best.value
     assert history["history"]["val_loss"].index(best.value) + 1 == best.best_epoch
 
