@@ -39,7 +39,7 @@ def tune(
                       timeout=timeout, sampler=sampler, seed=seed, out=out, data_dir=data_dir, download=not no_download,
                       heartbeat=heartbeat, console=console, quiet=quiet)
     console.print(result.table())
-    counts = ", ".join(f"{n} {state}" for state, n in _counts(result.rows).items())
+    counts = ", ".join(f"{n} {state}" for state, n in result.counts.items())
     console.print(f"study {result.study_name!r} ({result.storage}): {len(result.rows)} trials ({counts}); "
                   f"this run: {result.trials_run} trials in {result.seconds:.1f} s with {workers} worker(s)")
     if result.best is not None:
@@ -84,13 +84,6 @@ def lr_find(
         console.print(f"lowest smoothed loss at learning rate {result.min_loss_rate:.3g}")
         console.print(f"suggested learning rate: {result.suggestion:.3g}  (rule: {result.rule})")
     console.print(f"plot: {run.files['plot']}  data: {run.files['json']}")
-
-
-def _counts(rows) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r.state.lower()] = counts.get(r.state.lower(), 0) + 1
-    return counts
 
 
 def register(app: typer.Typer) -> None:

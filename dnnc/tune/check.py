@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
-from typing import Any
 
 from ..compiler.compile import compile_spec, load_spec
 from ..compiler.errors import SpecError, SpecIssue, format_path, short_repr

@@ -61,6 +61,11 @@ class TuneResult:
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """Trials of the study per state (``{"complete": 18, "pruned": 2}``), in the order of the rows."""
+        return _counts(self.rows)
+
     def table(self, limit: int = 15):
         return results_table(self.rows, self.plan.params, self.plan.metric, limit=limit)
 
@@ -218,14 +223,11 @@ def _finish(study, plan: SearchPlan, out_dir: Path, name: str, where: str, *, ba
                   f"Train it again: dnnc train {out_dir / best_file_name(plan.source)} --backend {backend} (same seed: same value)."]
         best_spec = write_best_spec(plan.source, [p for p in plan.params if p.key in values], values, out_dir,
                                     name=plan.ir.name, header=header)
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r.state.lower()] = counts.get(r.state.lower(), 0) + 1
     summary = {"study": name, "storage": where, "spec": str(plan.source.path),
                "spec_sha256": sha256_file(plan.source.path) if plan.source.path else None, "backend": backend,
                "metric": plan.metric, "direction": plan.direction, "sampler": plan.search.sampler,
                "pruner": plan.search.pruner, "seed": plan.search.seed, "workers": workers,
-               "wall_seconds": round(seconds, 3), "counts": counts,
+               "wall_seconds": round(seconds, 3), "counts": _counts(rows),
                "best": best.to_dict() if best is not None else None,
                "best_spec": str(best_spec) if best_spec else None}
     files = write_results(out_dir, rows, plan.params, summary)
@@ -235,6 +237,13 @@ def _finish(study, plan: SearchPlan, out_dir: Path, name: str, where: str, *, ba
         files["best_spec"] = best_spec
     return TuneResult(out_dir=out_dir, study_name=name, storage=where, plan=plan, rows=rows, best=best,
                       best_spec=best_spec, files=files, skipped_plots=skipped, seconds=seconds)
+
+
+def _counts(rows: list[TrialRow]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.state.lower()] = counts.get(r.state.lower(), 0) + 1
+    return counts
 
 
 __all__ = ["TuneError", "TuneResult", "tune"]

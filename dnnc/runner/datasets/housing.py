@@ -36,7 +36,7 @@ import numpy as np
 from . import download as _download
 from .containers import RawData, Split
 from .errors import DataError, DatasetNotFound
-from .locate import ENV_DATA_DIR, ENV_OFFLINE, SYSTEM_DIRS, candidate_directories, offline, user_cache_dir
+from .locate import ENV_DATA_DIR, ENV_OFFLINE, SYSTEM_DIRS, candidate_directories, offline, try_download, user_cache_dir
 
 
 @dataclass(frozen=True)
@@ -82,15 +82,10 @@ def find_housing_file(source: HousingSource = CALIFORNIA_HOUSING, *, path=None, 
                                                                     else f"no {source.archive}")
         report.append(f"{directory} ({where}): {state}")
     cache = user_cache_dir() / source.dir_name
-    if not download:
-        report.append("download: disabled by the caller (download=False)")
-    elif offline():
-        report.append(f"download: disabled by ${ENV_OFFLINE}={os.environ.get(ENV_OFFLINE)}")
-    else:
-        try:
-            return _download.download_file(source.url, source.sha256, source.archive, cache), "downloaded"
-        except DataError as exc:
-            report.append(f"download into {cache}: failed: {exc}")
+    file = try_download(lambda: _download.download_file(source.url, source.sha256, source.archive, cache), cache,
+                        download=download, report=report)
+    if file is not None:
+        return file, "downloaded"
     raise DatasetNotFound(not_found_message(source, report, cache), places=report)
 
 

@@ -92,18 +92,24 @@ def locate_dataset(
         report.append(f"{directory} ({source}): {problem}")
 
     cache = user_cache_dir() / dataset.dir_name
+    files = try_download(lambda: _download.download_dataset(dataset, cache), cache, download=download, report=report)
+    if files is not None:
+        return LocatedFiles(dataset=dataset, files=files, directory=cache, source="downloaded")
+    raise DatasetNotFound(not_found_message(dataset, report, cache), places=report)
+
+
+def try_download(fetch, cache: Path, *, download: bool, report: list[str]):
+    """``fetch()``'s result, or None with the reason in ``report`` (downloads disabled, or the download failed)."""
     if not download:
         report.append("download: disabled by the caller (download=False)")
     elif offline():
         report.append(f"download: disabled by ${ENV_OFFLINE}={os.environ.get(ENV_OFFLINE)}")
     else:
         try:
-            files = _download.download_dataset(dataset, cache)
+            return fetch()
         except DataError as exc:
             report.append(f"download into {cache}: failed: {exc}")
-        else:
-            return LocatedFiles(dataset=dataset, files=files, directory=cache, source="downloaded")
-    raise DatasetNotFound(not_found_message(dataset, report, cache), places=report)
+    return None
 
 
 def find_files_in(directory: Path) -> tuple[dict[str, Path] | None, str]:
