@@ -153,3 +153,34 @@ def test_validating_a_search_spec_imports_neither_optuna_nor_a_framework(tmp_pat
             "print(sorted(m for m in ('optuna', 'torch', 'tensorflow', 'sqlalchemy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+CONTRACT_SEARCH = """
+[search]
+trials = 20
+sampler = "random"        # random | tpe | grid
+metric = "val_loss"       # any per-epoch key of the history
+direction = "minimize"    # or "maximize"
+pruner = "median"         # median | hyperband | none
+seed = 0
+
+[search.space]
+"model.layers[0].times"            = { type = "int", low = 0, high = 3 }
+"model.layers[0].layers[0].units"  = { type = "int", low = 1, high = 100 }
+"training.optimizer.learning_rate" = { type = "float", low = 3e-4, high = 3e-2, log = true }
+"training.optimizer.type"          = { type = "categorical", choices = ["sgd", "adam"] }
+"""
+
+
+def test_the_contract_search_table_validates_and_means_what_it_says(tmp_path):
+    spec = write_search_spec(tmp_path)
+    text = spec.read_text()
+    spec.write_text(text[: text.index("[search]")] + CONTRACT_SEARCH)
+    plan = check_search(load_source(spec))
+    s = plan.search
+    assert (s.trials, s.sampler, s.metric, s.direction, s.pruner, s.seed) == (20, "random", "val_loss", "minimize",
+                                                                              "median", 0)
+    kinds = {p.key: (p.kind, p.probes()) for p in plan.params}
+    assert kinds["model.layers[0].times"] == ("int", [("low = 0", 0), ("high = 3", 3)])
+    assert kinds["training.optimizer.type"] == ("categorical", [('choice "sgd"', "sgd"), ('choice "adam"', "adam")])
+    assert plan.params[2].spec.log is True
