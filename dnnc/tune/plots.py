@@ -51,9 +51,12 @@ def write_plots(study: "optuna.Study", out_dir: Path, *, metric: str) -> tuple[d
                 warnings.simplefilter("ignore")
                 axes = draw()
                 figure = _figure(axes)
-                figure.tight_layout()
+                if name == "slice":  # one panel per parameter, room for the long path names
+                    figure.set_size_inches(max(6.0, 4.2 * len(study.best_trial.params) + 1.0), 4.5)
+                else:  # (the slice plot places its own colour bar)
+                    figure.tight_layout()
             path = Path(out_dir) / f"{name}.png"
-            figure.savefig(path, dpi=100)
+            figure.savefig(path, dpi=100, bbox_inches="tight")
             plt.close(figure)
             written[name] = path
         except (ValueError, RuntimeError, ZeroDivisionError) as exc:
