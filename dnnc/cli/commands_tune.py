@@ -30,7 +30,7 @@ def tune(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines, only the results."),
     no_download: bool = typer.Option(False, "--no-download", help="Never download data sets."),
 ) -> None:
-    """Search the spec's [search] space with Optuna: every trial trains through the shared runner."""
+    r"""Search the spec's \[search] space with Optuna: every trial trains through the shared runner (docs/tuning.md)."""
     from ..tune.run import tune as run_tune
 
     if sampler is not None and sampler not in SAMPLERS:
