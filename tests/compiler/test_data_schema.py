@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from dnnc.spec_schema.data import (
     BUILTIN_DATASET_MODELS,
+    CaliforniaHousingDataset,
     CsvDataset,
     DataSpec,
     FashionMnistDataset,
@@ -112,9 +113,10 @@ def test_valid_tables(table):
 
 
 def test_builtin_dataset_models_are_the_union():
-    assert BUILTIN_DATASET_MODELS == [MnistDataset, FashionMnistDataset, XorDataset, NpzDataset, CsvDataset]
+    assert BUILTIN_DATASET_MODELS == [MnistDataset, FashionMnistDataset, XorDataset, CaliforniaHousingDataset,
+                                      NpzDataset, CsvDataset]
     tags = {m.model_fields["type"].annotation.__args__[0] for m in BUILTIN_DATASET_MODELS}
-    assert tags == {"mnist", "fashion_mnist", "xor", "npz", "csv"}
+    assert tags == {"mnist", "fashion_mnist", "xor", "california_housing", "npz", "csv"}
 
 
 def test_json_schema_documents_defaults():
