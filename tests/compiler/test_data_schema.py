@@ -14,6 +14,7 @@ from dnnc.spec_schema.data import (
     CsvDataset,
     DataSpec,
     FashionMnistDataset,
+    GaussianDataset,
     MnistDataset,
     NpzDataset,
     XorDataset,
@@ -113,10 +114,10 @@ def test_valid_tables(table):
 
 
 def test_builtin_dataset_models_are_the_union():
-    assert BUILTIN_DATASET_MODELS == [MnistDataset, FashionMnistDataset, XorDataset, CaliforniaHousingDataset,
-                                      NpzDataset, CsvDataset]
+    assert BUILTIN_DATASET_MODELS == [MnistDataset, FashionMnistDataset, XorDataset, GaussianDataset,
+                                      CaliforniaHousingDataset, NpzDataset, CsvDataset]
     tags = {m.model_fields["type"].annotation.__args__[0] for m in BUILTIN_DATASET_MODELS}
-    assert tags == {"mnist", "fashion_mnist", "xor", "california_housing", "npz", "csv"}
+    assert tags == {"mnist", "fashion_mnist", "xor", "gaussian", "california_housing", "npz", "csv"}
 
 
 def test_json_schema_documents_defaults():
