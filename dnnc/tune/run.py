@@ -153,16 +153,27 @@ def _best_so_far(study) -> tuple[float, int] | None:
 
 
 def _run_processes(config: WorkerConfig, workers: int, total: int, display, study, store) -> tuple[int, list[str]]:
-    """``workers`` spawned worker processes sharing ``total`` tickets; events shown as they come."""
+    """``workers`` spawned worker processes sharing ``total`` tickets; events shown as they come.
+
+    A worker that dies (killed, out of memory) has its running trial failed and retried, its ticket
+    handed back, and — while tickets are left — a replacement worker started (at most ``workers``
+    replacements), so the run still adds ``total`` trials.
+    """
     context = spawn_context()
     tickets = Tickets.shared(total, context)
     events = context.Queue()
-    procs = {w: context.Process(target=worker_main, args=(config, w, tickets, events), name=f"dnnc-tune-worker-{w}",
-                                daemon=False) for w in range(workers)}
-    for p in procs.values():
-        p.start()
+    procs: dict[int, Any] = {}
+
+    def start(w: int) -> None:
+        procs[w] = context.Process(target=worker_main, args=(config, w, tickets, events),
+                                   name=f"dnnc-tune-worker-{w}", daemon=False)
+        procs[w].start()
+
+    for w in range(workers):
+        start(w)
     finished: set[int] = set()
     errors: list[str] = []
+    replacements = 0
 
     def handle(event: dict[str, Any]) -> None:
         if event["event"] == "worker_done":
@@ -173,13 +184,16 @@ def _run_processes(config: WorkerConfig, workers: int, total: int, display, stud
         display(event)
 
     try:
-        while len(finished) < workers:
+        checked = time.monotonic()
+        while len(finished) < len(procs):
             try:
                 handle(events.get(timeout=0.5))
-                continue
             except queue_module.Empty:
                 pass
-            for w, p in procs.items():
+            if time.monotonic() - checked < 0.5:
+                continue  # look at the processes twice a second, however many events arrive
+            checked = time.monotonic()
+            for w, p in list(procs.items()):
                 if w in finished or p.is_alive():
                     continue
                 _drain(events, handle)
@@ -192,6 +206,10 @@ def _run_processes(config: WorkerConfig, workers: int, total: int, display, stud
                 text = f"worker {w} (pid {p.pid}) died (exit code {p.exitcode})"
                 text += "".join(f"; its trial #{n} is marked failed" + (f" and retried as #{r}" if r is not None else "")
                                 for n, r in lost)
+                if tickets.taken < total and replacements < workers:
+                    replacements += 1
+                    start(max(procs) + 1)
+                    text += f"; worker {max(procs)} replaces it"
                 display({"event": "message", "level": "warning", "text": text})
         _drain(events, handle)
     finally:
