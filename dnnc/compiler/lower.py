@@ -14,8 +14,9 @@ from ..plugins.manager import Registry
 from .errors import SpecError, SpecIssue
 from pydantic import ValidationError
 
-from .ir import ModelIR, NodeIR, OutputIR, ParamIR, TrainingIR, _attr_errors
+from .ir import CheckpointIR, ModelIR, NodeIR, OutputIR, ParamIR, TrainingIR, _attr_errors
 from .ir_types import LINEAR
+from .freezing import set_trainable
 from .ops import LoweringError
 from .verify import CROSS_ENTROPY_HEADS, verify
 from .suggest import did_you_mean, format_choices
@@ -230,8 +231,16 @@ def _lower_layer(layer: Any, name: str, i: int, srcs: list[str], in_shapes: list
                 init=chosen[s.name].init if s.name in chosen else {"type": s.default_init},
                 regularizer=chosen[s.name].regularizer if s.name in chosen else None)
         for s in specs)
-    return NodeIR(name=name, op=draft.op, inputs=tuple(srcs), attrs=attrs, shape=shape, params=params,
+    node = NodeIR(name=name, op=draft.op, inputs=tuple(srcs), attrs=attrs, shape=shape, params=params,
                   spec_path=path)
+    trainable = getattr(layer, "trainable", True)  # the spec key of LayerBase (plugin tables may lack it)
+    if not trainable:
+        if not specs:
+            out.add(path + ("trainable",), f"layer {name!r} ({layer.type}) has no weights to freeze", received=False,
+                    hint="trainable = false applies to layers with weights (dense, maxout, batch_norm…)")
+            return None
+        node = set_trainable(node, False, op, specs)
+    return node
 
 
 # ---------------------------------------------------------------------------
@@ -347,20 +356,48 @@ def lower_outputs(spec: Any, nodes: list[NodeIR], output_names: list[str], out: 
     return result
 
 
-def lower_training(spec: Any, outputs: list[OutputIR]) -> TrainingIR | None:
+def lower_training(spec: Any, outputs: list[OutputIR], nodes: list[NodeIR], out: _Collector) -> TrainingIR | None:
     t = spec.training
     if t is None:
         return None
+    callbacks = []
+    for i, c in enumerate(t.callbacks):
+        config = c.model_dump(mode="json")
+        if config.get("type") == "unfreeze":
+            config = _lower_unfreeze(config, nodes, ("training", "callbacks", i), out)
+        callbacks.append(config)
     return TrainingIR(
         optimizer=t.optimizer.model_dump(mode="json"),
         batch_size=t.batch_size,
         validation_batch_size=t.validation_batch_size or t.batch_size,
         epochs=t.epochs,
         seed=t.seed,
-        callbacks=tuple(c.model_dump(mode="json") for c in t.callbacks),
+        callbacks=tuple(callbacks),
         class_weight=dict(t.class_weight) if t.class_weight else None,
         strict_parity=t.strict_parity,
+        checkpoint=CheckpointIR(**t.checkpoint.model_dump()),
     )
+
+
+def _lower_unfreeze(config: dict, nodes: list[NodeIR], path: tuple, out: _Collector) -> dict:
+    """The unfreeze callback with its layers explicit: the named ones, checked to be frozen, or every frozen one."""
+    frozen = [n.name for n in nodes if not n.trainable]
+    if config["layers"] is None:
+        if not frozen:
+            out.add(path, "unfreeze has nothing to unfreeze: no layer has trainable = false",
+                    hint="set trainable = false on the layers to train frozen first")
+        return dict(config, layers=frozen)
+    names = {n.name for n in nodes}
+    for j, name in enumerate(config["layers"]):
+        if name not in names:
+            guess = did_you_mean(name, frozen or sorted(names))
+            out.add(path + ("layers", j), f"unknown layer {name!r}", received=name,
+                    allowed=format_choices(frozen) if frozen else None,
+                    hint=f"did you mean {guess!r}?" if guess else None)
+        elif name not in frozen:
+            out.add(path + ("layers", j), f"layer {name!r} is not frozen (it has no trainable = false)", received=name,
+                    allowed=format_choices(frozen) if frozen else "none: no layer is frozen")
+    return config
 
 
 def lower_data(spec: Any, outputs: list[OutputIR], out: _Collector) -> dict | None:
@@ -391,6 +428,7 @@ def lower(spec: Any, registry: Registry, *, name: str) -> ModelIR:
     input_names, nodes, output_names = lowered
     outputs = lower_outputs(spec, nodes, output_names, out)
     data = lower_data(spec, outputs, out)
+    training = lower_training(spec, outputs, nodes, out)
     if out.issues:
         raise SpecError(out.issues)
     ir = ModelIR(
@@ -399,7 +437,7 @@ def lower(spec: Any, registry: Registry, *, name: str) -> ModelIR:
         inputs=tuple(input_names),
         nodes=tuple(nodes),
         outputs=tuple(outputs),
-        training=lower_training(spec, outputs),
+        training=training,
         data=data,
         conformance=spec.conformance.model_dump(mode="json"),
     )
