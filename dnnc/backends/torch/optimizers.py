@@ -57,6 +57,11 @@ class KerasFormulaOptimizer(torch.optim.Optimizer):
     opt_type: str = ""
     hyperparameters: tuple[str, ...] = ()
 
+    # torch wraps these two in torch._disable_dynamo, whose first call imports torch._dynamo (seconds of
+    # start-up for every run); dnnc never compiles its optimizers, so the undecorated methods do.
+    add_param_group = torch.optim.Optimizer.add_param_group.__wrapped__
+    zero_grad = torch.optim.Optimizer.zero_grad.__wrapped__
+
     def __init__(
         self,
         params: Iterable[Any],
