@@ -177,6 +177,16 @@ class TrainingIR(_Frozen):
     checkpoint: Optional[CheckpointIR] = Field(None, description="Resumable checkpoints (None: none are written).")
 
 
+class InitFromIR(_Frozen):
+    """Where the initial weights of some layers come from (``model.init_from``): copied by the runner
+    (:mod:`dnnc.runner.transfer`) over the weights drawn from the seed."""
+
+    source: str = Field(description="The run directory, weights file or model file, as written in the spec "
+                                    "(relative to the spec file).")
+    layers: Optional[dict[str, str]] = Field(description="This model's layer → the source's layer, or None: every "
+                                                         "layer whose name and parameter shapes match.")
+
+
 class ModelIR(_Frozen):
     """The compiled, backend-neutral model."""
 
@@ -189,6 +199,7 @@ class ModelIR(_Frozen):
     training: Optional[TrainingIR] = None
     data: Optional[dict[str, Any]] = None
     conformance: dict[str, Any] = Field(default_factory=dict)
+    init_from: Optional[InitFromIR] = None
 
     # -- lookups -----------------------------------------------------------
     def node(self, name: str) -> NodeIR:

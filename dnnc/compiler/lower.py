@@ -14,7 +14,7 @@ from ..plugins.manager import Registry
 from .errors import SpecError, SpecIssue
 from pydantic import ValidationError
 
-from .ir import CheckpointIR, ModelIR, NodeIR, OutputIR, ParamIR, TrainingIR, _attr_errors
+from .ir import CheckpointIR, InitFromIR, ModelIR, NodeIR, OutputIR, ParamIR, TrainingIR, _attr_errors
 from .ir_types import LINEAR
 from .freezing import set_trainable
 from .ops import LoweringError
@@ -416,7 +416,31 @@ def lower_data(spec: Any, outputs: list[OutputIR], out: _Collector) -> dict | No
         elif targets & {"sparse"} and explicit and data["labels"] != "sparse":
             out.add(("data", "labels"), "sparse_categorical_crossentropy needs integer labels", received=data["labels"],
                     allowed="'sparse' (or use categorical_crossentropy)")
+        elif targets == {"binary"} and not explicit:
+            data["labels"] = "binary"  # 0/1 float32 (n, 1) for binary_crossentropy on one sigmoid unit
     return data
+
+
+def lower_init_from(spec: Any, nodes: list[NodeIR], out: _Collector) -> InitFromIR | None:
+    """``model.init_from`` with the layer list as a mapping; every named layer must be one with weights."""
+    init = spec.model.init_from
+    if init is None:
+        return None
+    if init.layers is None:
+        return InitFromIR(source=init.run, layers=None)
+    pairs = init.layers.items() if isinstance(init.layers, dict) else ((n, n) for n in init.layers)
+    mapping: dict[str, str] = {}
+    with_weights = [n.name for n in nodes if n.params]
+    for k, (target, source) in enumerate(pairs):
+        path = ("model", "init_from", "layers", target if isinstance(init.layers, dict) else k)
+        if target not in with_weights:
+            known = target in {n.name for n in nodes}
+            guess = None if known else did_you_mean(target, with_weights)
+            out.add(path, f"layer {target!r} " + ("has no weights to copy" if known else "is not a layer of this model"),
+                    received=target, allowed=format_choices(with_weights) or "none",
+                    hint=f"did you mean {guess!r}?" if guess else None)
+        mapping[target] = source
+    return InitFromIR(source=init.run, layers=mapping)
 
 
 def lower(spec: Any, registry: Registry, *, name: str) -> ModelIR:
@@ -429,6 +453,7 @@ def lower(spec: Any, registry: Registry, *, name: str) -> ModelIR:
     outputs = lower_outputs(spec, nodes, output_names, out)
     data = lower_data(spec, outputs, out)
     training = lower_training(spec, outputs, nodes, out)
+    init_from = lower_init_from(spec, nodes, out)
     if out.issues:
         raise SpecError(out.issues)
     ir = ModelIR(
@@ -440,6 +465,7 @@ def lower(spec: Any, registry: Registry, *, name: str) -> ModelIR:
         training=training,
         data=data,
         conformance=spec.conformance.model_dump(mode="json"),
+        init_from=init_from,
     )
     verify(ir, registry.ops)  # a failure here is a bug in dnnc or in a plugin's lowering, never the spec's
     return ir

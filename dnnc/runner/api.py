@@ -19,7 +19,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..backends.base import Backend, BackendError, CompiledModel, check_supported
-from ..compiler.compile import compile_spec
+from ..compiler.compile import compile_spec, located_error
 from ..compiler.errors import SpecError
 from ..compiler.initial_weights import initial_weights
 from ..compiler.ir import ModelIR
@@ -39,6 +39,7 @@ from .metrics import MetricSet
 from .overrides import apply_overrides, attribute_issues
 from .progress import Progress, TeeProgress, TextLogProgress, make_progress
 from .checkpoint import CHECKPOINT_FILE, Checkpoint, CheckpointWriter
+from .transfer import TransferReport, transfer_weights
 from .records import (IR_FILE, LOG_FILE, MANIFEST, WEIGHTS, RunRecords, default_run_dir, determinism_settings,
                       framework_versions, read_run, system_info)
 
@@ -112,9 +113,17 @@ def load_datasets(ir: ModelIR, *, base_dir: Path | None, data_dir: Path | None =
     )
 
 
-def starting_weights(ir: ModelIR, base_dir: Path | None) -> tuple[dict[str, np.ndarray], Any]:
-    """The weights a run starts from: drawn from the training seed."""
-    return initial_weights(ir, ir.training.seed if ir.training is not None else None), None
+def starting_weights(ir: ModelIR, base_dir: Path | None, source: SpecSource | None = None, *, seed: int | None = None
+                     ) -> tuple[dict[str, np.ndarray], TransferReport | None]:
+    """The weights a model starts from: drawn from the seed (default: the training seed), then the layers of
+    ``model.init_from`` copied in (:mod:`dnnc.runner.transfer`; its spec errors located in `source`)."""
+    weights = initial_weights(ir, seed)
+    try:
+        return transfer_weights(ir, weights, base_dir)
+    except SpecError as exc:
+        if source is None:
+            raise
+        raise located_error(source, exc.issues) from None
 
 
 def _status(history: History) -> str:
@@ -154,7 +163,7 @@ def train_spec(
     if seed is not None:
         overrides.append(f"training.seed={int(seed)}")
     spec_path = Path(spec_path)
-    _, ir = compile_with_overrides(spec_path, overrides)
+    source, ir = compile_with_overrides(spec_path, overrides)
     if ir.training is None:
         raise RunnerError(f"{spec_path} has no [training] table: nothing says how to train the model")
     if not all(o.loss is not None for o in ir.outputs):
@@ -165,7 +174,7 @@ def train_spec(
         if rows is not None:
             check_split(ir, rows, part)  # before anything is written
     chosen = get_backend(backend, ir)
-    weights, _ = starting_weights(ir, base_dir)
+    weights, transfer = starting_weights(ir, base_dir, source)
     model = chosen.build(ir, weights)
 
     run_dir = Path(out) if out is not None else default_run_dir(ir.name, backend, runs_root)
@@ -186,9 +195,10 @@ def train_spec(
         batch_size=ir.training.batch_size,
         determinism=determinism_settings(ir.training.strict_parity),
         data=datasets.meta,
+        **({"init_from": transfer.to_dict()} if transfer is not None else {}),
     )
     return fit_and_record(records, ir, chosen, model, datasets, epochs=ir.training.epochs, progress=progress,
-                          console=console)
+                          console=console, notes=transfer.lines() if transfer is not None else ())
 
 
 def backend_record(backend: Backend) -> dict[str, Any]:
@@ -198,12 +208,15 @@ def backend_record(backend: Backend) -> dict[str, Any]:
 
 def fit_and_record(records: RunRecords, ir: ModelIR, backend: Backend, model: CompiledModel, datasets: Datasets, *,
                    epochs: int, progress: str | Progress = "rich", console=None,
-                   resume: "Checkpoint | None" = None) -> RunResult:
+                   resume: "Checkpoint | None" = None, notes: Sequence[str] = ()) -> RunResult:
     """Train (or, with `resume`, continue) `model` with the spec's callbacks, then write the run's result files
-    and finish the manifest (status ``failed`` / ``interrupted`` on an exception, which is re-raised)."""
+    and finish the manifest (status ``failed`` / ``interrupted`` on an exception, which is re-raised).
+    `notes` are shown (and logged) first."""
     run_dir = records.run_dir
     shown = make_progress(progress, console) if isinstance(progress, str) else progress
     reporter = TeeProgress(shown, TextLogProgress(records.path(LOG_FILE)))
+    for line in notes:
+        reporter.message(line)
     context = CallbackContext(ir=ir, run_dir=run_dir, message=lambda text: reporter.message(text, "info"))
     config = ir.training.checkpoint
     checkpoints = (CheckpointWriter(records.path(CHECKPOINT_FILE), config)

@@ -67,7 +67,7 @@ def resume_run(
         data_dir = manifest["data_dir"]
     datasets = load_datasets(ir, base_dir=base_dir, data_dir=data_dir, download=download)
     _check_same_data(manifest.get("data") or {}, datasets.meta)
-    weights = ckpt.weights if ckpt is not None else starting_weights(ir, base_dir)[0]
+    weights = ckpt.weights if ckpt is not None else starting_weights(ir, base_dir)[0]  # from the start
     model = chosen.build(ir, weights)
 
     records = RunRecords(run_dir)
