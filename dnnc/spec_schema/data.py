@@ -204,8 +204,8 @@ class DataSpec(StrictModel):
             'Form of class labels: "sparse" = int64 class indices of shape (n,), for '
             'sparse_categorical_crossentropy; "one_hot" = float32 rows of shape (n, num_classes), for '
             'categorical_crossentropy; "binary" = float32 0/1 of shape (n, 1), for binary_crossentropy on one '
-            'sigmoid unit (labels must be 0 or 1). Default: resolved from the loss ("sparse" otherwise). Only '
-            "class targets are affected."
+            'sigmoid unit (labels must be 0 or 1) (default "sparse"; "one_hot" and "binary" are chosen from the '
+            "loss when the key is not set). Only class targets are affected."
         ),
     )
     classes: list[Annotated[int, Field(ge=0)]] | dict[str, Annotated[int, Field(ge=0)]] | None = Field(

@@ -158,7 +158,10 @@ def test_build_prints_what_was_copied_and_counts_frozen_weights_as_non_trainable
 
 
 def test_a_saved_torch_model_is_a_source(tmp_path):
-    pytest.importorskip("torch")
+    from dnnc.plugins.manager import get_registry
+
+    if not get_registry().backends["torch"].status()[0]:
+        pytest.skip("the torch backend is not available")
     spec = tmp_path / "source.toml"
     spec.write_text(SOURCE.format(seed=2))
     run = train_spec(spec, backend="torch", out=tmp_path / "torch-run", progress="quiet")
