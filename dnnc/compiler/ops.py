@@ -359,8 +359,9 @@ def _field_text(name: str, info: Any) -> str:
     from ..spec_schema.reference import _constraints, _type_name  # the spec reference's renderers
 
     bounds = _constraints(info)
+    kind = "activation" if name == "activation" else _type_name(info.annotation)
     desc = info.description or ""
-    return f"`{name}` ({_type_name(info.annotation)}{', ' + bounds if bounds else ''}){': ' + desc if desc else ''}"
+    return f"  - `{name}` ({kind}{', ' + bounds if bounds else ''}){' — ' + desc if desc else ''}"
 
 
 def ops_markdown(table: Mapping[str, OpDef] | None = None) -> str:
@@ -375,7 +376,11 @@ def ops_markdown(table: Mapping[str, OpDef] | None = None) -> str:
         "IR: the compiler resolves every default, so a backend never supplies a value of its own. Shapes exclude",
         "the batch axis and are channels-last. Parameters are listed in canonical order with their canonical",
         "layout; the canonical weight key is `<node>/<param>`. `dnnc.compiler.verify.verify` checks every node",
-        "against this table.",
+        "against this table. An `activation` attribute is one of the spec's activations with every parameter",
+        "written out (`dnnc/compiler/ir_types.py`), e.g. `{ type = \"leaky_relu\", negative_slope = 0.01 }`.",
+        "A node with parameters may be frozen (the node's `trainable` is false, from `trainable = false` on the",
+        "layer): none of its parameters is trained (no gradient, no optimizer slot, no penalty), and an op whose",
+        "behaviour depends on it says so in an attribute (`batch_norm`: `inference_mode`).",
         "",
     ]
     for name, op in table.items():
@@ -384,7 +389,8 @@ def ops_markdown(table: Mapping[str, OpDef] | None = None) -> str:
         lines += [f"## `{name}`", "", op.doc, "", f"- inputs: {arity}"]
         fields = op.attrs.model_fields
         if fields:
-            lines.append("- attributes: " + "; ".join(_field_text(n, f) for n, f in fields.items()))
+            lines.append("- attributes:")
+            lines += [_field_text(n, f) for n, f in fields.items()]
         else:
             lines.append("- attributes: none")
         if op.layout:

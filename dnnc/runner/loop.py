@@ -61,7 +61,7 @@ from ..compiler.freezing import frozen_nodes, with_trainable
 from ..compiler.ir import ModelIR
 from .callbacks.base import Callback, CallbackList
 from .checkpoint import Checkpoint, CheckpointWriter, ir_digest
-from .context import TrainingContext, TrainingState
+from .context import TrainingContext, TrainingState, copied_rows
 from .data_checks import check_split, class_sample_weights
 from .datasets.containers import Datasets, Split
 from .dropout import DropoutMasks
@@ -170,7 +170,7 @@ class Trainer:
             test_rows=None if datasets.test is None else datasets.test.n,
             run_dir=self.run_dir, artifact_suffix=artifact_suffix, report=self.progress.message,
             state=None if resume is None else TrainingState.from_dict(resume.state.to_dict()),
-            unfreeze=self._unfreeze, resumed=resume is not None,
+            unfreeze=self._unfreeze, resumed=resume is not None, rows=copied_rows(datasets),
         )
         self.state = self.context.state
         if resume is not None:

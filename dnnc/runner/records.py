@@ -202,7 +202,7 @@ class RunRecords:
 def read_run(run_dir: str | Path) -> tuple[ModelIR, dict[str, Any]]:
     """(IR, manifest) of a run directory."""
     run_dir = Path(run_dir)
-    ir = ModelIR.from_json((run_dir / IR_FILE).read_text())
+    ir = ModelIR.from_json((run_dir / IR_FILE).read_text(), source=str(run_dir / IR_FILE))
     manifest_path = run_dir / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     return ir, manifest

@@ -302,3 +302,22 @@ def test_cli_resume_continues_an_interrupted_run(tmp_path, fake):
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert history["history"] == reference.history.to_dict()["history"]
     assert runner.invoke(app, ["resume", "--help"]).exit_code == 0
+
+
+def test_a_resumed_run_appends_to_the_histogram_event_file(tmp_path, crash_at):
+    """The histograms callback measures at the start once and after each epoch; a resumed run neither measures
+    its start again nor keeps what was written after the checkpoint."""
+    needs("numpy")
+    spec = tmp_path / "h.toml"
+    spec.write_text(xor_spec(repeat=4, epochs=4, training_extra="""checkpoint = { every_epochs = 2, min_seconds = 0 }
+callbacks = [{ type = "histograms", rows = 8, pngs = false, log_dir = "hist" }]"""))
+    crash_at(14)  # 4 steps per epoch: in epoch 4, after epoch 3 was measured; continued from the end of epoch 2
+    with pytest.raises(Crash):
+        train_spec(spec, backend="numpy", out=tmp_path / "run", progress="quiet")
+    crash_at(10**9)
+    resume_run(tmp_path / "run", progress="quiet")
+    [events] = list((tmp_path / "run" / "hist").glob("events.out.tfevents.*"))
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    steps = [e.step for e in EventFileLoader(str(events)).Load() if e.summary.value]
+    assert steps == [0, 1, 2, 3, 4]
