@@ -15,8 +15,9 @@ from .errors import Loc, SpecError, SpecIssue, format_path
 from .expand import expand_layers
 from pydantic import ValidationError
 
-from .ir import ModelIR, NodeIR, OutputIR, ParamIR, TrainingIR, _attr_errors
+from .ir import CheckpointIR, InitFromIR, ModelIR, NodeIR, OutputIR, ParamIR, TrainingIR, _attr_errors
 from .ir_types import LINEAR
+from .freezing import set_trainable
 from .ops import LoweringError
 from .verify import CROSS_ENTROPY_HEADS, verify
 from .suggest import did_you_mean, format_choices
@@ -238,8 +239,16 @@ def _lower_layer(layer: Any, name: str, path: Loc, srcs: list[str], in_shapes: l
                 init=chosen[s.name].init if s.name in chosen else {"type": s.default_init},
                 regularizer=chosen[s.name].regularizer if s.name in chosen else None)
         for s in specs)
-    return NodeIR(name=name, op=draft.op, inputs=tuple(srcs), attrs=attrs, shape=shape, params=params,
+    node = NodeIR(name=name, op=draft.op, inputs=tuple(srcs), attrs=attrs, shape=shape, params=params,
                   spec_path=path)
+    trainable = getattr(layer, "trainable", True)  # the spec key of LayerBase (plugin tables may lack it)
+    if not trainable:
+        if not specs:
+            out.add(path + ("trainable",), f"layer {name!r} ({layer.type}) has no weights to freeze", received=False,
+                    hint="trainable = false applies to layers with weights (dense, maxout, batch_norm…)")
+            return None
+        node = set_trainable(node, False, op, specs)
+    return node
 
 
 # ---------------------------------------------------------------------------
@@ -355,20 +364,48 @@ def lower_outputs(spec: Any, nodes: list[NodeIR], output_names: list[str], out: 
     return result
 
 
-def lower_training(spec: Any, outputs: list[OutputIR]) -> TrainingIR | None:
+def lower_training(spec: Any, outputs: list[OutputIR], nodes: list[NodeIR], out: _Collector) -> TrainingIR | None:
     t = spec.training
     if t is None:
         return None
+    callbacks = []
+    for i, c in enumerate(t.callbacks):
+        config = c.model_dump(mode="json")
+        if config.get("type") == "unfreeze":
+            config = _lower_unfreeze(config, nodes, ("training", "callbacks", i), out)
+        callbacks.append(config)
     return TrainingIR(
         optimizer=t.optimizer.model_dump(mode="json"),
         batch_size=t.batch_size,
         validation_batch_size=t.validation_batch_size or t.batch_size,
         epochs=t.epochs,
         seed=t.seed,
-        callbacks=tuple(c.model_dump(mode="json") for c in t.callbacks),
+        callbacks=tuple(callbacks),
         class_weight=dict(t.class_weight) if t.class_weight else None,
         strict_parity=t.strict_parity,
+        checkpoint=CheckpointIR(**t.checkpoint.model_dump()),
     )
+
+
+def _lower_unfreeze(config: dict, nodes: list[NodeIR], path: tuple, out: _Collector) -> dict:
+    """The unfreeze callback with its layers explicit: the named ones, checked to be frozen, or every frozen one."""
+    frozen = [n.name for n in nodes if not n.trainable]
+    if config["layers"] is None:
+        if not frozen:
+            out.add(path, "unfreeze has nothing to unfreeze: no layer has trainable = false",
+                    hint="set trainable = false on the layers to train frozen first")
+        return dict(config, layers=frozen)
+    names = {n.name for n in nodes}
+    for j, name in enumerate(config["layers"]):
+        if name not in names:
+            guess = did_you_mean(name, frozen or sorted(names))
+            out.add(path + ("layers", j), f"unknown layer {name!r}", received=name,
+                    allowed=format_choices(frozen) if frozen else None,
+                    hint=f"did you mean {guess!r}?" if guess else None)
+        elif name not in frozen:
+            out.add(path + ("layers", j), f"layer {name!r} is not frozen (it has no trainable = false)", received=name,
+                    allowed=format_choices(frozen) if frozen else "none: no layer is frozen")
+    return config
 
 
 def lower_data(spec: Any, outputs: list[OutputIR], out: _Collector) -> dict | None:
@@ -387,7 +424,31 @@ def lower_data(spec: Any, outputs: list[OutputIR], out: _Collector) -> dict | No
         elif targets & {"sparse"} and explicit and data["labels"] != "sparse":
             out.add(("data", "labels"), "sparse_categorical_crossentropy needs integer labels", received=data["labels"],
                     allowed="'sparse' (or use categorical_crossentropy)")
+        elif targets == {"binary"} and not explicit:
+            data["labels"] = "binary"  # 0/1 float32 (n, 1) for binary_crossentropy on one sigmoid unit
     return data
+
+
+def lower_init_from(spec: Any, nodes: list[NodeIR], out: _Collector) -> InitFromIR | None:
+    """``model.init_from`` with the layer list as a mapping; every named layer must be one with weights."""
+    init = spec.model.init_from
+    if init is None:
+        return None
+    if init.layers is None:
+        return InitFromIR(source=init.run, layers=None)
+    pairs = init.layers.items() if isinstance(init.layers, dict) else ((n, n) for n in init.layers)
+    mapping: dict[str, str] = {}
+    with_weights = [n.name for n in nodes if n.params]
+    for k, (target, source) in enumerate(pairs):
+        path = ("model", "init_from", "layers", target if isinstance(init.layers, dict) else k)
+        if target not in with_weights:
+            known = target in {n.name for n in nodes}
+            guess = None if known else did_you_mean(target, with_weights)
+            out.add(path, f"layer {target!r} " + ("has no weights to copy" if known else "is not a layer of this model"),
+                    received=target, allowed=format_choices(with_weights) or "none",
+                    hint=f"did you mean {guess!r}?" if guess else None)
+        mapping[target] = source
+    return InitFromIR(source=init.run, layers=mapping)
 
 
 def lower(spec: Any, registry: Registry, *, name: str) -> ModelIR:
@@ -399,6 +460,8 @@ def lower(spec: Any, registry: Registry, *, name: str) -> ModelIR:
     input_names, nodes, output_names = lowered
     outputs = lower_outputs(spec, nodes, output_names, out)
     data = lower_data(spec, outputs, out)
+    training = lower_training(spec, outputs, nodes, out)
+    init_from = lower_init_from(spec, nodes, out)
     if out.issues:
         raise SpecError(out.issues)
     ir = ModelIR(
@@ -407,9 +470,10 @@ def lower(spec: Any, registry: Registry, *, name: str) -> ModelIR:
         inputs=tuple(input_names),
         nodes=tuple(nodes),
         outputs=tuple(outputs),
-        training=lower_training(spec, outputs),
+        training=training,
         data=data,
         conformance=spec.conformance.model_dump(mode="json"),
+        init_from=init_from,
     )
     verify(ir, registry.ops)  # a failure here is a bug in dnnc or in a plugin's lowering, never the spec's
     return ir

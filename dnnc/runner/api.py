@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..backends.base import Backend, BackendError, CompiledModel, check_supported
-from ..compiler.compile import compile_spec
+from ..compiler.compile import compile_spec, located_error
 from ..compiler.errors import SpecError
 from ..compiler.initial_weights import initial_weights
 from ..compiler.ir import ModelIR
@@ -39,6 +39,8 @@ from .loop import Trainer, evaluate_split
 from .metrics import MetricSet
 from .overrides import apply_overrides, attribute_issues
 from .progress import Progress, TeeProgress, TextLogProgress, make_progress
+from .checkpoint import CHECKPOINT_FILE, Checkpoint, CheckpointWriter
+from .transfer import TransferReport, transfer_weights
 from .records import (IR_FILE, LOG_FILE, MANIFEST, WEIGHTS, RunRecords, default_run_dir, determinism_settings,
                       framework_versions, read_run, system_info)
 
@@ -112,6 +114,19 @@ def load_datasets(ir: ModelIR, *, base_dir: Path | None, data_dir: Path | None =
     )
 
 
+def starting_weights(ir: ModelIR, base_dir: Path | None, source: SpecSource | None = None, *, seed: int | None = None
+                     ) -> tuple[dict[str, np.ndarray], TransferReport | None]:
+    """The weights a model starts from: drawn from the seed (default: the training seed), then the layers of
+    ``model.init_from`` copied in (:mod:`dnnc.runner.transfer`; its spec errors located in `source`)."""
+    weights = initial_weights(ir, seed)
+    try:
+        return transfer_weights(ir, weights, base_dir)
+    except SpecError as exc:
+        if source is None:
+            raise
+        raise located_error(source, exc.issues) from None
+
+
 def _status(history: History) -> str:
     if history.stop_reason == "nan":
         return "nan"
@@ -157,7 +172,7 @@ def train_spec(
     if seed is not None:
         overrides.append(f"training.seed={int(seed)}")
     spec_path = Path(spec_path)
-    _, ir = compile_with_overrides(spec_path, overrides)
+    source, ir = compile_with_overrides(spec_path, overrides)
     if ir.training is None:
         raise RunnerError(f"{spec_path} has no [training] table: nothing says how to train the model")
     if not all(o.loss is not None for o in ir.outputs):
@@ -168,10 +183,12 @@ def train_spec(
         if rows is not None:
             check_split(ir, rows, part)  # before anything is written
     chosen = get_backend(backend, ir)
-    model = chosen.build(ir, initial_weights(ir, ir.training.seed))
+    weights, transfer = starting_weights(ir, base_dir, source)
+    model = chosen.build(ir, weights)
 
     run_dir = Path(out) if out is not None else default_run_dir(ir.name, backend, runs_root)
     records = RunRecords(run_dir)
+    records.path(CHECKPOINT_FILE).unlink(missing_ok=True)  # a fresh run: nothing to resume from yet
     records.copy_spec(spec_path)
     records.write_ir(ir)
     records.start_manifest(
@@ -179,7 +196,7 @@ def train_spec(
         spec={"path": str(spec_path.resolve()), "sha256": sha256_file(spec_path), "overrides": overrides},
         spec_dir=str(base_dir),
         data_dir=None if data_dir is None else str(Path(data_dir).resolve()),
-        backend={"name": chosen.name, "status": chosen.status()[1], "artifact_suffix": chosen.artifact_suffix},
+        backend=backend_record(chosen),
         frameworks=framework_versions(),
         **system_info(),
         seed=ir.training.seed,
@@ -187,15 +204,41 @@ def train_spec(
         batch_size=ir.training.batch_size,
         determinism=determinism_settings(ir.training.strict_parity),
         data=datasets.meta,
+        **({"init_from": transfer.to_dict()} if transfer is not None else {}),
     )
+    return fit_and_record(records, ir, chosen, model, datasets, epochs=ir.training.epochs, progress=progress,
+                          console=console, notes=transfer.lines() if transfer is not None else (),
+                          callbacks=callbacks, artifacts=artifacts)
+
+
+def backend_record(backend: Backend) -> dict[str, Any]:
+    """The manifest's ``backend`` entry."""
+    return {"name": backend.name, "status": backend.status()[1], "artifact_suffix": backend.artifact_suffix}
+
+
+def fit_and_record(records: RunRecords, ir: ModelIR, backend: Backend, model: CompiledModel, datasets: Datasets, *,
+                   epochs: int, progress: str | Progress = "rich", console=None,
+                   resume: "Checkpoint | None" = None, notes: Sequence[str] = (),
+                   callbacks: Sequence[Callback] = (), artifacts: bool = True) -> RunResult:
+    """Train (or, with `resume`, continue) `model` with the spec's callbacks (then `callbacks`), write the run's
+    result files and finish the manifest (status ``failed`` / ``interrupted`` on an exception, which is
+    re-raised).  `notes` are shown (and logged) first; ``artifacts=False`` skips the native model file and the
+    learning-curve plot (see :func:`train_spec`)."""
+    run_dir = records.run_dir
     shown = make_progress(progress, console) if isinstance(progress, str) else progress
     reporter = TeeProgress(shown, TextLogProgress(records.path(LOG_FILE)))
+    for line in notes:
+        reporter.message(line)
     context = CallbackContext(ir=ir, run_dir=run_dir, message=lambda text: reporter.message(text, "info"))
+    config = ir.training.checkpoint
+    checkpoints = (CheckpointWriter(records.path(CHECKPOINT_FILE), config)
+                   if config is not None and config.enabled else None)
     trainer = None
     try:
         all_callbacks = build_callbacks(ir.training.callbacks, context) + list(callbacks)
-        trainer = Trainer(model, ir, datasets, callbacks=all_callbacks, progress=reporter, run_dir=run_dir,
-                          artifact_suffix=chosen.artifact_suffix)
+        trainer = Trainer(model, ir, datasets, epochs=epochs, callbacks=all_callbacks, progress=reporter,
+                          run_dir=run_dir, artifact_suffix=backend.artifact_suffix, checkpoints=checkpoints,
+                          resume=resume)
         history = trainer.fit()
     except BaseException as exc:
         reporter.close()
@@ -210,17 +253,19 @@ def train_spec(
         "weights": records.save_weights(model.get_weights()),
     }
     if artifacts:
-        saved = records.save_model(model, chosen.artifact_suffix)
+        saved = records.save_model(model, backend.artifact_suffix)
         if saved:
             files["model"] = saved[0]
-        curves = records.plot_curves(history, title=f"{ir.name} ({chosen.name})")
+        curves = records.plot_curves(history, title=f"{ir.name} ({backend.name})")
         if curves is not None:
             files["learning_curves"] = curves
+    if checkpoints is not None and records.path(CHECKPOINT_FILE).is_file():
+        files["checkpoint"] = records.path(CHECKPOINT_FILE)
     status = _status(history)
     records.finish_manifest(status, frameworks=framework_versions(), steps=history.steps,
                             epochs_run=len(history.epochs), test_metrics=history.test)
     files["manifest"] = records.path(MANIFEST)
-    return RunResult(run_dir=run_dir, ir=ir, backend=chosen.name, model=model, history=history,
+    return RunResult(run_dir=run_dir, ir=ir, backend=backend.name, model=model, history=history,
                      test_metrics=dict(history.test), status=status, files=files)
 
 
