@@ -47,13 +47,22 @@ def build(
 ) -> None:
     """Compile a spec with one backend, print the framework's own summary, and save a native artifact."""
     from ..compiler.compile import compile_spec
-    from ..compiler.initial_weights import initial_weights
-    from ..runner.api import get_backend
+    from ..compiler.source import load_source
+    from ..runner.api import get_backend, starting_weights
+    from ..runner.errors import RunnerError
 
-    ir = compile_spec(spec)
+    source = load_source(spec)
+    ir = compile_spec(source)
     be = get_backend(backend, ir)
+    try:
+        weights, transfer = starting_weights(ir, source.path.resolve().parent, source, seed=seed)
+    except RunnerError as exc:
+        raise UserError(str(exc)) from None
+    if transfer is not None:
+        for line in transfer.lines():
+            console.print(line, markup=False, highlight=False)
     with console.status(f"building {ir.name!r} with {backend}…"):
-        model = be.build(ir, initial_weights(ir, seed))
+        model = be.build(ir, weights)
     counts = model.layer_param_counts()
     if not quiet:
         console.print(model.summary(), markup=False, highlight=False)

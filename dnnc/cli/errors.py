@@ -36,9 +36,10 @@ class UsageError(UserError):
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
     from ..backends.base import BackendError
+    from ..compiler.verify import IRError
     from ..runner.datasets.errors import DataError
 
-    return (UserError, BackendError, DataError, FileNotFoundError)
+    return (UserError, BackendError, DataError, IRError, FileNotFoundError)
 
 
 def guarded(fn: F) -> F:

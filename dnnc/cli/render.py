@@ -28,6 +28,8 @@ def _layer_label(node) -> str:
         detail = act.type
     elif act is not None and act.type != "linear":
         detail += f", {act.type}"
+    if not node.trainable:
+        detail += ", frozen"
     return f"{node.name} ({detail})"
 
 

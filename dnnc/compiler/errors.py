@@ -9,20 +9,30 @@ prints them one per line in the form::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 Loc = tuple[str | int, ...]
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def format_path(loc: Loc) -> str:
-    """Render a location tuple as ``model.layers[2].units``."""
+    """Render a location tuple as ``model.layers[2].units``.
+
+    A key that is not a bare TOML key is quoted: ``search.space."model.layers[0].times"``.
+    """
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            text = str(part)
+            if not _BARE_KEY.fullmatch(text):
+                text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            out += f".{text}" if out else text
     return out
 
 

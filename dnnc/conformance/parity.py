@@ -27,6 +27,7 @@ import numpy as np
 
 from ..compiler.ir import ModelIR
 from .options import with_seed, with_strict_parity
+from .pairwise import scaled_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..backends.base import Backend
@@ -43,18 +44,6 @@ def ulp_perturbed(weights: Any, seed: int) -> dict[str, np.ndarray]:
         direction = np.where(rng.random(w.shape) < 0.5, -np.inf, np.inf).astype(np.float32)
         out[key] = np.where(w == 0, w, np.nextafter(w, direction)).astype(np.float32)
     return out
-
-
-def scaled_error(a: Any, b: Any, floor: float = 1.0) -> float:
-    """How far two runs' weights are apart: ``max|a − b| / max(floor, max|a|, max|b|)`` (NaN against NaN: 0,
-    NaN against a number: infinite)."""
-    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if x.size == 0:
-        return 0.0
-    both, either = np.isnan(x) & np.isnan(y), np.isnan(x) | np.isnan(y)
-    with np.errstate(invalid="ignore"):
-        d = np.where(both, 0.0, np.where(either, np.inf, np.abs(x - y)))
-    return float(d.max()) / max(floor, float(np.nan_to_num(np.abs(x)).max()), float(np.nan_to_num(np.abs(y)).max()))
 
 
 @dataclass
@@ -206,7 +195,7 @@ def measure_parity(ir: ModelIR, backends: Sequence["Backend"], datasets: "Datase
             wa, wb = weights[name][e], weights[reference][e]
             worst, worst_key, num, den = 0.0, "", 0.0, 0.0
             for key in wb:
-                err = scaled_error(wa[key], wb[key], 1.0)
+                err, _ = scaled_error(wa[key], wb[key], 1.0)
                 if err >= worst:
                     worst, worst_key = err, key
                 d = np.asarray(wa[key], np.float64) - np.asarray(wb[key], np.float64)

@@ -1,9 +1,8 @@
-"""Framework-free reference math (NumPy only): schedules, optimizers, losses, penalties."""
+"""Framework-free reference math (NumPy only): heads, schedules, optimizers, losses, penalties."""
 
 from .clipping import clip_by_global_norm, clip_by_norm, clip_gradients
+from .heads import HEADS, apply_head, sigmoid, softmax
 from .losses import (
-    HEADS,
-    apply_head,
     loss_input_kind,
     loss_value,
     match_rank,
@@ -33,5 +32,7 @@ __all__ = [
     "per_sample_loss",
     "reduce_loss",
     "regularizer_penalty",
+    "sigmoid",
+    "softmax",
     "sparse_labels",
 ]

@@ -21,7 +21,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-HEADS = ("linear", "softmax", "sigmoid")
+from .heads import HEADS, apply_head
+
 REGRESSION_LOSSES = ("mse", "mae", "huber")
 CROSSENTROPY_HEAD = {
     "binary_crossentropy": "sigmoid",
@@ -58,17 +59,6 @@ def loss_input_kind(loss_ir: Mapping[str, Any], head: str) -> str:
         f"{kind} needs an output layer ending in {natural} (or a linear one), "
         f"but the output layer ends in {head}"
     )
-
-
-def apply_head(head: str, output: np.ndarray) -> np.ndarray:
-    """head(output) in float64: softmax over the last axis, sigmoid, or identity."""
-    x = np.asarray(output, dtype=np.float64)
-    if head == "softmax":
-        e = np.exp(x - x.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
-    if head == "sigmoid":
-        return np.where(x >= 0, 1.0 / (1.0 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1.0 + np.exp(-np.abs(x))))
-    return x
 
 
 def match_rank(target: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

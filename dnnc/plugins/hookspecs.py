@@ -12,6 +12,13 @@ The built-in Keras and PyTorch backends register through exactly this path
 every implementation's results are collected (none is "first result only").
 A plugin that fails to import or whose hook raises is reported by name, with
 its error, by ``dnnc backends`` and does not stop the others.
+
+Plugins are loaded in a fixed order (dnnc's vocabulary, dnnc's own entry
+points, then the others by distribution and entry-point name), and a name two
+plugins register is a conflict listed by ``dnnc backends``: a built-in name
+stays built-in, and a name two third-party plugins register is usable by
+neither (using it fails with a message naming both).  The rules are in
+:mod:`dnnc.plugins.manager`.
 """
 
 from __future__ import annotations
@@ -61,7 +68,7 @@ def dnnc_layer_types() -> "list[LayerType]":
         ``type: Literal["name"]`` field) and a lowering function producing the
         IR node.  The types join the discriminated union of layers, so
         validation, did-you-mean suggestions and the JSON Schema include them.
-        A name already taken is reported as a plugin error and ignored.
+        A name another plugin also registers is a conflict (see the module docstring).
     """
 
 

@@ -14,17 +14,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from ..backends.base import Backend, BackendError, CompiledModel, check_supported
-from ..compiler.compile import compile_spec
+from ..compiler.compile import compile_spec, located_error
 from ..compiler.errors import SpecError
 from ..compiler.initial_weights import initial_weights
 from ..compiler.ir import ModelIR
 from ..compiler.source import SpecSource, load_source
+from ..numerics.heads import apply_head
+from .callbacks.base import Callback
 from .callbacks.factory import build_callbacks
+from .checksums import sha256_file
 from .context import CallbackContext
 from .datasets import Datasets, load_data
 from .data_checks import check_split
@@ -33,11 +36,13 @@ from .executor import LocalExecutor
 from .history import History
 from .inputs import preprocess, read_raw_inputs
 from .loop import Trainer, evaluate_split
-from .metrics import MetricSet, apply_head
+from .metrics import MetricSet
 from .overrides import apply_overrides, attribute_issues
 from .progress import Progress, TeeProgress, TextLogProgress, make_progress
+from .checkpoint import CHECKPOINT_FILE, Checkpoint, CheckpointWriter
+from .transfer import TransferReport, transfer_weights
 from .records import (IR_FILE, LOG_FILE, MANIFEST, WEIGHTS, RunRecords, default_run_dir, determinism_settings,
-                      framework_versions, read_run, sha256_file, system_info)
+                      framework_versions, read_run, system_info)
 
 
 @dataclass
@@ -86,15 +91,20 @@ def load_datasets(ir: ModelIR, *, base_dir: Path | None, data_dir: Path | None =
     """The data of ``ir.data``, prepared for the model's inputs and outputs.
 
     The data table is validated with the installed vocabulary, so dataset types added by
-    plugins load through their `DatasetType.load`.
+    plugins load through their `DatasetType.load`; a table the installed plugins do not
+    accept (a dataset type since uninstalled, or now registered by two plugins) is a RunnerError.
     """
+    from ..compiler.validate import validate_data
     from ..plugins.manager import get_registry
 
     if ir.data is None:
         raise RunnerError(f"model {ir.name!r} has no [data] table: nothing says what to train on")
     registry = get_registry()
     data_model = registry.spec_model().model_fields["data"].annotation.__args__[0]
-    spec = data_model.model_validate(ir.data)
+    spec, issues = validate_data(dict(ir.data), data_model)
+    if issues:
+        raise RunnerError(f"the data table of model {ir.name!r} is not valid with the installed plugins: "
+                          + "; ".join(("data." + i.render()) if i.path else i.render() for i in issues))
     loaders = {name: t.load for name, t in registry.datasets.items() if t.load is not None}
     seed = ir.training.seed if ir.training is not None else 0
     return load_data(
@@ -102,6 +112,19 @@ def load_datasets(ir: ModelIR, *, base_dir: Path | None, data_dir: Path | None =
         input_names=list(ir.inputs), output_names=[o.name for o in ir.outputs], download=download,
         input_shapes={name: ir.node(name).shape for name in ir.inputs}, loaders=loaders,
     )
+
+
+def starting_weights(ir: ModelIR, base_dir: Path | None, source: SpecSource | None = None, *, seed: int | None = None
+                     ) -> tuple[dict[str, np.ndarray], TransferReport | None]:
+    """The weights a model starts from: drawn from the seed (default: the training seed), then the layers of
+    ``model.init_from`` copied in (:mod:`dnnc.runner.transfer`; its spec errors located in `source`)."""
+    weights = initial_weights(ir, seed)
+    try:
+        return transfer_weights(ir, weights, base_dir)
+    except SpecError as exc:
+        if source is None:
+            raise
+        raise located_error(source, exc.issues) from None
 
 
 def _status(history: History) -> str:
@@ -128,12 +151,20 @@ def train_spec(
     download: bool = True,
     runs_root: str | Path = "runs",
     console=None,
+    callbacks: Sequence[Callback] = (),
+    data_loader: Callable[..., Datasets] | None = None,
+    artifacts: bool = True,
 ) -> RunResult:
     """Compile, load the data, build, train, test and record one run; see :mod:`dnnc.runner.records`.
 
     ``epochs`` / ``seed`` are shorthands for ``--set training.epochs=…`` / ``training.seed=…``
     (applied after ``overrides``, validated like the file).  ``out`` is the run
     directory (default ``<runs_root>/<model>/<YYYYmmdd-HHMMSS>-<backend>``).
+    ``callbacks`` run after the spec's own (``dnnc tune`` adds its pruning callback);
+    ``data_loader`` replaces :func:`load_datasets` (same arguments; ``dnnc tune``'s
+    workers pass one that keeps the data of earlier trials).  ``artifacts=False`` skips the
+    backend's native model file and learning_curves.png (weights.npz is still written, so
+    ``evaluate`` and ``predict`` work; ``dnnc tune`` trials use it).
     """
     overrides = list(overrides)
     if epochs is not None:
@@ -141,21 +172,23 @@ def train_spec(
     if seed is not None:
         overrides.append(f"training.seed={int(seed)}")
     spec_path = Path(spec_path)
-    _, ir = compile_with_overrides(spec_path, overrides)
+    source, ir = compile_with_overrides(spec_path, overrides)
     if ir.training is None:
         raise RunnerError(f"{spec_path} has no [training] table: nothing says how to train the model")
     if not all(o.loss is not None for o in ir.outputs):
         raise RunnerError(f"{spec_path}: every output needs a loss to train")
     base_dir = spec_path.resolve().parent
-    datasets = load_datasets(ir, base_dir=base_dir, data_dir=data_dir, download=download)
+    datasets = (data_loader or load_datasets)(ir, base_dir=base_dir, data_dir=data_dir, download=download)
     for part, rows in (("training", datasets.train), ("validation", datasets.validation), ("test", datasets.test)):
         if rows is not None:
             check_split(ir, rows, part)  # before anything is written
     chosen = get_backend(backend, ir)
-    model = chosen.build(ir, initial_weights(ir, ir.training.seed))
+    weights, transfer = starting_weights(ir, base_dir, source)
+    model = chosen.build(ir, weights)
 
     run_dir = Path(out) if out is not None else default_run_dir(ir.name, backend, runs_root)
     records = RunRecords(run_dir)
+    records.path(CHECKPOINT_FILE).unlink(missing_ok=True)  # a fresh run: nothing to resume from yet
     records.copy_spec(spec_path)
     records.write_ir(ir)
     records.start_manifest(
@@ -163,7 +196,7 @@ def train_spec(
         spec={"path": str(spec_path.resolve()), "sha256": sha256_file(spec_path), "overrides": overrides},
         spec_dir=str(base_dir),
         data_dir=None if data_dir is None else str(Path(data_dir).resolve()),
-        backend={"name": chosen.name, "status": chosen.status()[1], "artifact_suffix": chosen.artifact_suffix},
+        backend=backend_record(chosen),
         frameworks=framework_versions(),
         **system_info(),
         seed=ir.training.seed,
@@ -171,15 +204,41 @@ def train_spec(
         batch_size=ir.training.batch_size,
         determinism=determinism_settings(ir.training.strict_parity),
         data=datasets.meta,
+        **({"init_from": transfer.to_dict()} if transfer is not None else {}),
     )
+    return fit_and_record(records, ir, chosen, model, datasets, epochs=ir.training.epochs, progress=progress,
+                          console=console, notes=transfer.lines() if transfer is not None else (),
+                          callbacks=callbacks, artifacts=artifacts)
+
+
+def backend_record(backend: Backend) -> dict[str, Any]:
+    """The manifest's ``backend`` entry."""
+    return {"name": backend.name, "status": backend.status()[1], "artifact_suffix": backend.artifact_suffix}
+
+
+def fit_and_record(records: RunRecords, ir: ModelIR, backend: Backend, model: CompiledModel, datasets: Datasets, *,
+                   epochs: int, progress: str | Progress = "rich", console=None,
+                   resume: "Checkpoint | None" = None, notes: Sequence[str] = (),
+                   callbacks: Sequence[Callback] = (), artifacts: bool = True) -> RunResult:
+    """Train (or, with `resume`, continue) `model` with the spec's callbacks (then `callbacks`), write the run's
+    result files and finish the manifest (status ``failed`` / ``interrupted`` on an exception, which is
+    re-raised).  `notes` are shown (and logged) first; ``artifacts=False`` skips the native model file and the
+    learning-curve plot (see :func:`train_spec`)."""
+    run_dir = records.run_dir
     shown = make_progress(progress, console) if isinstance(progress, str) else progress
     reporter = TeeProgress(shown, TextLogProgress(records.path(LOG_FILE)))
+    for line in notes:
+        reporter.message(line)
     context = CallbackContext(ir=ir, run_dir=run_dir, message=lambda text: reporter.message(text, "info"))
+    config = ir.training.checkpoint
+    checkpoints = (CheckpointWriter(records.path(CHECKPOINT_FILE), config)
+                   if config is not None and config.enabled else None)
     trainer = None
     try:
-        callbacks = build_callbacks(ir.training.callbacks, context)
-        trainer = Trainer(model, ir, datasets, callbacks=callbacks, progress=reporter, run_dir=run_dir,
-                          artifact_suffix=chosen.artifact_suffix)
+        all_callbacks = build_callbacks(ir.training.callbacks, context) + list(callbacks)
+        trainer = Trainer(model, ir, datasets, epochs=epochs, callbacks=all_callbacks, progress=reporter,
+                          run_dir=run_dir, artifact_suffix=backend.artifact_suffix, checkpoints=checkpoints,
+                          resume=resume)
         history = trainer.fit()
     except BaseException as exc:
         reporter.close()
@@ -193,17 +252,20 @@ def train_spec(
         "metrics": records.write_metrics(history.test),
         "weights": records.save_weights(model.get_weights()),
     }
-    saved = records.save_model(model, chosen.artifact_suffix)
-    if saved:
-        files["model"] = saved[0]
-    curves = records.plot_curves(history, title=f"{ir.name} ({chosen.name})")
-    if curves is not None:
-        files["learning_curves"] = curves
+    if artifacts:
+        saved = records.save_model(model, backend.artifact_suffix)
+        if saved:
+            files["model"] = saved[0]
+        curves = records.plot_curves(history, title=f"{ir.name} ({backend.name})")
+        if curves is not None:
+            files["learning_curves"] = curves
+    if checkpoints is not None and records.path(CHECKPOINT_FILE).is_file():
+        files["checkpoint"] = records.path(CHECKPOINT_FILE)
     status = _status(history)
     records.finish_manifest(status, frameworks=framework_versions(), steps=history.steps,
                             epochs_run=len(history.epochs), test_metrics=history.test)
     files["manifest"] = records.path(MANIFEST)
-    return RunResult(run_dir=run_dir, ir=ir, backend=chosen.name, model=model, history=history,
+    return RunResult(run_dir=run_dir, ir=ir, backend=backend.name, model=model, history=history,
                      test_metrics=dict(history.test), status=status, files=files)
 
 

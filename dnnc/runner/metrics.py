@@ -33,31 +33,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..compiler.ir import ModelIR, OutputIR
-
-# --------------------------------------------------------------------------
-# heads
-# --------------------------------------------------------------------------
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """Numerically stable logistic function (float64 in, same dtype out)."""
-    z = np.asarray(z)
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
-def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
-    z = np.asarray(z, dtype=np.float64)
-    e = np.exp(z - np.max(z, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
-
-
-def apply_head(head: str, logits: np.ndarray) -> np.ndarray:
-    """Probabilities (softmax/sigmoid head) or the values themselves (linear), float64."""
-    if head == "softmax":
-        return softmax(logits)
-    if head == "sigmoid":
-        return sigmoid(np.asarray(logits, dtype=np.float64))
-    return np.asarray(logits, dtype=np.float64)
+from ..numerics.heads import apply_head
 
 
 def logit_threshold(threshold: float) -> float:

@@ -14,15 +14,20 @@ current directory (``-2``, ``-3``… appended if it exists).  Contents:
 ``model<suffix>``                 the final model saved by the backend (``.keras``, ``.pt``…)
 ``weights.npz``                   the final canonical weights (``"<node>/<param>"`` keys)
 ``train.log``                     a plain-text log: epoch lines, messages, test metrics
+``checkpoint.npz``                the latest resumable training state (:mod:`dnnc.runner.checkpoint`)
 checkpoints, tensorboard, csv     wherever the callbacks' relative paths put them
 ================================  ===============================================================
+
+A resumed run (``dnnc resume``, :mod:`dnnc.runner.resume`) keeps its manifest and adds to it:
+``interruptions`` (one entry per attempt that ended without finishing: the status it left, its
+error, the checkpoint it was continued from) and ``resumptions`` (when, with which backend, from
+which checkpoint, for how many epochs, and how each ended).
 
 JSON files are written atomically (temp file + rename).
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -71,14 +76,6 @@ def default_run_dir(model_name: str, backend: str, root: str | Path = "runs", no
         candidate = base.with_name(f"{base.name}-{i}")
         i += 1
     return candidate
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def now_iso() -> str:
@@ -170,13 +167,21 @@ class RunRecords:
         self.manifest = {"dnnc_version": __version__, "status": "running", "started": now_iso(), **fields}
         return self.write_json(MANIFEST, self.manifest)
 
+    def load_manifest(self) -> dict[str, Any]:
+        """Read the existing manifest (a resumed run adds to it); {} when there is none."""
+        path = self.path(MANIFEST)
+        self.manifest = json.loads(path.read_text()) if path.is_file() else {}
+        return self.manifest
+
     def update_manifest(self, **fields: Any) -> Path:
         self.manifest.update(fields)
         return self.write_json(MANIFEST, self.manifest)
 
     def finish_manifest(self, status: str, **fields: Any) -> Path:
-        return self.update_manifest(status=status, finished=now_iso(),
-                                    wall_seconds=round(time.perf_counter() - self._started, 3), **fields)
+        finished, seconds = now_iso(), round(time.perf_counter() - self._started, 3)
+        if self.manifest.get("resumptions"):  # how the latest attempt ended
+            self.manifest["resumptions"][-1].update(status=status, finished=finished, wall_seconds=seconds)
+        return self.update_manifest(status=status, finished=finished, wall_seconds=seconds, **fields)
 
     def write_history(self, history: History) -> Path:
         return self.write_json(HISTORY, history.to_dict())
@@ -197,7 +202,7 @@ class RunRecords:
 def read_run(run_dir: str | Path) -> tuple[ModelIR, dict[str, Any]]:
     """(IR, manifest) of a run directory."""
     run_dir = Path(run_dir)
-    ir = ModelIR.from_json((run_dir / IR_FILE).read_text())
+    ir = ModelIR.from_json((run_dir / IR_FILE).read_text(), source=str(run_dir / IR_FILE))
     manifest_path = run_dir / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     return ir, manifest

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, Union
 
 from pydantic import BeforeValidator, Field, model_validator
 
@@ -36,6 +36,31 @@ class ModelDefaults(StrictModel):
     batch_norm: BatchNormDefaults = Field(default_factory=BatchNormDefaults)
 
 
+class InitFrom(StrictModel):
+    """Start from the weights of another trained network (transfer learning): its layers are copied into
+    this model's layers of the same parameter shapes, every other layer is drawn from the seed as usual.
+    `build` and `train` print which layers were copied and which were drawn fresh."""
+
+    run: str = Field(
+        ...,
+        min_length=1,
+        description=(
+            "Where the weights come from, relative to the spec file: a run directory (its weights.npz, else its "
+            "checkpoint.npz), a weights.npz or checkpoint.npz, an .npz of canonical weights (keys "
+            "\"<layer>/<param>\"), or a saved model of an installed backend (.keras, .pt…) (required)."
+        ),
+    )
+    layers: Optional[Union[Annotated[list[Annotated[str, Field(pattern=NAME_PATTERN)]], Field(min_length=1)],
+                           dict[str, Annotated[str, Field(pattern=NAME_PATTERN)]]]] = Field(
+        None,
+        description=(
+            "Which layers to copy: a list of names found in both networks, or a table this model's layer → the "
+            "source's layer. A listed layer whose parameters differ in shape is an error naming both shapes "
+            "(default: every layer whose name and parameter shapes match; the others are drawn fresh)."
+        ),
+    )
+
+
 class ModelSectionBase(StrictModel):
     """Fields of `[model]` other than `layers` (whose union depends on the installed plugins)."""
 
@@ -47,6 +72,7 @@ class ModelSectionBase(StrictModel):
         None, min_length=1, description="Names of the output layers (default: the last layer)."
     )
     defaults: ModelDefaults = Field(default_factory=ModelDefaults)
+    init_from: Optional[InitFrom] = Field(None, description="Copy trained layers from another network (default: none).")
 
     @model_validator(mode="before")
     @classmethod

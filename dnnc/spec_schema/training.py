@@ -34,6 +34,30 @@ MetricsField = Annotated[
 ]
 
 
+class CheckpointSpec(StrictModel):
+    """Resumable checkpoints of the whole training state (what `dnnc resume` continues from).
+
+    One file, ``checkpoint.npz`` in the run directory, replaced atomically each time: the weights (moving
+    statistics included), the optimizer's slots and iteration count, the position in the batch order, the
+    dropout generators, the learning-rate factor, which layers were unfrozen, every callback's state, the
+    history so far and, mid-epoch, the epoch's running metric sums.
+    """
+
+    every_epochs: int = Field(1, ge=0, description="Write one at the end of every N-th epoch (default 1; 0: not at epoch ends).")
+    every_steps: int = Field(
+        0, ge=0, description="Also write one after every N-th optimizer step, counted over the whole run (default 0: never mid-epoch)."
+    )
+    min_seconds: float = Field(
+        5.0,
+        ge=0,
+        description=(
+            "Skip a checkpoint due less than this many seconds after the previous one, so that tiny epochs do not "
+            "spend their time writing (default 5; 0: write every one). The end of the last epoch always gets one, "
+            "unless every_epochs and every_steps are both 0 (no checkpoints)."
+        ),
+    )
+
+
 class TrainingSectionBase(StrictModel):
     """Fields of `[training]` other than `callbacks` (whose union depends on the installed plugins)."""
 
@@ -55,6 +79,10 @@ class TrainingSectionBase(StrictModel):
     strict_parity: bool = Field(
         False,
         description="Draw dropout masks from the seed and use deterministic kernels so backends follow one trajectory (default false).",
+    )
+    checkpoint: CheckpointSpec = Field(
+        default_factory=CheckpointSpec,
+        description="Resumable checkpoints for `dnnc resume` (default: at the end of every epoch, at most one per 5 seconds, and after the last epoch).",
     )
 
 

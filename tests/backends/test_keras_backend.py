@@ -73,7 +73,8 @@ def bn(name, src, c, momentum=0.9, epsilon=1e-3, center=True, scale=True, lead=(
     params += [ParamIR(name="moving_mean", shape=(c,), trainable=False, init=ZEROS),
                ParamIR(name="moving_variance", shape=(c,), trainable=False, init={"type": "ones"})]
     return NodeIR(name=name, op="batch_norm", inputs=(src,), shape=tuple(lead) + (c,), params=tuple(params),
-                  attrs={"axis": -1, "momentum": momentum, "epsilon": epsilon, "center": center, "scale": scale})
+                  attrs={"axis": -1, "momentum": momentum, "epsilon": epsilon, "center": center, "scale": scale,
+                         "inference_mode": False})
 
 
 def node(name, op, srcs, out_shape, **attrs):
@@ -554,8 +555,8 @@ def test_input_and_target_errors_name_what_is_expected(every_op):
         model.forward({"x": inputs["x"]})
     with pytest.raises(ValueError, match=r"targets must be given for \['out', 'aux'\]"):
         model.evaluate_step(inputs, {"out": targets["out"]})
-    with pytest.raises(ValueError, match=r"input 'img' has shape \(8, 3, 2\); expected \(batch, 2, 3\)"):
+    with pytest.raises(ValueError, match=r"input 'img' must have shape \(batch, 2, 3\) \(received \(8, 3, 2\)\)"):
         model.forward({**inputs, "img": inputs["img"].reshape(8, 3, 2)})
-    with pytest.raises(ValueError, match=r"dropout mask 'drop' has shape \(8, 7\)"):
+    with pytest.raises(ValueError, match=r"the dropout mask of 'drop' must have shape \(batch, \d+\) \(received \(8, 7\)\)"):
         model.forward(inputs, training=True, dropout_masks={"drop": np.ones((8, 7), np.float32)})
 

@@ -16,7 +16,6 @@ tf = pytest.importorskip("tensorflow")
 
 from dnnc.backends.keras.losses import keras_loss  # noqa: E402
 from dnnc.backends.keras.optimizers import build_keras_optimizer  # noqa: E402
-from dnnc.backends.keras.optimizers import set_learning_rate as keras_set_lr  # noqa: E402
 from dnnc.backends.torch.losses import torch_loss  # noqa: E402
 from dnnc.backends.torch.optimizers import build_torch_optimizer  # noqa: E402
 from dnnc.backends.torch.optimizers import set_learning_rate as torch_set_lr  # noqa: E402
@@ -156,6 +155,11 @@ def run_torch(opt_ir, grads, optimizer=None, start=0):
             p.grad = torch.tensor(g[n])
         opt.step()
     return {n: p.detach().numpy().copy() for n, p in params}
+
+
+def keras_set_lr(optimizer, learning_rate: float) -> None:
+    """What the Keras backend's training step does: assign the float32 value to the optimizer's variable."""
+    optimizer.learning_rate.assign(np.float32(learning_rate))
 
 
 def run_keras(opt_ir, grads):

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from dnnc.cli.app import app
 from dnnc.compiler.errors import SpecError
 from dnnc.runner import compile_with_overrides, evaluate_run, predict, train_spec
-from dnnc.runner.metrics import sigmoid, softmax
+from dnnc.numerics.heads import sigmoid, softmax
 from support.fakes import FakeBackend, xor_spec
 
 runner = CliRunner()

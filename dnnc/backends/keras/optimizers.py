@@ -3,10 +3,10 @@
 dnnc's documented formulas are the Keras 3 ones, so the stock classes are used
 as they are; every hyperparameter is passed explicitly (no Keras default is
 relied on).  The learning rate is a plain variable, never a Keras
-`LearningRateSchedule`: the runner assigns the current value (from
-:func:`dnnc.numerics.learning_rate_at`, possibly scaled, e.g. by
-reduce-on-plateau) with :func:`set_learning_rate` before every step, which
-also makes Keras's decoupled weight decay use that value.
+`LearningRateSchedule`: every training step assigns the float32 value the
+runner gives it (from :func:`dnnc.numerics.learning_rate_at`, possibly scaled,
+e.g. by reduce-on-plateau) to that variable inside the compiled step (see
+:mod:`.steps`), which also makes Keras's decoupled weight decay use that value.
 
 Precision note: stock Keras computes Adam-family bias corrections 1 − β^t in
 float32 (β2 = 0.999 becomes 0.99900001), so its steps differ from the exact
@@ -18,8 +18,6 @@ tests/numerics/test_optimizers.py), so no custom Keras optimizer is needed.
 from __future__ import annotations
 
 from typing import Any, Mapping
-
-import numpy as np
 
 from dnnc.numerics.schedules import learning_rate_at
 
@@ -77,13 +75,3 @@ def build_keras_optimizer(opt_ir: Mapping[str, Any]):
         gradient_accumulation_steps=None,
         **kwargs,
     )
-
-
-def set_learning_rate(optimizer, lr: float) -> None:
-    """Use `lr` (stored as float32) for the next step, weight decay included."""
-    optimizer.learning_rate = float(np.float32(lr))
-
-
-def get_learning_rate(optimizer) -> float:
-    """The learning rate the next step will use."""
-    return float(np.asarray(optimizer.learning_rate))

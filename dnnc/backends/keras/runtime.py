@@ -10,19 +10,15 @@ does, once, after setting the process environment:
   (CPU-feature notices) but keeps its warnings and errors;
 * ``TF_ENABLE_ONEDNN_OPTS=0`` unless set: TensorFlow's oneDNN rewrites change
   the summation order (run-to-run reproducibility) and announce themselves on
-  every start; measured no slower for dnnc's models (XLA-compiled steps).
-  Set the variable yourself (to 1) to keep them.
+  every start.  Set the variable yourself (to 1) to keep them.
 
 Both variables only take effect if TensorFlow was not imported before dnnc
 builds its first Keras model.
 
-Step functions are traced ``tf.function`` steps without XLA by default.  XLA
-compiles once per distinct batch size (training, validation and test each end
-in a partial batch, 1–2 s each) and, measured end to end on the 256-128-64
-MNIST network (benchmarks/train_speed.py, 2 epochs), made training slower:
-9.6 s with XLA against 5.8 s without (and 7.2 s for Keras's own ``fit``).
+Step functions are traced ``tf.function`` steps without XLA by default (XLA
+compiles once per distinct batch size; why it is off: docs/performance.md).
 ``DNNC_KERAS_JIT_COMPILE=1`` turns XLA on (never under op determinism, i.e.
-strict parity, as in Keras); ``0`` forces it off.
+strict parity, as in Keras); ``0`` or unset leaves it off.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from ...compiler.ir import ModelIR, OutputIR
-from ..base import Arrays, StepResult, check_weights
+from ..base import (Arrays, BatchChecks, StepResult, check_same_graph, check_weights, loss_keys, named_losses,
+                    penalties, split_optimizer_state)
 from .graph import GraphModule, bind_weights
 from .losses import torch_loss
 from .optimizers import build_torch_optimizer, set_learning_rate
@@ -57,31 +58,45 @@ class TorchModel:
         self.generator = torch.Generator().manual_seed(self.seed)
         self.graph = GraphModule(ir, self.generator)
         self._bound = bind_weights(self.graph, ir)
-        self._dropout_shapes = {n.name: tuple(n.shape) for n in ir.nodes if n.op == "dropout"}
-        self._dropout_nodes = frozenset(self._dropout_shapes)
         self._trainable: list[tuple[str, torch.nn.Parameter, bool]] = []
+        self._params: list[torch.nn.Parameter] = []
+        #: (tensor, l1, l2) of every regularised trained parameter (the penalty does not depend on the layout)
         self._penalties: list[tuple[torch.Tensor, float, float]] = []
-        for key, node, param in ir.weight_specs():
-            tensor, transposed = self._bound[key]
-            if isinstance(tensor, torch.nn.Parameter):
-                tensor.requires_grad_(param.trainable)
-                if param.trainable:
-                    self._trainable.append((key, tensor, transposed))
-            if param.regularizer is not None and param.regularizer.active:
-                self._penalties.append((tensor, param.regularizer.l1, param.regularizer.l2))
-        self._params = [p for _, p, _ in self._trainable]
+        self._bind_trainable()
+        self._checks = BatchChecks(ir)
         self._input_names = tuple(ir.inputs)
-        self._input_shapes = tuple(tuple(ir.node(name).shape) for name in ir.inputs)
         self._loss_outputs: list[tuple[int, OutputIR, np.dtype]] = [
-            (i, out, _I64 if out.target == "sparse" else _F32) for i, out in enumerate(ir.outputs) if out.loss is not None
-        ]
-        self._multi_output = len(ir.outputs) > 1
+            (i, out, _I64 if out.target == "sparse" else _F32) for i, out in self._checks.loss_outputs]
+        self._loss_keys = loss_keys(ir)
         self._optimizer: torch.optim.Optimizer | None = None
         self._training_mode: bool | None = None
         #: Why the last `save` could not write a torch.export program (None when it could).
         self.export_error: str | None = None
         self.set_weights(weights)
         self._set_mode(False)
+
+    def _bind_trainable(self) -> None:
+        """requires_grad and the list of trained parameters from the IR's trainable flags."""
+        self._trainable = []
+        for key, node, param in self.ir.weight_specs():
+            tensor, transposed = self._bound[key]
+            if isinstance(tensor, torch.nn.Parameter):
+                tensor.requires_grad_(param.trainable)
+                if param.trainable:
+                    self._trainable.append((key, tensor, transposed))
+        self._params = [p for _, p, _ in self._trainable]
+        self._penalties = [(self._bound[p.key][0], p.l1, p.l2) for p in penalties(self.ir)]
+
+    def set_trainable(self, ir: ModelIR) -> None:
+        """Adopt the trainable flags of `ir` (this model's IR with nodes frozen or unfrozen); the optimizer
+        starts afresh over the new trained parameters (new slots, iteration count 0)."""
+        check_same_graph(self.ir, ir)
+        self.ir = ir
+        for node in ir.nodes:
+            if node.op == "batch_norm":
+                self.graph.module_for(node.name).inference_mode = bool(node.attrs.inference_mode)
+        self._bind_trainable()
+        self._optimizer = None
 
     # -- weights -------------------------------------------------------------
     def get_weights(self) -> dict[str, np.ndarray]:
@@ -104,37 +119,12 @@ class TorchModel:
             self.graph.train(training)
             self._training_mode = training
 
-    def _inputs(self, inputs: Arrays) -> list[torch.Tensor]:
-        tensors = []
-        for name, shape in zip(self._input_names, self._input_shapes):
-            if name not in inputs:
-                raise ValueError(f"inputs must be given for {list(self._input_names)} (received {sorted(inputs)})")
-            t = as_tensor(inputs[name], _F32)
-            if tuple(t.shape[1:]) != shape:
-                raise ValueError(f"input {name!r} must have shape (batch, {', '.join(map(str, shape))}) "
-                                 f"(received {tuple(t.shape)})")
-            tensors.append(t)
-        return tensors
-
-    def _masks(self, masks: Arrays | None) -> dict[str, torch.Tensor] | None:
-        if not masks:
-            return None
-        unknown = set(masks) - self._dropout_nodes
-        if unknown:
-            raise ValueError(f"dropout masks given for {sorted(unknown)}, which are not dropout layers "
-                             f"(dropout layers: {sorted(self._dropout_nodes) or 'none'})")
-        tensors = {}
-        for name, m in masks.items():
-            t = as_tensor(m, _F32)
-            if tuple(t.shape[1:]) != self._dropout_shapes[name]:
-                raise ValueError(f"the dropout mask of {name!r} must have shape (batch, "
-                                 f"{', '.join(map(str, self._dropout_shapes[name]))}) (received {tuple(t.shape)})")
-            tensors[name] = t
-        return tensors
-
     def _run(self, inputs: Arrays, training: bool, masks: Arrays | None) -> tuple[torch.Tensor, ...]:
+        tensors = [as_tensor(x, _F32) for x in self._checks.inputs(inputs)]
+        masks = self._checks.dropout_masks(masks)
+        mask_tensors = None if masks is None else {name: as_tensor(m, _F32) for name, m in masks.items()}
         self._set_mode(training)
-        return self.graph(*self._inputs(inputs), dropout_masks=self._masks(masks))
+        return self.graph(*tensors, dropout_masks=mask_tensors)
 
     def _penalty(self) -> torch.Tensor | None:
         total = None
@@ -149,17 +139,11 @@ class TorchModel:
         return total
 
     def _loss(self, outs, targets: Arrays, sample_weight) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        if not self._loss_outputs:
-            raise ValueError(f"model {self.ir.name!r} has no output with a loss: set training.loss in the spec")
+        given = self._checks.targets(targets)
         sw = None if sample_weight is None else as_tensor(sample_weight, _F32)
         total = None
         per_output = []
-        for i, out, dtype in self._loss_outputs:
-            try:
-                target = targets[out.name]
-            except KeyError:
-                names = [o.name for _, o, _ in self._loss_outputs]
-                raise ValueError(f"targets must be given for {names} (received {sorted(targets)})") from None
+        for (i, out, dtype), target in zip(self._loss_outputs, given):
             loss = torch_loss(out.loss, out.head, outs[i], as_tensor(target, dtype), sw)
             per_output.append(loss)
             weighted = loss if out.loss_weight == 1.0 else loss * out.loss_weight
@@ -170,13 +154,10 @@ class TorchModel:
         return total, per_output
 
     def _loss_values(self, total: torch.Tensor, per_output: list[torch.Tensor]) -> dict[str, float]:
-        if not self._multi_output:
+        if len(self._loss_keys) == 1:
             return {"loss": total.item()}
-        values = torch.stack([total.detach(), *(p.detach() for p in per_output)]).tolist()
-        losses = {"loss": values[0]}
-        for (_, out, _), v in zip(self._loss_outputs, values[1:]):
-            losses[f"{out.name}_loss"] = v
-        return losses
+        stacked = torch.stack([total.detach(), *(p.detach() for p in per_output)])
+        return named_losses(self._loss_keys, stacked.tolist())
 
     def _output_arrays(self, outs) -> dict[str, np.ndarray]:
         return {o.name: t.detach().numpy() for o, t in zip(self.ir.outputs, outs)}
@@ -228,10 +209,17 @@ class TorchModel:
             total, per_output = self._loss(outs, targets, sample_weight)
             return StepResult(self._loss_values(total, per_output), self._output_arrays(outs))
 
+    def probe(self, inputs: Arrays, targets: Arrays, *, nodes=None, pre_activations: bool = False):
+        """Per-node outputs and gradients in inference mode (:class:`dnnc.backends.base.Probe`; see :mod:`.probe`)."""
+        from .probe import probe
+
+        return probe(self, inputs, targets, nodes=nodes, pre_activations=pre_activations)
+
     def optimizer_state(self) -> dict[str, np.ndarray]:
-        """``"<node>/<param>/<slot>"`` → slot in the canonical layout, plus ``"iterations"``; empty before the first step."""
+        """``"<node>/<param>/<slot>"`` → slot in the canonical layout, ``"iterations"`` and the optimizer's scalars
+        (nadam: ``"u_product"``); empty before the first step."""
         opt = self._optimizer
-        if opt is None:
+        if opt is None or opt.iterations == 0:
             return {}
         out: dict[str, np.ndarray] = {}
         for key, p, transposed in self._trainable:
@@ -239,10 +227,33 @@ class TorchModel:
                 if isinstance(value, torch.Tensor):
                     a = value.detach().numpy()
                     out[f"{key}/{slot}"] = np.array(a.T if transposed and a.ndim == 2 else a, order="C", copy=True)
-        iterations = getattr(opt, "iterations", None)
-        if iterations is not None:
-            out["iterations"] = np.asarray(iterations, dtype=np.int64)
+        out["iterations"] = np.asarray(opt.iterations, dtype=np.int64)
+        out.update({k: np.asarray(v, dtype=np.float64) for k, v in opt.global_state().items()})
         return out
+
+    def set_optimizer_state(self, state: Arrays) -> None:
+        """Restore what :meth:`optimizer_state` returned (possibly another backend's: the keys are canonical)."""
+        optimizer = self._optimizer or self._build_optimizer()
+        slots, scalars = split_optimizer_state(state, self.ir)
+        optimizer.state.clear()
+        optimizer.reset_global_state()
+        by_key = {key: (p, transposed) for key, p, transposed in self._trainable}
+        for key, values in slots.items():
+            p, transposed = by_key[key]
+            entry = optimizer.state[p]
+            for slot, a in values.items():
+                a = np.asarray(a, dtype=np.float32)
+                entry[slot] = torch.from_numpy(np.array(a.T if transposed else a, order="C", copy=True))
+        optimizer.load_global_state(int(scalars.pop("iterations", 0)), scalars)
+
+    def random_state(self) -> dict[str, np.ndarray]:
+        """The model's generator (dropout draws when no masks are given): ``{"torch_generator": uint8 bytes}``."""
+        return {"torch_generator": self.generator.get_state().numpy().copy()}
+
+    def set_random_state(self, state: Arrays) -> None:
+        if set(state) != {"torch_generator"}:
+            raise ValueError(f"a torch random state holds 'torch_generator' (received {sorted(state)})")
+        self.generator.set_state(torch.from_numpy(np.asarray(state["torch_generator"], dtype=np.uint8).copy()))
 
     # -- introspection --------------------------------------------------------
     def layer_param_counts(self) -> dict[str, tuple[int, int]]:

@@ -7,7 +7,6 @@ the file, the missing key or column, and list the ones that exist.
 from __future__ import annotations
 
 import csv
-import hashlib
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Literal, Union
 
 import numpy as np
 
+from ..checksums import sha256_file
 from .containers import RawData, Split
 from .errors import DataError
 
@@ -102,16 +102,8 @@ def _file_meta(path: Path, kind: str) -> dict:
     return {
         "dataset": kind,
         "found_in": str(path.parent),
-        "files": [{"role": kind, "path": str(path), "sha256": _sha256(path), "official": None}],
+        "files": [{"role": kind, "path": str(path), "sha256": sha256_file(path), "official": None}],
     }
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_rows(arrays: Mapping[str, np.ndarray], source: str) -> None:
