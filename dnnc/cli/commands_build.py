@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-from .errors import UserError, guarded
+from .errors import UsageError, UserError, guarded
 from .render import console, summary_table, totals_lines
 
 
@@ -52,9 +52,14 @@ def build(
     from ..compiler.compile import compile_spec
     from ..compiler.initial_weights import initial_weights
     from ..runner.api import get_backend
+    from ..runner.resources import check_memory
+    from ..spec_schema.training import MAX_SEED
 
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed must be in 0…{MAX_SEED} (received {seed})")
     ir = compile_spec(spec)
     be = get_backend(backend, ir)
+    check_memory(ir, "build")
     with console.status(f"building {ir.name!r} with {backend}…"):
         model = be.build(ir, initial_weights(ir, seed))
     counts = model.layer_param_counts()

@@ -37,8 +37,9 @@ class UsageError(UserError):
 def _user_error_types() -> tuple[type[BaseException], ...]:
     from ..backends.base import BackendError
     from ..runner.datasets.errors import DataError
+    from ..runner.errors import RunnerError
 
-    return (UserError, BackendError, DataError, FileNotFoundError)
+    return (UserError, BackendError, DataError, RunnerError, FileNotFoundError)
 
 
 def guarded(fn: F) -> F:

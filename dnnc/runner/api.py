@@ -40,6 +40,7 @@ from .overrides import apply_overrides, attribute_issues
 from .progress import Progress, TeeProgress, TextLogProgress, make_progress
 from .records import (IR_FILE, LOG_FILE, MANIFEST, WEIGHTS, RunRecords, default_run_dir, determinism_settings,
                       framework_versions, read_run, system_info)
+from .resources import check_memory
 
 
 @dataclass
@@ -153,6 +154,7 @@ def train_spec(
         raise RunnerError(f"{spec_path} has no [training] table: nothing says how to train the model")
     if not all(o.loss is not None for o in ir.outputs):
         raise RunnerError(f"{spec_path}: every output needs a loss to train")
+    check_memory(ir, "train")  # before the data and the weights are allocated
     base_dir = spec_path.resolve().parent
     datasets = load_datasets(ir, base_dir=base_dir, data_dir=data_dir, download=download)
     for part, rows in (("training", datasets.train), ("validation", datasets.validation), ("test", datasets.test)):

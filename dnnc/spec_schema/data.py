@@ -16,6 +16,7 @@ from typing import Annotated, Literal, Union
 from pydantic import BeforeValidator, Field, PositiveInt, model_validator
 
 from .base import StrictModel, type_shorthand
+from .training import MAX_SEED
 
 # --------------------------------------------------------------------------
 # Data sets
@@ -152,6 +153,7 @@ class ValidationSpec(StrictModel):
     seed: int | None = Field(
         None,
         ge=0,
+        le=MAX_SEED,
         description="Seed of the random choice; only with `random` (default: the training seed).",
     )
 
