@@ -12,9 +12,10 @@ No framework is imported until a backend builds a model.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -28,8 +29,11 @@ from ..numerics.heads import apply_head
 from .callbacks.factory import build_callbacks
 from .checksums import sha256_file
 from .context import CallbackContext
-from .datasets import Datasets, load_data
-from .data_checks import check_split
+from .datasets import Datasets
+from .datasets.load import load_raw
+from .datasets.prepare import prepare
+from .data_checks import check_finite, check_raw, check_split, data_warnings
+from .divergence import DivergenceWatch
 from .errors import RunnerError
 from .executor import LocalExecutor
 from .history import History
@@ -39,7 +43,7 @@ from .metrics import MetricSet
 from .overrides import apply_overrides, attribute_issues
 from .progress import Progress, TeeProgress, TextLogProgress, make_progress
 from .records import (IR_FILE, LOG_FILE, MANIFEST, WEIGHTS, RunRecords, default_run_dir, determinism_settings,
-                      framework_versions, read_run, system_info)
+                      framework_versions, read_run, read_weights, system_info, writing)
 from .resources import check_memory
 
 
@@ -54,8 +58,11 @@ class RunResult:
     history: History
     test_metrics: dict[str, float]
     status: str
-    """``"completed"``, ``"stopped_early"`` (a callback stopped training) or ``"nan"`` (terminate_on_nan)."""
+    """``"completed"``, ``"stopped_early"`` (a callback stopped training), ``"nan"`` (terminate_on_nan) or
+    ``"diverged"`` (the loss became NaN or infinite and training went on)."""
     files: dict[str, Path] = field(default_factory=dict)
+    diverged_at: str | None = None
+    """Where the loss first stopped being finite (``'epoch 3, step 17 (global step 217)'``), if it did."""
 
 
 # --------------------------------------------------------------------------
@@ -86,7 +93,8 @@ def get_backend(name: str, ir: ModelIR | None = None) -> Backend:
 
 
 def load_datasets(ir: ModelIR, *, base_dir: Path | None, data_dir: Path | None = None, download: bool = True) -> Datasets:
-    """The data of ``ir.data``, prepared for the model's inputs and outputs.
+    """The data of ``ir.data``, prepared for the model's inputs and outputs, with its values checked
+    (:func:`~dnnc.runner.data_checks.check_raw`, :func:`~dnnc.runner.data_checks.check_finite`).
 
     The data table is validated with the installed vocabulary, so dataset types added by
     plugins load through their `DatasetType.load`; a table the installed plugins do not
@@ -105,11 +113,14 @@ def load_datasets(ir: ModelIR, *, base_dir: Path | None, data_dir: Path | None =
                           + "; ".join(("data." + i.render()) if i.path else i.render() for i in issues))
     loaders = {name: t.load for name, t in registry.datasets.items() if t.load is not None}
     seed = ir.training.seed if ir.training is not None else 0
-    return load_data(
+    raw = load_raw(
         spec, base_dir=base_dir, data_dir=None if data_dir is None else Path(data_dir), seed=seed,
-        input_names=list(ir.inputs), output_names=[o.name for o in ir.outputs], download=download,
-        input_shapes={name: ir.node(name).shape for name in ir.inputs}, loaders=loaders,
+        input_names=list(ir.inputs), output_names=[o.name for o in ir.outputs], download=download, loaders=loaders,
     )
+    check_raw(ir, raw)
+    datasets = prepare(raw, spec, seed=seed, input_shapes={name: ir.node(name).shape for name in ir.inputs})
+    check_finite(datasets)
+    return datasets
 
 
 def _status(history: History) -> str:
@@ -121,6 +132,24 @@ def _status(history: History) -> str:
 # --------------------------------------------------------------------------
 # train
 # --------------------------------------------------------------------------
+
+
+def open_run_dir(out: str | Path | None, model_name: str, backend: str, runs_root: str | Path = "runs", *,
+                 overwrite: bool = False) -> RunRecords:
+    """The records of a new run, holding its directory's lock: ``out``, or a fresh default directory
+    (``<runs_root>/<model>/<YYYYmmdd-HHMMSS>-<backend>``, created atomically so that two runs started in the
+    same second get two directories)."""
+    if out is not None:
+        return RunRecords(Path(out), overwrite=overwrite)
+    while True:
+        run_dir = default_run_dir(model_name, backend, runs_root)
+        with writing(run_dir):
+            run_dir.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                run_dir.mkdir()
+            except FileExistsError:
+                continue  # another run took it since default_run_dir looked
+        return RunRecords(run_dir)
 
 
 def train_spec(
@@ -136,12 +165,14 @@ def train_spec(
     download: bool = True,
     runs_root: str | Path = "runs",
     console=None,
+    overwrite: bool = False,
 ) -> RunResult:
     """Compile, load the data, build, train, test and record one run; see :mod:`dnnc.runner.records`.
 
     ``epochs`` / ``seed`` are shorthands for ``--set training.epochs=…`` / ``training.seed=…``
     (applied after ``overrides``, validated like the file).  ``out`` is the run
-    directory (default ``<runs_root>/<model>/<YYYYmmdd-HHMMSS>-<backend>``).
+    directory (default ``<runs_root>/<model>/<YYYYmmdd-HHMMSS>-<backend>``); one that already holds a
+    run is replaced only with ``overwrite``.  The directory is claimed (locked) before the data is loaded.
     """
     overrides = list(overrides)
     if epochs is not None:
@@ -156,15 +187,29 @@ def train_spec(
         raise RunnerError(f"{spec_path}: every output needs a loss to train")
     check_memory(ir, "train")  # before the data and the weights are allocated
     base_dir = spec_path.resolve().parent
-    datasets = load_datasets(ir, base_dir=base_dir, data_dir=data_dir, download=download)
-    for part, rows in (("training", datasets.train), ("validation", datasets.validation), ("test", datasets.test)):
-        if rows is not None:
-            check_split(ir, rows, part)  # before anything is written
-    chosen = get_backend(backend, ir)
-    model = chosen.build(ir, initial_weights(ir, ir.training.seed))
+    records = open_run_dir(out, ir.name, backend, runs_root, overwrite=overwrite)
+    run_dir = records.run_dir
+    try:
+        datasets = load_datasets(ir, base_dir=base_dir, data_dir=data_dir, download=download)
+        for part, rows in (("training", datasets.train), ("validation", datasets.validation), ("test", datasets.test)):
+            if rows is not None:
+                check_split(ir, rows, part)  # before anything is written
+        chosen = get_backend(backend, ir)
+        model = chosen.build(ir, initial_weights(ir, ir.training.seed))
+    except BaseException:
+        records.discard()
+        raise
+    try:
+        return _record_training(records, spec_path, ir, overrides, base_dir, data_dir, datasets, chosen, model,
+                                progress, console)
+    finally:
+        records.close()
 
-    run_dir = Path(out) if out is not None else default_run_dir(ir.name, backend, runs_root)
-    records = RunRecords(run_dir)
+
+def _record_training(records: RunRecords, spec_path: Path, ir: ModelIR, overrides: list[str], base_dir: Path,
+                     data_dir: str | Path | None, datasets: Datasets, chosen: Backend, model: CompiledModel,
+                     progress: str | Progress, console) -> RunResult:
+    run_dir = records.run_dir
     records.copy_spec(spec_path)
     records.write_ir(ir)
     records.start_manifest(
@@ -182,12 +227,19 @@ def train_spec(
         data=datasets.meta,
     )
     shown = make_progress(progress, console) if isinstance(progress, str) else progress
-    reporter = TeeProgress(shown, TextLogProgress(records.path(LOG_FILE)))
+    with writing(records.path(LOG_FILE)):
+        reporter = TeeProgress(shown, TextLogProgress(records.path(LOG_FILE)))
+    if records.lock.taken_over is not None:
+        reporter.message(f"took over the lock of {run_dir} left by a run that ended without releasing it "
+                         f"({records.lock.taken_over.describe()})", "warning")
+    for warning in data_warnings(datasets.meta):
+        reporter.message(warning, "warning")
     context = CallbackContext(ir=ir, run_dir=run_dir, message=lambda text: reporter.message(text, "info"))
     trainer = None
+    watch = DivergenceWatch()
     try:
         callbacks = build_callbacks(ir.training.callbacks, context)
-        trainer = Trainer(model, ir, datasets, callbacks=callbacks, progress=reporter, run_dir=run_dir,
+        trainer = Trainer(model, ir, datasets, callbacks=[*callbacks, watch], progress=reporter, run_dir=run_dir,
                           artifact_suffix=chosen.artifact_suffix)
         history = trainer.fit()
     except BaseException as exc:
@@ -209,11 +261,14 @@ def train_spec(
     if curves is not None:
         files["learning_curves"] = curves
     status = _status(history)
+    extra = {}
+    if watch.first is not None and status != "nan":
+        status, extra = "diverged", {"diverged_at": watch.describe()}
     records.finish_manifest(status, frameworks=framework_versions(), steps=history.steps,
-                            epochs_run=len(history.epochs), test_metrics=history.test)
+                            epochs_run=len(history.epochs), test_metrics=history.test, **extra)
     files["manifest"] = records.path(MANIFEST)
     return RunResult(run_dir=run_dir, ir=ir, backend=chosen.name, model=model, history=history,
-                     test_metrics=dict(history.test), status=status, files=files)
+                     test_metrics=dict(history.test), status=status, files=files, diverged_at=watch.describe())
 
 
 # --------------------------------------------------------------------------
@@ -240,7 +295,7 @@ def _holds_weights_of(path: Path, run_dir: Path) -> bool:
     try:
         with np.load(path, allow_pickle=False) as data:
             keys = set(data.files)
-    except (OSError, ValueError):
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         return False
     ir = read_run(run_dir)[0]
     return keys == {key for key, _, _ in ir.weight_specs()}
@@ -269,6 +324,7 @@ def load_run_model(target: str | Path, backend: str | None = None) -> tuple[Comp
                 raise RunnerError(f"{target}: neither canonical weights of a run nor a model file of an installed backend")
             model = matches[0].load(target)
             manifest = read_run(run_dir)[1] if run_dir is not None else {}
+            check_finite_weights(model.get_weights(), target, manifest)
             return model, model.ir, manifest
     else:
         raise RunnerError(f"{target} not found")
@@ -276,10 +332,25 @@ def load_run_model(target: str | Path, backend: str | None = None) -> tuple[Comp
     name = backend or manifest.get("backend", {}).get("name")
     if not name:
         raise RunnerError(f"{run_dir}/{MANIFEST} does not name the backend; pass backend=")
-    with np.load(weights_path, allow_pickle=False) as data:
-        weights = {k: data[k] for k in data.files}
+    weights = read_weights(weights_path, ir)
+    check_finite_weights(weights, weights_path, manifest)
     model = get_backend(name, ir).build(ir, weights)
     return model, ir, manifest
+
+
+def check_finite_weights(weights: Mapping[str, np.ndarray], source: Path, manifest: Mapping[str, Any]) -> None:
+    """Refuse weights with NaN or infinite values: a diverged run has nothing to evaluate or predict with."""
+    bad = {key: int(np.count_nonzero(~np.isfinite(w))) for key, w in weights.items() if w.dtype.kind == "f"}
+    bad = {key: n for key, n in bad.items() if n}
+    if not bad:
+        return
+    listing = ", ".join(f"{key}: {n:,} of {weights[key].size:,}" for key, n in list(bad.items())[:4])
+    more = f" and {len(bad) - 4} more arrays" if len(bad) > 4 else ""
+    status = manifest.get("status")
+    where = f"; the run's status is {status!r}" + (f" (at {manifest['diverged_at']})" if manifest.get("diverged_at") else "")
+    raise RunnerError(f"{source}: the weights are not finite ({listing}{more} values are NaN or infinite)"
+                      f"{where if status else ''}: the training diverged, so there is nothing to evaluate or predict "
+                      "with; retrain with a lower learning rate")
 
 
 def evaluate_run(

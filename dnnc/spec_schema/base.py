@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Annotated, Any, Callable, Mapping
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+FLOAT32_MAX = 3.4028234663852886e38
+"""The largest float32. Weights and learning rates are float32, so the numbers that become them must fit."""
+
+
+def _float32(value: float) -> float:
+    if abs(value) > FLOAT32_MAX:
+        raise ValueError(f"must be at most {FLOAT32_MAX:.8g} in magnitude: dnnc computes in float32")
+    return value
+
+
+Float32 = Annotated[float, AfterValidator(_float32)]
+"""A finite number that float32 can hold (initializer parameters, learning rates)."""
 
 
 class StrictModel(BaseModel):

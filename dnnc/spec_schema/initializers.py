@@ -10,22 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
-from .base import StrictModel, type_shorthand
-
-FLOAT32_MAX = 3.4028234663852886e38
-"""Initial weights are float32: an initializer's numbers must be float32 numbers too."""
-
-
-
-def _float32(value: float) -> float:
-    if abs(value) > FLOAT32_MAX:
-        raise ValueError(f"must be at most {FLOAT32_MAX:.8g} in magnitude: initial weights are float32")
-    return value
-
-
-Float32 = Annotated[float, AfterValidator(_float32)]
+from .base import Float32, StrictModel, type_shorthand
 
 
 class Zeros(StrictModel):

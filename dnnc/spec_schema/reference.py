@@ -118,7 +118,7 @@ def reference_markdown(layer_models, dataset_models, callback_models) -> str:
         '`optimizer = "adam"` equals `optimizer = { type = "adam" }`. Unknown keys are errors. Numbers are',
         "numbers: a boolean or a string is never read as a number, a fractional number never as an integer,",
         "NaN and infinities are refused everywhere, and an initializer's numbers must fit in float32",
-        "(|x| ≤ 3.4028235e+38). See [errors.md](errors.md) for everything dnnc refuses.",
+        "(|x| ≤ 3.4028235e+38), as must a learning rate. See [errors.md](errors.md) for everything dnnc refuses.",
         "",
         *_section("Top level", SpecBase, "Besides `data`, `model` and `training` (below):"),
         *_section("`[data]`", DataSpec, "Where the data comes from and how it is prepared.", skip=("dataset",)),

@@ -12,11 +12,11 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from .base import StrictModel, type_shorthand
+from .base import Float32, StrictModel, type_shorthand
 
 
-LearningRateValue = Annotated[float, Field(ge=0)]
-"""A finite learning rate >= 0 (finite and not a boolean: every spec number is, see StrictModel)."""
+LearningRateValue = Annotated[Float32, Field(ge=0)]
+"""A learning rate >= 0 that float32 can hold (the runner rounds every rate to float32)."""
 
 DecaySteps = Annotated[int, Field(gt=0, description="Steps over which the decay is measured (> 0).")]
 
