@@ -149,7 +149,7 @@ def open_run_dir(out: str | Path | None, model_name: str, backend: str, runs_roo
                 run_dir.mkdir()
             except FileExistsError:
                 continue  # another run took it since default_run_dir looked
-        return RunRecords(run_dir)
+        return RunRecords(run_dir, fresh=True)
 
 
 def train_spec(

@@ -204,9 +204,9 @@ class RunRecords:
     false.
     """
 
-    def __init__(self, run_dir: str | Path, *, overwrite: bool = False) -> None:
+    def __init__(self, run_dir: str | Path, *, overwrite: bool = False, fresh: bool = False) -> None:
         self.run_dir = Path(run_dir)
-        self._created = _make_run_dir(self.run_dir)
+        self._created = _make_run_dir(self.run_dir) or fresh  # fresh: the caller just created it for this run
         with writing(self.run_dir / LOCK_NAME):
             self.lock = RunLock.acquire(self.run_dir)
         try:

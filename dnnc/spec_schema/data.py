@@ -66,7 +66,9 @@ class XorDataset(StrictModel):
     """
 
     type: Literal["xor"]
-    repeat: PositiveInt = Field(1, description="How many copies of the four points form the training rows (default 1).")
+    repeat: PositiveInt = Field(
+        1, le=10**9, description="How many copies of the four points form the training rows (default 1)."
+    )
     noise: float = Field(
         0.0,
         ge=0,

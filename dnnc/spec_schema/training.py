@@ -80,5 +80,5 @@ class ConformanceSection(StrictModel):
     accuracy_tolerance: float = Field(
         0.5, gt=0, description="Allowed difference of mean test accuracy between backends, in percentage points (default 0.5)."
     )
-    seeds: int = Field(2, ge=1, description="Seeds trained per backend at the training level (default 2).")
+    seeds: int = Field(2, ge=1, le=1000, description="Seeds trained per backend at the training level (default 2).")
     confidence: float = Field(0.95, gt=0, lt=1, description="Confidence level of the interval for the difference (default 0.95).")

@@ -453,3 +453,14 @@ def test_build_refuses_a_seed_no_backend_accepts(tmp_path):
     spec.write_text(xor_spec(repeat=1, epochs=1))
     r = runner.invoke(app, ["build", str(spec), "--backend", "fake", "--seed", str(2**64 + 1)])
     assert r.exit_code == 2 and f"--seed must be in 0…4294967295 (received {2**64 + 1})" in _text(r)
+
+
+def test_an_output_file_that_cannot_be_written_is_named(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(xor_spec(repeat=1, epochs=1))
+    (tmp_path / "plain").write_text("a file")
+    target = tmp_path / "plain" / "ir.json"
+    for args in (["validate", str(spec), "--ir", str(target)], ["schema", "-o", str(target)]):
+        r = runner.invoke(app, args)
+        assert r.exit_code == 1, r.output
+        assert f"error: {target}: Not a directory" in _text(r) and "internal error" not in r.output
