@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from dnnc.cli.app import app
 from dnnc.runner import evaluate_run, train_spec
 from dnnc.runner.errors import RunnerError
-from support.fakes import DIVERGING_SPEC, FakeBackend, xor_spec
+from support.fakes import DIVERGING_SPEC, use_fake_backend, xor_spec
 from support.paths import ROOT
 
 runner = CliRunner()
@@ -30,15 +30,17 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def fake_backend(monkeypatch):
-    from dnnc.plugins.manager import get_registry
-
-    backend = FakeBackend()
-    monkeypatch.setitem(get_registry().backends, "fake", backend)
-    return backend
+    return use_fake_backend(monkeypatch)
 
 
 def _text(result) -> str:
     return " ".join(result.output.split())
+
+
+def xor_file(tmp_path: Path) -> Path:
+    spec = tmp_path / "spec.toml"
+    spec.write_text(xor_spec(repeat=1, epochs=1))
+    return spec
 
 
 def train_cli(spec: Path, out: Path, *extra: str):
@@ -197,6 +199,7 @@ time.sleep(120)
 
 
 def _lock_holder(run_dir: Path) -> subprocess.Popen:
+    run_dir.mkdir()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run_dir)], stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout.readline().strip() == "locked"
@@ -204,10 +207,7 @@ def _lock_holder(run_dir: Path) -> subprocess.Popen:
 
 
 def test_a_second_writer_is_refused_naming_the_holder(tmp_path):
-    spec = tmp_path / "spec.toml"
-    spec.write_text(xor_spec(repeat=1, epochs=1))
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
+    spec, run_dir = xor_file(tmp_path), tmp_path / "run"
     holder = _lock_holder(run_dir)
     try:
         r = train_cli(spec, run_dir)
@@ -221,10 +221,7 @@ def test_a_second_writer_is_refused_naming_the_holder(tmp_path):
 
 
 def test_the_lock_of_a_killed_run_is_taken_over(tmp_path):
-    spec = tmp_path / "spec.toml"
-    spec.write_text(xor_spec(repeat=1, epochs=1))
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
+    spec, run_dir = xor_file(tmp_path), tmp_path / "run"
     holder = _lock_holder(run_dir)
     holder.send_signal(signal.SIGKILL)  # dies holding the lock: the file stays, the OS lock goes
     holder.wait()
@@ -237,8 +234,7 @@ def test_the_lock_of_a_killed_run_is_taken_over(tmp_path):
 
 
 def test_a_finished_run_is_replaced_only_with_overwrite(tmp_path):
-    spec = tmp_path / "spec.toml"
-    spec.write_text(xor_spec(repeat=1, epochs=1))
+    spec = xor_file(tmp_path)
     run_dir = tmp_path / "run"
     assert train_cli(spec, run_dir).exit_code == 0
     (run_dir / "model.keras").write_text("left by an older run of another backend")
@@ -253,8 +249,7 @@ def test_a_finished_run_is_replaced_only_with_overwrite(tmp_path):
 
 
 def test_a_directory_that_holds_something_else_is_never_written(tmp_path):
-    spec = tmp_path / "spec.toml"
-    spec.write_text(xor_spec(repeat=1, epochs=1))
+    spec = xor_file(tmp_path)
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")
     for extra in ((), ("--overwrite",)):
@@ -280,8 +275,7 @@ def test_every_run_file_follows_the_umask(tmp_path, umask):
 
 
 def test_out_naming_a_file_or_below_a_file(tmp_path):
-    spec = tmp_path / "spec.toml"
-    spec.write_text(xor_spec(repeat=1, epochs=1))
+    spec = xor_file(tmp_path)
     (tmp_path / "taken").write_text("a file")
     r = train_cli(spec, tmp_path / "taken")
     assert r.exit_code == 1
@@ -293,8 +287,7 @@ def test_out_naming_a_file_or_below_a_file(tmp_path):
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
 def test_a_read_only_out_is_refused(tmp_path):
-    spec = tmp_path / "spec.toml"
-    spec.write_text(xor_spec(repeat=1, epochs=1))
+    spec = xor_file(tmp_path)
     (tmp_path / "ro").mkdir()
     (tmp_path / "ro").chmod(0o555)
     try:
@@ -314,8 +307,7 @@ def test_an_unwritable_out_is_refused_as_the_os_reports_it(tmp_path, monkeypatch
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(run_lock.RunLock, "acquire", staticmethod(refuse))
-    spec = tmp_path / "spec.toml"
-    spec.write_text(xor_spec(repeat=1, epochs=1))
+    spec = xor_file(tmp_path)
     r = train_cli(spec, tmp_path / "run")
     assert r.exit_code == 1 and f"cannot write {tmp_path / 'run' / '.dnnc.lock'}: Permission denied" in _text(r)
 
@@ -327,8 +319,7 @@ def test_an_unwritable_out_is_refused_as_the_os_reports_it(tmp_path, monkeypatch
 
 @pytest.fixture
 def finished_run(tmp_path) -> Path:
-    spec = tmp_path / "spec.toml"
-    spec.write_text(xor_spec(repeat=1, epochs=1))
+    spec = xor_file(tmp_path)
     return train_spec(spec, backend="fake", out=tmp_path / "run", progress="quiet").run_dir
 
 
@@ -449,15 +440,13 @@ def test_available_memory_reads_meminfo_and_the_cgroup_limit(tmp_path, monkeypat
 
 
 def test_build_refuses_a_seed_no_backend_accepts(tmp_path):
-    spec = tmp_path / "spec.toml"
-    spec.write_text(xor_spec(repeat=1, epochs=1))
+    spec = xor_file(tmp_path)
     r = runner.invoke(app, ["build", str(spec), "--backend", "fake", "--seed", str(2**64 + 1)])
     assert r.exit_code == 2 and f"--seed must be in 0…4294967295 (received {2**64 + 1})" in _text(r)
 
 
 def test_an_output_file_that_cannot_be_written_is_named(tmp_path):
-    spec = tmp_path / "spec.toml"
-    spec.write_text(xor_spec(repeat=1, epochs=1))
+    spec = xor_file(tmp_path)
     (tmp_path / "plain").write_text("a file")
     target = tmp_path / "plain" / "ir.json"
     for args in (["validate", str(spec), "--ir", str(target)], ["schema", "-o", str(target)]):

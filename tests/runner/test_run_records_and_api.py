@@ -13,18 +13,14 @@ from dnnc.cli.app import app
 from dnnc.compiler.errors import SpecError
 from dnnc.runner import compile_with_overrides, evaluate_run, predict, train_spec
 from dnnc.numerics.heads import sigmoid, softmax
-from support.fakes import DIVERGING_SPEC, FakeBackend, xor_spec
+from support.fakes import DIVERGING_SPEC, use_fake_backend, xor_spec
 
 runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
 def fake_backend(monkeypatch):
-    from dnnc.plugins.manager import get_registry
-
-    backend = FakeBackend()
-    monkeypatch.setitem(get_registry().backends, "fake", backend)
-    return backend
+    return use_fake_backend(monkeypatch)
 
 
 def write_spec(tmp_path, text, name="spec.toml") -> Path:

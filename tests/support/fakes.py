@@ -309,3 +309,12 @@ class RecordingExecutor(LocalExecutor):
     def evaluate_step(self, batch):
         self.eval_sizes.append(batch.size)
         return super().evaluate_step(batch)
+
+
+def use_fake_backend(monkeypatch) -> "FakeBackend":
+    """Register a fresh FakeBackend as backend "fake" for one test (undone by ``monkeypatch``)."""
+    from dnnc.plugins.manager import get_registry
+
+    backend = FakeBackend()
+    monkeypatch.setitem(get_registry().backends, "fake", backend)
+    return backend
