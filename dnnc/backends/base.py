@@ -18,7 +18,8 @@ what every backend shares, so that all of them check and name things alike —
 :func:`check_weights`, :class:`BatchChecks` (inputs, targets, dropout masks, with
 one set of error messages), :func:`penalties` (which parameters carry L1/L2
 factors) and :func:`loss_keys` / :func:`named_losses` (the keys of
-:attr:`StepResult.losses`).
+:attr:`StepResult.losses`) — and the optional per-node probe (:class:`Probe`,
+:func:`probe_nodes`, :func:`run_probe`).
 """
 
 from __future__ import annotations
@@ -91,6 +92,11 @@ class CompiledModel(Protocol):
     # Optional: ``prepare_training(self) -> None`` builds the optimizer (and anything else the
     # first train_step would build) ahead of time; the runner calls it, when present, before
     # the first epoch so that one-time set-up is not counted in the epoch times.
+
+    # Optional: ``probe(self, inputs, targets, *, nodes=None, pre_activations=False) -> Probe``:
+    # every listed node's output, ∂loss/∂output and ∂loss/∂parameter for one batch, in inference
+    # mode (see :class:`Probe`); `dnnc inspect` and the histograms callback call it through
+    # :func:`run_probe`, which names the backend when it is absent.
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
         """The optimizer's slots in canonical form (for checkpoints and conformance); may be empty."""
@@ -249,3 +255,66 @@ def named_losses(keys: Sequence[str], values: Sequence[float]) -> dict[str, floa
     """``{key: value}`` for the keys of :func:`loss_keys` and ``[total, per-output losses…]``
     (extra values, e.g. the per-output losses of a single-output model, are ignored)."""
     return {key: float(value) for key, value in zip(keys, values)}
+
+
+# -- the optional per-node probe ------------------------------------------------------------------
+
+@dataclass
+class Probe:
+    """What ``CompiledModel.probe(inputs, targets, *, nodes=None, pre_activations=False)`` returns.
+
+    One batch, in **inference mode** (batch norm uses its moving statistics and
+    does not update them, dropout is the identity), with the loss of
+    :meth:`CompiledModel.evaluate_step` (Σ loss_weight·output loss + penalties,
+    no sample weights), computed by the backend's own loss code:
+
+    * ``losses``: as :attr:`StepResult.losses`;
+    * ``activations``: node → its output (the batch axis first; for a dense node,
+      after its activation function);
+    * ``output_gradients``: node → ∂loss/∂(that output), same shape;
+    * ``parameter_gradients``: canonical key → ∂loss/∂parameter of every trainable
+      parameter (canonical layout), as :meth:`CompiledModel.loss_and_gradients`
+      with ``training=False`` gives them;
+    * ``pre_activations`` (only with ``pre_activations=True``): for each listed node
+      that has an activation function (:func:`pre_activation_nodes`), the value
+      the function is applied to: ``x·kernel + bias`` of a dense node, the input
+      of an activation node.
+
+    Arrays are NumPy float32.
+    """
+
+    losses: dict[str, float]
+    activations: dict[str, np.ndarray]
+    output_gradients: dict[str, np.ndarray]
+    parameter_gradients: dict[str, np.ndarray]
+    pre_activations: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def probe_nodes(ir: ModelIR, nodes: Sequence[str] | None) -> tuple[str, ...]:
+    """The nodes a probe reports, in IR order: every node but the inputs when `nodes` is None;
+    otherwise `nodes`, checked to be non-input nodes of the model (ValueError naming the others)."""
+    candidates = [n.name for n in ir.nodes if n.op != "input"]
+    if nodes is None:
+        return tuple(candidates)
+    wanted = set(nodes)
+    bad = sorted(wanted - set(candidates))
+    if bad:
+        raise ValueError(f"cannot probe {', '.join(repr(b) for b in bad)}: not a non-input node of model "
+                         f"{ir.name!r} (nodes: {', '.join(candidates)})")
+    return tuple(name for name in candidates if name in wanted)
+
+
+def pre_activation_nodes(ir: ModelIR, nodes: Sequence[str]) -> tuple[str, ...]:
+    """Those of `nodes` with an activation function: dense and activation nodes."""
+    return tuple(name for name in nodes if ir.node(name).op in ("dense", "activation"))
+
+
+def run_probe(model: CompiledModel, inputs: Arrays, targets: Arrays, *, nodes: Sequence[str] | None = None,
+              pre_activations: bool = False) -> Probe:
+    """``model.probe(...)``, or a :class:`BackendError` naming the backend when it does not implement it."""
+    method = getattr(model, "probe", None)
+    if method is None:
+        raise BackendError(f"backend {getattr(model, 'backend_name', type(model).__name__)!r} does not implement "
+                           "the optional CompiledModel.probe (per-layer activations and gradients), which dnnc "
+                           "inspect and the histograms callback need")
+    return method(inputs, targets, nodes=nodes, pre_activations=pre_activations)

@@ -55,12 +55,18 @@ def validate(
 def schema(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
     markdown: bool = typer.Option(False, "--markdown", help="Print the reference page (Markdown) instead of the JSON Schema."),
+    ops: bool = typer.Option(False, "--ops", help="Print the IR op reference (Markdown): every op's attributes, "
+                                                   "inputs and parameters (plugin ops included)."),
 ) -> None:
-    """Print the JSON Schema of the spec format (plugin types included), or its reference page."""
+    """Print the JSON Schema of the spec format (plugin types included), its reference page, or the IR ops."""
     from ..plugins.manager import get_registry
 
     registry = get_registry()
-    if markdown:
+    if ops:
+        from ..compiler.ops import ops_markdown
+
+        text = ops_markdown(registry.ops).rstrip("\n")
+    elif markdown:
         from ..spec_schema.reference import reference_markdown
 
         text = reference_markdown(*(tuple(t.spec_model for t in group.values())

@@ -36,10 +36,11 @@ class UsageError(UserError):
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
     from ..backends.base import BackendError
+    from ..compiler.verify import IRError
     from ..runner.datasets.errors import DataError
     from ..runner.errors import RunnerError
 
-    return (UserError, BackendError, DataError, RunnerError, FileNotFoundError)
+    return (UserError, BackendError, DataError, IRError, RunnerError, FileNotFoundError)
 
 
 def guarded(fn: F) -> F:

@@ -339,8 +339,9 @@ def _field_text(name: str, info: Any) -> str:
     from ..spec_schema.reference import _constraints, _type_name  # the spec reference's renderers
 
     bounds = _constraints(info)
+    kind = "activation" if name == "activation" else _type_name(info.annotation)
     desc = info.description or ""
-    return f"`{name}` ({_type_name(info.annotation)}{', ' + bounds if bounds else ''}){': ' + desc if desc else ''}"
+    return f"  - `{name}` ({kind}{', ' + bounds if bounds else ''}){' — ' + desc if desc else ''}"
 
 
 def ops_markdown(table: Mapping[str, OpDef] | None = None) -> str:
@@ -355,7 +356,8 @@ def ops_markdown(table: Mapping[str, OpDef] | None = None) -> str:
         "IR: the compiler resolves every default, so a backend never supplies a value of its own. Shapes exclude",
         "the batch axis and are channels-last. Parameters are listed in canonical order with their canonical",
         "layout; the canonical weight key is `<node>/<param>`. `dnnc.compiler.verify.verify` checks every node",
-        "against this table.",
+        "against this table. An `activation` attribute is one of the spec's activations with every parameter",
+        "written out (`dnnc/compiler/ir_types.py`), e.g. `{ type = \"leaky_relu\", negative_slope = 0.01 }`.",
         "",
     ]
     for name, op in table.items():
@@ -364,7 +366,8 @@ def ops_markdown(table: Mapping[str, OpDef] | None = None) -> str:
         lines += [f"## `{name}`", "", op.doc, "", f"- inputs: {arity}"]
         fields = op.attrs.model_fields
         if fields:
-            lines.append("- attributes: " + "; ".join(_field_text(n, f) for n, f in fields.items()))
+            lines.append("- attributes:")
+            lines += [_field_text(n, f) for n, f in fields.items()]
         else:
             lines.append("- attributes: none")
         if op.layout:

@@ -87,18 +87,20 @@ def verify(ir: "ModelIR", ops: Mapping[str, OpDef] | None = None) -> None:
             bad(name, "name", "two nodes have this name")
             continue
         op = table.get(node.op)
-        if op is None:
-            bad(name, "op", f"unknown op {node.op!r} (known: {', '.join(sorted(table))})")
-            continue
-        if not isinstance(node.attrs, op.attrs):
-            bad(name, "attrs", f"attributes of type {type(node.attrs).__name__}, expected {op.attrs.__name__}")
+        if op is None or not isinstance(node.attrs, op.attrs):
+            if op is None:
+                bad(name, "op", f"unknown op {node.op!r} (known: {', '.join(sorted(table))})")
+            else:
+                bad(name, "attrs", f"attributes of type {type(node.attrs).__name__}, expected {op.attrs.__name__}")
+            shapes[name] = tuple(node.shape)  # stands in for its consumers' checks
             continue
         missing = [i for i in node.inputs if i not in shapes]
         for i in missing:
             later = any(n.name == i for n in ir.nodes)
             bad(name, "inputs", f"input {i!r} " + ("comes later: nodes must be in topological order" if later
                                                    else "is not a node of the graph"))
-        if missing:
+        if missing:  # its declared shape stands in, so its consumers are checked without a cascade
+            shapes[name] = tuple(node.shape)
             continue
         in_shapes = [shapes[i] for i in node.inputs]
         if node.op == "input":

@@ -13,7 +13,9 @@ A callback may **read**
   None), ``epochs``, ``start_epoch``, ``steps_per_epoch``, ``batch_size``,
   ``seed``, ``strict_parity``, ``train_rows``, ``validation_rows`` and
   ``test_rows`` (None when the data has no such split), ``has_validation``,
-  :meth:`~TrainingContext.history_keys` (every key an epoch's logs will hold);
+  :meth:`~TrainingContext.history_keys` (every key an epoch's logs will hold),
+  :meth:`~TrainingContext.rows` (a copy of the first rows of the training,
+  validation or test data, to measure the model on);
 * the state of the loop: ``epoch`` (0-based, the running one), ``global_step``
   (optimizer steps done so far over the whole run), ``lr_factor`` (the
   multiplier of the scheduled learning rate), :meth:`~TrainingContext.learning_rate`
@@ -54,9 +56,26 @@ from .errors import RunnerError
 if TYPE_CHECKING:  # pragma: no cover
     from ..backends.base import CompiledModel
     from ..compiler.ir import ModelIR
+    from .datasets.containers import Datasets, Split
 
 #: ``report(text, level)``: where :meth:`TrainingContext.message` goes.
 Report = Callable[[str, str], None]
+#: ``rows(split, n)``: what :meth:`TrainingContext.rows` returns.
+Rows = Callable[[str, "int | None"], "Split | None"]
+
+SPLITS = ("train", "validation", "test")
+
+
+def copied_rows(datasets: "Datasets") -> Rows:
+    """The loop's ``rows`` for the context: copies of a split's first rows, never the loop's own arrays."""
+
+    def rows(split: str, n: int | None = None) -> "Split | None":
+        part = getattr(datasets, split)
+        if part is None:
+            return None
+        return part.take(np.arange(part.n if n is None else min(int(n), part.n)))  # an index array copies
+
+    return rows
 
 
 @dataclass
@@ -111,6 +130,7 @@ class TrainingContext:
         artifact_suffix: str | None = None,
         report: Report | None = None,
         state: TrainingState | None = None,
+        rows: Rows | None = None,
     ) -> None:
         self.ir = ir
         self.model = model
@@ -128,6 +148,7 @@ class TrainingContext:
         self._lr_spec = lr_spec
         self._history_keys = list(history_keys)
         self._report = report
+        self._rows = rows
         self.state = state or TrainingState(epoch=self.start_epoch, global_step=self.start_epoch * self.steps_per_epoch)
 
     # -- reading ----------------------------------------------------------------
@@ -138,6 +159,13 @@ class TrainingContext:
     def history_keys(self) -> list[str]:
         """Every key an epoch's logs will hold (a fresh list)."""
         return list(self._history_keys)
+
+    def rows(self, split: str, n: int | None = None) -> "Split | None":
+        """A copy of the first ``n`` rows (all when None) of ``split`` (``"train"``, ``"validation"``
+        or ``"test"``); None when the data has no such split or the context has no data."""
+        if split not in SPLITS:
+            raise RunnerError(f"unknown split {split!r} (allowed: {', '.join(SPLITS)})")
+        return None if self._rows is None else self._rows(split, n)
 
     @property
     def epoch(self) -> int:
@@ -180,4 +208,4 @@ class TrainingContext:
             self._report(text, level)
 
 
-__all__ = ["CallbackContext", "Report", "TrainingContext", "TrainingState"]
+__all__ = ["CallbackContext", "Report", "Rows", "TrainingContext", "TrainingState", "copied_rows"]

@@ -46,7 +46,7 @@ import numpy as np
 from ..backends.base import CompiledModel
 from ..compiler.ir import ModelIR
 from .callbacks.base import Callback, CallbackList
-from .context import TrainingContext
+from .context import TrainingContext, copied_rows
 from .data_checks import check_split, class_sample_weights
 from .datasets.containers import Datasets, Split
 from .dropout import DropoutMasks
@@ -148,6 +148,7 @@ class Trainer:
             validation_rows=None if datasets.validation is None else datasets.validation.n,
             test_rows=None if datasets.test is None else datasets.test.n,
             run_dir=self.run_dir, artifact_suffix=artifact_suffix, report=self.progress.message,
+            rows=copied_rows(datasets),
         )
         self.state = self.context.state
 

@@ -47,7 +47,6 @@ import numpy as np
 
 from .._version import __version__
 from ..compiler.ir import ModelIR
-from ..compiler.verify import IRError
 from .callbacks.atomic import atomic_save_npz, atomic_text
 from .curves import plot_learning_curves
 from .errors import RunnerError
@@ -287,10 +286,7 @@ def read_run(run_dir: str | Path) -> tuple[ModelIR, dict[str, Any]]:
         text = ir_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RunnerError(f"cannot read {ir_path}: {getattr(exc, 'strerror', None) or exc}") from None
-    try:
-        ir = ModelIR.from_json(text, source=str(ir_path))
-    except IRError as exc:
-        raise RunnerError(str(exc)) from None
+    ir = ModelIR.from_json(text, source=str(ir_path))  # IRError (a user error) names the file, node and field
     manifest_path = run_dir / MANIFEST
     manifest = read_manifest(manifest_path) if manifest_path.exists() else {}
     return ir, manifest

@@ -66,6 +66,26 @@ class CsvLogger(StrictModel):
     append: bool = Field(False, description="Append to an existing file instead of overwriting (default false).")
 
 
+class Histograms(StrictModel):
+    """Per-layer histograms (the `dnnc inspect` measurements) before training and every `every_epochs` epochs.
+
+    TensorBoard histograms of every shown layer's activations and gradients and of every weight and
+    weight gradient, and PNG grids of the activations and gradients (see docs/inspect.md).
+    """
+
+    type: Literal["histograms"]
+    every_epochs: int = Field(1, ge=1, description="Write after every N-th epoch (default 1); also before the first.")
+    rows: int = Field(1000, ge=1, description="The first N rows of `split` are measured (default 1000; all if fewer).")
+    split: Literal["train", "validation"] = Field("train", description="Rows measured: train or validation (default train).")
+    log_dir: str = Field("tensorboard/histograms", min_length=1,
+                         description="TensorBoard directory, relative to the run directory (default tensorboard/histograms).")
+    png_dir: str = Field("histograms", min_length=1,
+                         description="Directory of the PNG grids (epoch-NNN/activations.png, gradients.png, "
+                                     "weight_gradients.png), relative to the run directory (default histograms).")
+    pngs: bool = Field(True, description="Write the PNG grids (default true).")
+    pre_activations: bool = Field(False, description="Also the pre-activations (default false).")
+
+
 class TerminateOnNaN(StrictModel):
     """Stop training as soon as the loss becomes NaN or infinite."""
 
@@ -73,5 +93,5 @@ class TerminateOnNaN(StrictModel):
 
 
 BUILTIN_CALLBACK_MODELS: list[type[StrictModel]] = [
-    EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, TensorBoard, CsvLogger, TerminateOnNaN,
+    EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, TensorBoard, CsvLogger, TerminateOnNaN, Histograms,
 ]

@@ -1,6 +1,6 @@
 """The `[data]` table: which data set to load and how to prepare it.
 
-A data set is either built in (`mnist`, `fashion_mnist`, `xor`) or one of the
+A data set is either built in (`mnist`, `fashion_mnist`, `xor`, `gaussian`) or one of the
 user's own files (`npz`, `csv`).  The string shorthand ``dataset = "mnist"``
 equals ``dataset = { type = "mnist" }``.  The runner turns this table into
 numpy arrays with :func:`dnnc.runner.datasets.load_data`; the order of the
@@ -79,6 +79,28 @@ class XorDataset(StrictModel):
     )
 
 
+class GaussianDataset(StrictModel):
+    """Diagnostic rows: features drawn from N(0, 1), labels drawn uniformly from 0 … classes − 1.
+
+    The weight-initialisation experiment's input (1,000 Gaussian samples through
+    the network, see docs/inspect.md).  The labels are random, so there is
+    nothing to learn: they only give the loss its gradients.  All rows are
+    training rows (there are no test rows); `validation_split` or `validation`
+    holds some out.  Both are drawn, features first, from numpy
+    Generator(Philox) keyed by `seed` in the data stream of this data set
+    (independent of the training seed): `standard_normal((rows, *shape),
+    float32)`, then `integers(0, classes, rows)`.
+    """
+
+    type: Literal["gaussian"]
+    rows: PositiveInt = Field(1000, description="Number of rows (default 1000).")
+    shape: Annotated[list[PositiveInt], Field(min_length=1)] = Field(
+        [100], description="Shape of one row's features (default [100])."
+    )
+    classes: int = Field(10, ge=2, description="Number of classes of the random labels (default 10).")
+    seed: int = Field(0, ge=0, description="Seed of the draws (default 0; independent of training.seed).")
+
+
 class NpzDataset(StrictModel):
     """The user's arrays in a numpy `.npz` file.
 
@@ -115,13 +137,14 @@ BUILTIN_DATASET_MODELS: list[type[StrictModel]] = [
     MnistDataset,
     FashionMnistDataset,
     XorDataset,
+    GaussianDataset,
     NpzDataset,
     CsvDataset,
 ]
 """Every data-set table dnnc knows, in documentation order."""
 
-BUILTIN_DATASET_NAMES = ("mnist", "fashion_mnist", "xor")
-"""Data sets that ship their own split into training and test rows and their own arrays."""
+BUILTIN_DATASET_NAMES = ("mnist", "fashion_mnist", "xor", "gaussian")
+"""Data sets that bring their own arrays (and their own test rows, if any): no user-file keys apply."""
 
 USER_FILE_DATASET_NAMES = ("npz", "csv")
 
@@ -183,8 +206,8 @@ class DataSpec(StrictModel):
 
     dataset: DatasetSpec = Field(
         description=(
-            'The data set: "mnist", "fashion_mnist", "xor", or a table with `type` = mnist | fashion_mnist | '
-            "xor | npz | csv (required)."
+            'The data set: "mnist", "fashion_mnist", "xor", "gaussian", or a table with `type` = mnist | '
+            "fashion_mnist | xor | gaussian | npz | csv (required)."
         )
     )
     divide_by: float | None = Field(
@@ -212,7 +235,8 @@ class DataSpec(StrictModel):
         None,
         ge=2,
         description=(
-            "Number of classes for one-hot labels (default: 10 for mnist and fashion_mnist, 2 for xor, "
+            "Number of classes for one-hot labels (default: 10 for mnist and fashion_mnist, 2 for xor, `classes` "
+            "for gaussian, "
             "otherwise the largest label + 1 over all rows)."
         ),
     )

@@ -13,6 +13,7 @@ from dnnc.spec_schema.data import (
     CsvDataset,
     DataSpec,
     FashionMnistDataset,
+    GaussianDataset,
     MnistDataset,
     NpzDataset,
     XorDataset,
@@ -112,9 +113,10 @@ def test_valid_tables(table):
 
 
 def test_builtin_dataset_models_are_the_union():
-    assert BUILTIN_DATASET_MODELS == [MnistDataset, FashionMnistDataset, XorDataset, NpzDataset, CsvDataset]
+    assert BUILTIN_DATASET_MODELS == [MnistDataset, FashionMnistDataset, XorDataset, GaussianDataset, NpzDataset,
+                                      CsvDataset]
     tags = {m.model_fields["type"].annotation.__args__[0] for m in BUILTIN_DATASET_MODELS}
-    assert tags == {"mnist", "fashion_mnist", "xor", "npz", "csv"}
+    assert tags == {"mnist", "fashion_mnist", "xor", "gaussian", "npz", "csv"}
 
 
 def test_json_schema_documents_defaults():

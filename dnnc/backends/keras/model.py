@@ -177,6 +177,12 @@ class KerasModel:
         losses, outputs = self._steps("evaluate", False, batch)
         return StepResult(self._loss_values(losses), self._output_arrays(outputs))
 
+    def probe(self, inputs: Arrays, targets: Arrays, *, nodes=None, pre_activations: bool = False):
+        """Per-node outputs and gradients in inference mode (:class:`dnnc.backends.base.Probe`; see :mod:`.probe`)."""
+        from .probe import probe
+
+        return probe(self, inputs, targets, nodes=nodes, pre_activations=pre_activations)
+
     def optimizer_state(self) -> dict[str, np.ndarray]:
         """``"<node>/<param>/<slot>"`` (slot names of dnnc.numerics.optimizers, e.g. ``m``, ``v``,
         ``momentum``) plus ``"iterations"`` (int64); empty before the first step."""

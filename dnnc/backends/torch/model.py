@@ -191,6 +191,12 @@ class TorchModel:
             total, per_output = self._loss(outs, targets, sample_weight)
             return StepResult(self._loss_values(total, per_output), self._output_arrays(outs))
 
+    def probe(self, inputs: Arrays, targets: Arrays, *, nodes=None, pre_activations: bool = False):
+        """Per-node outputs and gradients in inference mode (:class:`dnnc.backends.base.Probe`; see :mod:`.probe`)."""
+        from .probe import probe
+
+        return probe(self, inputs, targets, nodes=nodes, pre_activations=pre_activations)
+
     def optimizer_state(self) -> dict[str, np.ndarray]:
         """``"<node>/<param>/<slot>"`` → slot in the canonical layout, plus ``"iterations"``; empty before the first step."""
         opt = self._optimizer

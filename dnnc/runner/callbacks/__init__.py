@@ -8,7 +8,9 @@ from .base import Callback, CallbackContext, CallbackList
 from .csv_logger import CsvLogger
 from .early_stopping import EarlyStopping
 from .event_writer import ScalarEventWriter
+from .event_histograms import HistogramEventWriter
 from .factory import BUILTIN_CALLBACKS, build_callback, build_callbacks
+from .histograms import Histograms
 from .model_checkpoint import ModelCheckpoint
 from .monitor import Monitor, resolve_mode
 from .reduce_lr_on_plateau import ReduceLROnPlateau
@@ -17,6 +19,7 @@ from .terminate_on_nan import TerminateOnNaN
 
 __all__ = [
     "BUILTIN_CALLBACKS", "Callback", "CallbackContext", "CallbackList", "CsvLogger", "EarlyStopping",
-    "ModelCheckpoint", "Monitor", "ReduceLROnPlateau", "ScalarEventWriter", "TensorBoard", "TerminateOnNaN",
+    "HistogramEventWriter", "Histograms", "ModelCheckpoint", "Monitor", "ReduceLROnPlateau", "ScalarEventWriter",
+    "TensorBoard", "TerminateOnNaN",
     "atomic_save_npz", "atomic_write", "build_callback", "build_callbacks", "resolve_mode",
 ]

@@ -95,15 +95,19 @@ class NumpyModel:
             values[i], caches[i] = layer.forward([values[s] for s in slots], training, mask)
         return values, caches
 
-    def _backward(self, caches: list, dvalues: list) -> dict[str, np.ndarray]:
+    def _backward(self, caches: list, dvalues: list, every_value: bool = False) -> dict[str, np.ndarray]:
+        """Fill ``dvalues`` (∂L/∂value per node slot) backwards and return the parameter gradients.
+
+        With ``every_value`` the gradient reaches every node (the probe's need), not only
+        the nodes on a path from a trainable parameter."""
         grads: dict[str, np.ndarray] = {}
         for i in range(len(self.layers) - 1, -1, -1):
             dy = dvalues[i]
             slots = self._slots[i]
-            if dy is None or not slots or not self._requires_grad[i]:
+            if dy is None or not slots or not (every_value or self._requires_grad[i]):
                 continue
             layer = self.layers[i]
-            need_dx = [self._requires_grad[s] for s in slots]
+            need_dx = [every_value or self._requires_grad[s] for s in slots]
             dxs, dparams = layer.backward(dy, caches[i], need_dx)
             for name, g in dparams.items():
                 grads[f"{layer.node.name}/{name}"] = g
@@ -187,6 +191,12 @@ class NumpyModel:
         values, _ = self._run(inputs, False, None)
         total, per_output, _ = self._losses(values, targets, sample_weight, False)
         return StepResult(self._loss_values(total, per_output), self._outputs(values))
+
+    def probe(self, inputs: Arrays, targets: Arrays, *, nodes=None, pre_activations: bool = False):
+        """Per-node outputs and gradients in inference mode (dnnc.backends.base.Probe; see .probe)."""
+        from .probe import probe
+
+        return probe(self, inputs, targets, nodes=nodes, pre_activations=pre_activations)
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
         """``"<node>/<param>/<slot>"`` → slot (canonical layout), plus ``"iterations"``; empty before the first step."""
