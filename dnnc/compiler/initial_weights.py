@@ -4,7 +4,7 @@ Each parameter gets its own NumPy ``Generator(Philox)`` keyed by the seed and
 the SHA-256 of ``"<node>/<param>"``, so adding a layer does not change the
 other layers' draws.  Values are drawn in float32 directly (``standard_normal``
 and ``random`` with ``dtype=float32``, then scaled in float32), so drawing a
-parameter takes no more memory than the parameter itself.
+parameter peaks at its own size (1.5 times for the truncated normals' re-draw masks).
 
 Fans (Keras convention): for a 2-D kernel (in, out) fan_in = in, fan_out = out;
 for N-D, the receptive field multiplies both; for 1-D, fan_in = fan_out = n.
