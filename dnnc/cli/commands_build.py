@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-from .errors import UserError, guarded
+from .errors import UsageError, UserError, guarded
 from .render import console, summary_table, totals_lines
 
 
@@ -50,10 +50,15 @@ def build(
     from ..compiler.source import load_source
     from ..runner.api import get_backend, starting_weights
     from ..runner.errors import RunnerError
+    from ..runner.resources import check_memory
+    from ..spec_schema.training import MAX_SEED
 
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed must be in 0…{MAX_SEED} (received {seed})")
     source = load_source(spec)
     ir = compile_spec(source)
     be = get_backend(backend, ir)
+    check_memory(ir, "build")
     try:
         weights, transfer = starting_weights(ir, source.path.resolve().parent, source, seed=seed)
     except RunnerError as exc:

@@ -45,6 +45,7 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but warnings, errors and the result."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per epoch on stdout, then one with the test metrics."),
     no_download: bool = typer.Option(False, "--no-download", help="Never download data sets."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in --out (its files are removed first)."),
 ) -> None:
     """Train a spec with one backend; write the run directory (history, metrics, curves, model, weights)."""
     from ..runner.api import train_spec
@@ -53,7 +54,7 @@ def train(
         raise UsageError("--quiet and --json are exclusive")
     mode = "json" if as_json else ("quiet" if quiet else "rich")
     result = train_spec(spec, backend=backend, epochs=epochs, seed=seed, data_dir=data_dir, out=out, overrides=overrides,
-                        progress=mode, download=not no_download, console=console)
+                        progress=mode, download=not no_download, console=console, overwrite=overwrite)
     _report_result(result, quiet, as_json)
 
 
@@ -83,6 +84,11 @@ def _report_result(result, quiet: bool, as_json: bool) -> None:
     report = err_console if as_json else console
     if result.status == "nan":
         err_console.print(f"[red]error[/red]: training stopped: the loss became NaN or infinite (run directory {result.run_dir})")
+        raise typer.Exit(EXIT_FAILURE)
+    if result.status == "diverged":
+        err_console.print(f"[red]error[/red]: the training diverged: the loss became NaN or infinite at "
+                          f"{result.diverged_at}; the run directory {result.run_dir} records it (status 'diverged')",
+                          soft_wrap=True)
         raise typer.Exit(EXIT_FAILURE)
     if quiet and result.test_metrics:
         console.print("  ".join(f"{k} {v:.4f}" for k, v in result.test_metrics.items()))

@@ -7,6 +7,7 @@ the path of the offending key; all of them are raised together.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
@@ -112,9 +113,14 @@ def lower_model(spec: Any, registry: Registry, out: _Collector) -> tuple[list[st
         dup = [n for n, c in Counter(n for n, _ in inputs).items() if c > 1]
         for n in dup:
             out.add(("model", "inputs"), f"duplicate input name {n!r}", received=n)
+    for k, (n, shape) in enumerate(inputs):
+        if math.prod(shape) > MAX_ARRAY_VALUES:
+            out.add(("model", "inputs", k, "shape") if model.inputs else ("model", "input_shape"),
+                    f"input {n!r} would hold {math.prod(shape):.3g} values per sample; {_NO_ARRAY}")
     input_names = [n for n, _ in inputs]
     names = _layer_names(layers, paths, input_names, out)
     known = input_names + names
+    duplicated = {n for n, c in Counter(names).items() if c > 1}
 
     edges: dict[str, list[str]] = {}
     for i, (layer, name) in enumerate(zip(layers, names)):
@@ -125,9 +131,9 @@ def lower_model(spec: Any, registry: Registry, out: _Collector) -> tuple[list[st
                     guess = did_you_mean(src, known)
                     out.add(paths[i] + ("inputs", j), f"unknown input {src!r}", received=src,
                             allowed=format_choices(known), hint=f"did you mean {guess!r}?" if guess else None)
-                elif src == name:
+                elif src == name and name not in duplicated:  # with a duplicate name, `src` may mean the other layer
                     out.add(paths[i] + ("inputs", j), "a layer cannot take its own output as input", received=src)
-                else:
+                elif src != name:
                     srcs.append(src)
             edges[name] = srcs
         elif i == 0:
@@ -204,6 +210,15 @@ def lower_model(spec: Any, registry: Registry, out: _Collector) -> tuple[list[st
     return input_names, nodes, outputs
 
 
+#: The most float32 values one array can hold: 2**61 values are 2**63 bytes, the limit of a 64-bit index.
+MAX_ARRAY_VALUES = 2**61
+_NO_ARRAY = "no array can hold more than 2**61 float32 values (8 EiB, all a 64-bit machine can address)"
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(f"{d:,}" for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
 def _lower_layer(layer: Any, name: str, path: Loc, srcs: list[str], in_shapes: list[tuple[int, ...]], defaults: Any,
                  registry: Registry, out: _Collector) -> NodeIR | None:
     """One layer to one node: the layer type's lowering, then the op's shape and parameter rules."""
@@ -228,6 +243,15 @@ def _lower_layer(layer: Any, name: str, path: Loc, srcs: list[str], in_shapes: l
         extra = {"received": exc.received} if exc.received is not None else {}
         out.add(key_path, exc.message, allowed=exc.allowed, **extra)
         return None
+    arrays = [("this layer's output", shape, " per sample")] + [
+        (f"this layer's {s.name} of shape {_shape_text(s.shape)}", s.shape, "") for s in specs]
+    for what, dims, per in arrays:
+        if math.prod(dims) > MAX_ARRAY_VALUES:
+            key = next((k for k in ("units", "shape") if k in layer.model_fields_set), None)
+            extra = {"received": getattr(layer, key)} if key else {}
+            out.add(path + ((key,) if key else ()), f"{what} would hold {math.prod(dims):.3g} values{per}; {_NO_ARRAY}",
+                    **extra)
+            return None
     chosen = {p.name: p for p in draft.params}
     unknown = sorted(set(chosen) - {s.name for s in specs})
     if unknown:
@@ -364,6 +388,32 @@ def lower_outputs(spec: Any, nodes: list[NodeIR], output_names: list[str], out: 
     return result
 
 
+def check_class_weight(spec: Any, outputs: list[OutputIR], out: _Collector) -> None:
+    """class_weight needs one output with a classification loss, and names classes that output has."""
+    weights = spec.training.class_weight if spec.training is not None else None
+    if not weights:
+        return
+    path = ("training", "class_weight")
+    trained = [o for o in outputs if o.loss is not None]
+    if len(trained) != 1:
+        out.add(path, f"class_weight needs a model with one output; this model has {len(trained)} "
+                      f"({', '.join(o.name for o in trained)})", hint="use per-row sample weights (data.sample_weight)")
+        return
+    output = trained[0]
+    if output.target == "regression":
+        out.add(path, f"class_weight needs a classification loss; output {output.name!r} uses {output.loss['type']!r}")
+        return
+    classes = 2 if output.target == "binary" else output.shape[-1]
+    if output.target == "binary" and output.shape[-1] != 1:
+        out.add(path, f"class_weight needs one label per sample; output {output.name!r} has {output.shape[-1]} "
+                      "binary targets")
+        return
+    for key in weights:
+        if int(key) >= classes:
+            out.add(path + (key,), f"class {key} does not exist: output {output.name!r} has {classes} classes",
+                    received=key, allowed=f"0…{classes - 1}")
+
+
 def lower_training(spec: Any, outputs: list[OutputIR], nodes: list[NodeIR], out: _Collector) -> TrainingIR | None:
     t = spec.training
     if t is None:
@@ -460,6 +510,7 @@ def lower(spec: Any, registry: Registry, *, name: str) -> ModelIR:
     input_names, nodes, output_names = lowered
     outputs = lower_outputs(spec, nodes, output_names, out)
     data = lower_data(spec, outputs, out)
+    check_class_weight(spec, outputs, out)
     training = lower_training(spec, outputs, nodes, out)
     init_from = lower_init_from(spec, nodes, out)
     if out.issues:

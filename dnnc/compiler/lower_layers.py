@@ -131,7 +131,7 @@ def lower_concatenate(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaul
     axis = layer.axis - 1 if layer.axis > 0 else layer.axis
     if layer.axis == 0 or not -rank <= axis < rank:
         raise LoweringError(f"axis out of range for inputs of rank {rank} (batch axis excluded)", key="axis",
-                            received=layer.axis, allowed=f"1…{rank} or −{rank}…−1")
+                            received=layer.axis, allowed="1 or −1" if rank == 1 else f"1…{rank} or −{rank}…−1")
     return NodeDraft("concatenate", {"axis": axis % rank - rank})
 
 

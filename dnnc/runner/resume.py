@@ -34,7 +34,7 @@ from .progress import Progress
 from .records import IR_FILE, MANIFEST, RunRecords, now_iso, read_run
 
 #: Manifest statuses of runs that ended on their own.
-FINISHED = ("completed", "stopped_early", "nan")
+FINISHED = ("completed", "stopped_early", "nan", "diverged")
 
 
 def resume_run(
@@ -53,6 +53,16 @@ def resume_run(
         raise RunnerError(f"{run_dir} is not a dnnc run directory (no {IR_FILE})")
     if not (run_dir / MANIFEST).is_file():
         raise RunnerError(f"{run_dir} has no {MANIFEST}: the run did not get far enough to be resumed")
+    records = RunRecords(run_dir, continuing=True)  # refused while another process writes the run
+    try:
+        return _resume(records, epochs=epochs, backend=backend, data_dir=data_dir, progress=progress,
+                       download=download, console=console)
+    finally:
+        records.close()
+
+
+def _resume(records: RunRecords, *, epochs, backend, data_dir, progress, download, console) -> RunResult:
+    run_dir = records.run_dir
     ir, manifest = read_run(run_dir)
     if ir.training is None:
         raise RunnerError(f"{run_dir}/{IR_FILE} has no training settings: nothing to resume")
@@ -70,7 +80,6 @@ def resume_run(
     weights = ckpt.weights if ckpt is not None else starting_weights(ir, base_dir)[0]  # from the start
     model = chosen.build(ir, weights)
 
-    records = RunRecords(run_dir)
     records.load_manifest()
     for stray in run_dir.glob(f".{Path(CHECKPOINT_FILE).stem}.tmp-*"):
         stray.unlink(missing_ok=True)  # a checkpoint write cut short by the interruption

@@ -13,11 +13,14 @@ training rows once the validation rows are taken.
 
 from __future__ import annotations
 
+import math
+
 from typing import Annotated, Literal, Union
 
 from pydantic import BeforeValidator, Field, PositiveInt, model_validator
 
 from .base import StrictModel, type_shorthand
+from .training import MAX_SEED
 
 # --------------------------------------------------------------------------
 # Data sets
@@ -67,7 +70,9 @@ class XorDataset(StrictModel):
     """
 
     type: Literal["xor"]
-    repeat: PositiveInt = Field(1, description="How many copies of the four points form the training rows (default 1).")
+    repeat: PositiveInt = Field(
+        1, le=10**9, description="How many copies of the four points form the training rows (default 1)."
+    )
     noise: float = Field(
         0.0,
         ge=0,
@@ -92,12 +97,22 @@ class GaussianDataset(StrictModel):
     """
 
     type: Literal["gaussian"]
-    rows: PositiveInt = Field(1000, description="Number of rows (default 1000).")
+    rows: PositiveInt = Field(1000, le=10**9, description="Number of rows (default 1000).")
     shape: Annotated[list[PositiveInt], Field(min_length=1)] = Field(
         [100], description="Shape of one row's features (default [100])."
     )
-    classes: int = Field(10, ge=2, description="Number of classes of the random labels (default 10).")
-    seed: int = Field(0, ge=0, description="Seed of the draws (default 0; independent of training.seed).")
+    classes: int = Field(10, ge=2, le=10**9, description="Number of classes of the random labels (default 10).")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed of the draws (default 0; independent of training.seed).")
+
+    @model_validator(mode="after")
+    def _holdable(self) -> "GaussianDataset":
+        values = self.rows * math.prod(self.shape)
+        if values > 2**61:
+            raise ValueError(f"rows × the size of shape is {values:.3g} values; no array can hold more than 2**61 "
+                             "float32 values (8 EiB, all a 64-bit machine can address)")
+        return self
+
+
 class CaliforniaHousingDataset(StrictModel):
     """California housing (1990 US census, StatLib): 20,640 block groups, 8 features, 1 target.
 
@@ -201,6 +216,7 @@ class ValidationSpec(StrictModel):
     seed: int | None = Field(
         None,
         ge=0,
+        le=MAX_SEED,
         description="Seed of the random choice; only with `random` (default: the training seed).",
     )
 

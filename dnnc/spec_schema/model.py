@@ -77,8 +77,8 @@ class ModelSectionBase(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _one_input_form(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            has_shape, has_inputs = "input_shape" in data, "inputs" in data
+        if isinstance(data, dict):  # a JSON null counts as absent
+            has_shape, has_inputs = data.get("input_shape") is not None, data.get("inputs") is not None
             if has_shape and has_inputs:
                 raise ValueError("give either input_shape (one input) or inputs (named inputs), not both")
             if not has_shape and not has_inputs:
