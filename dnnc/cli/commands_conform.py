@@ -144,7 +144,7 @@ def conform(
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Training level: epochs per run "
                                                                         "(default: the spec's)."),
     trajectory_steps: int = typer.Option(20, "--trajectory-steps", min=0,
-                                         help="Numeric level: optimizer steps compared."),
+                                         help="Numeric level: optimizer steps judged (then 4 epoch-end steps)."),
     overrides: list[str] = typer.Option([], "--set", help="Override a spec value: --set training.batch_size=128 "
                                                           "(repeatable)."),
 ) -> None:

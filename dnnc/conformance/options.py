@@ -37,10 +37,8 @@ class ConformOptions:
     numeric_batches: int = 2
     #: Optimizer steps of the numeric level's trajectory.
     trajectory_steps: int = 20
-    #: Tolerance of the trajectory's weights: max|Δ|/max(1, max|ref|) per array.
-    weight_rtol: float = 1e-5
-    #: Tolerance of every loss: |Δ|/max(|ref|, 1e-6).
-    loss_rtol: float = 1e-5
+    #: The numeric level's allowance, in units of each element's float32 error bound (|Δ| ≤ factor·B).
+    numeric_factor: float = 1.0
     #: Seed of the numeric level's initial weights, batch order and masks (default: the spec's training seed).
     numeric_seed: int | None = None
     #: "fail": an op a backend does not support is a failure (the CLI); "skip": a skipped check (the kit).

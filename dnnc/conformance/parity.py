@@ -26,12 +26,24 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from ..compiler.ir import ModelIR
-from .measures import scaled_error
 from .options import with_seed, with_strict_parity
+from .pairwise import scaled_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..backends.base import Backend
     from ..runner.datasets.containers import Datasets
+
+
+def ulp_perturbed(weights: Any, seed: int) -> dict[str, np.ndarray]:
+    """Every weight moved by one float32 ulp, up or down at random (zeros stay zero): the start of the
+    float32-rounding control run."""
+    rng = np.random.default_rng([seed, 0x0111])
+    out = {}
+    for key, w in weights.items():
+        w = np.asarray(w, dtype=np.float32)
+        direction = np.where(rng.random(w.shape) < 0.5, -np.inf, np.inf).astype(np.float32)
+        out[key] = np.where(w == 0, w, np.nextafter(w, direction)).astype(np.float32)
+    return out
 
 
 @dataclass
@@ -140,10 +152,9 @@ def measure_parity(ir: ModelIR, backends: Sequence["Backend"], datasets: "Datase
     ``strict=False`` measures the same without strict parity (each framework draws its own dropout
     masks), the control that shows what strict parity buys.  ``noise_floor=True`` adds the reference
     backend once more, started from dnnc's initial weights moved by one float32 ulp
-    (:func:`dnnc.conformance.numeric.ulp_perturbed`), compared as ``"<reference> (1 ulp)"``: how far
+    (:func:`ulp_perturbed`), compared as ``"<reference> (1 ulp)"``: how far
     float32 rounding alone carries one framework from itself."""
     from ..compiler.initial_weights import initial_weights
-    from .numeric import ulp_perturbed
     from .training import train_with_runner
 
     if strict:
