@@ -11,7 +11,8 @@ from typing import Optional
 import typer
 
 from .._version import __version__
-from . import commands_backends, commands_build, commands_conform, commands_run, commands_spec
+from . import (commands_backends, commands_build, commands_conform, commands_inspect, commands_run, commands_spec,
+               commands_tune)
 
 app = typer.Typer(
     name="dnnc",
@@ -41,6 +42,8 @@ commands_backends.register(app)
 commands_build.register(app)
 commands_conform.register(app)
 commands_run.register(app)
+commands_inspect.register(app)
+commands_tune.register(app)
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """`dnnc conform`: run the conformance levels of one spec over several backends.
 
-The first backend listed is the **reference**; every other backend is compared
-with it (the structure level compares every backend with the IR itself).
+The first backend listed is the training level's **reference**: every other
+backend is compared with it.  The structure level compares every backend with
+the IR itself, the numeric level with the float64 oracle.
 
 * ``structure`` (:mod:`.structure`) — the same IR, the same weights back, the
   framework's own per-layer parameter counts equal to the IR's;
@@ -24,7 +25,8 @@ one trajectory in training too.
 Python API::
 
     from dnnc.compiler.compile import compile_spec
-    from dnnc.conformance import ConformOptions, run_conform
+    from dnnc.conformance.conform import run_conform
+    from dnnc.conformance.options import ConformOptions
     report = run_conform(compile_spec("examples/xor.toml"), ["keras", "torch"],
                          ConformOptions(levels=("structure", "numeric")), spec_path="examples/xor.toml")
     report.verdict                # "PASS" / "FAIL" / "INCONCLUSIVE"

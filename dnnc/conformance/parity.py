@@ -27,6 +27,7 @@ import numpy as np
 
 from ..compiler.ir import ModelIR
 from .options import with_seed, with_strict_parity
+from .pairwise import scaled_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..backends.base import Backend

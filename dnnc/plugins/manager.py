@@ -57,6 +57,10 @@ KINDS = {
 }
 
 
+#: hook → names no plugin may register: `repeat` is the spec's repeat block (dnnc.spec_schema.repeat)
+RESERVED_NAMES = {"dnnc_layer_types": ("repeat",)}
+
+
 @dataclass(frozen=True)
 class PluginFailure:
     plugin: str
@@ -234,6 +238,10 @@ def _collect(loaded: list[tuple[PluginInfo, Any]], hook_name: str, registry: Reg
             except Exception as exc:
                 registry.failures.append(PluginFailure(info.name,
                                                        f"{hook_name}() returned an invalid item {item!r}: {exc}"))
+                continue
+            if name in RESERVED_NAMES.get(hook_name, ()):
+                registry.failures.append(PluginFailure(info.name, f"{hook_name}() returns {kind} {name!r}, a name "
+                                                                  "reserved by dnnc's spec format; it is refused"))
                 continue
             if name in names:
                 registry.failures.append(PluginFailure(info.name, f"{hook_name}() returns {kind} {name!r} twice; "

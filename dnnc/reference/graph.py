@@ -66,8 +66,9 @@ class Reference:
         self._requires_grad = requires
         self._index = index
         self._trainable = [key for key, _, p in ir.weight_specs() if p.trainable]
+        # a frozen parameter's penalty is not part of the loss (as in Keras: only trained weights' penalties)
         self._penalties = [(key, p.regularizer) for key, _, p in ir.weight_specs()
-                           if p.regularizer is not None and p.regularizer.active]
+                           if p.trainable and p.regularizer is not None and p.regularizer.active]
 
     # -- passes ----------------------------------------------------------------------------------------
     def _params(self, weights: Mapping[str, np.ndarray]) -> dict[str, A.Value]:

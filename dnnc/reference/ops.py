@@ -101,7 +101,8 @@ def maxout_backward(node, dy, cache, p, ctx, need_dx):
 # ---------------------------------------------------------------------------
 
 def batch_norm_forward(node, xs, p, ctx):
-    """Batch statistics (mean, biased variance; two passes) in training mode, the moving ones at inference.
+    """Batch statistics (mean, biased variance; two passes) in training mode, the moving ones at inference and
+    in a node with ``inference_mode`` (a frozen batch norm: moving statistics used and never updated).
 
     Two formulas are bounded: ``(x − μ)·(γ/σ) + β`` (torch) and ``x·s + (β − μ·s)``, ``s = γ/σ``
     (``tf.nn.batch_normalization``)."""
@@ -110,7 +111,7 @@ def batch_norm_forward(node, xs, p, ctx):
     shape = A.value(x).shape
     x2 = x.reshape(-1, shape[-1])
     eps = A.const(a.epsilon, ctx.mode)
-    if ctx.training:
+    if ctx.training and not a.inference_mode:
         mu = A.mean(x2, axis=0)
         d = x2 - mu
         var = A.mean(A.square(d), axis=0)
@@ -148,7 +149,7 @@ def batch_norm_backward(node, dy, cache, p, ctx, need_dx):
         grads["beta"] = sum_dy
     if not need_dx[0]:
         return [None], grads
-    if not ctx.training:
+    if not ctx.training or a.inference_mode:
         return [(dy2 * scale).reshape(shape)], grads
     dxhat = dy2 * p["gamma"] if a.scale else dy2
     # closed form: ∂x = inv/M · (M·∂x̂ − Σ∂x̂ − x̂·Σ(∂x̂·x̂))

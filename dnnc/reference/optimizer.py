@@ -29,6 +29,11 @@ Adam's ``m/(√v + ε)`` near ``v = 0`` is bounded by the formula itself):
   decay, clipping thresholds, …), by ``2u·|h|``: its float32 representation
   and the rounding of the quantities a backend derives from it (``1 − β2``);
 
+The per-element inputs (the gradient, every state slot) are also moved all at once, to the corner of their
+box that moves each weight up and to the one that moves it down (the signs read off the separate moves); the
+weight's bound is the larger of that and the sum.  The sum is exact only to first order: when a gradient is far
+off (a ReLU kink flips in the backend), m and v move together and the cross term of ``m/(√v̂ + ε)`` matters.
+
 plus the update's own rounding, ``8u·(|Δw| + |w_{k+1}|)`` for the weights and
 ``8u·(|s_{k+1}| + |s_k|)`` for each state slot (at most eight roundings on any
 path of these formulas).
@@ -52,6 +57,21 @@ NONNEGATIVE_SLOTS = frozenset({"v", "v_hat", "u", "accumulator", "mean_sq_grad",
 
 #: Optimizer-config keys that are not perturbed (not floating-point hyperparameters of the update).
 _NOT_HYPER = {"type", "learning_rate", "nesterov", "amsgrad", "centered"}
+
+
+def _per_key(sign: Any, key: str) -> Any:
+    """A sign for the elements of parameter `key`: a scalar, or one array per key."""
+    return sign[key] if isinstance(sign, dict) else sign
+
+
+def _move_slot(opt: ReferenceOptimizer, bounds: Mapping[str, Mapping[str, np.ndarray]], slot: str, sign: Any) -> None:
+    """Move state `slot` of every parameter of `opt` by ``sign · bound`` away from zero (non-negative slots stay
+    ≥ 0); `sign` is a scalar or per key an array of ±1."""
+    for k, slots in bounds.items():
+        if slot in slots and k in opt.state and slot in opt.state[k]:
+            s = opt.state[k][slot]
+            moved = s + _per_key(sign, k) * np.where(s >= 0, 1.0, -1.0) * slots[slot]
+            opt.state[k][slot] = np.maximum(moved, 0.0) if slot in NONNEGATIVE_SLOTS else moved
 
 
 def _hyperparameters(config: Mapping[str, Any]) -> list[str]:
@@ -110,22 +130,37 @@ class OracleOptimizer:
                 for s in slots:
                     state_dev[k][s] += np.nan_to_num(slots[s], nan=np.inf)
 
-        # the gradient
-        accumulate([self._run(copy.deepcopy(self.opt), weights,
-                              {k: g[k] + sign * np.where(g[k] >= 0, 1.0, -1.0) * ge[k] for k in g}, lr)
-                    for sign in (1.0, -1.0)])
-        # each state slot
-        for slot in sorted({s for slots in self.state_bounds.values() for s in slots}):
-            variants = []
-            for sign in (1.0, -1.0):
-                opt = copy.deepcopy(self.opt)
-                for k, slots in self.state_bounds.items():
-                    if slot in slots and k in opt.state and slot in opt.state[k]:
-                        s = opt.state[k][slot]
-                        moved = s + sign * np.where(s >= 0, 1.0, -1.0) * slots[slot]
-                        opt.state[k][slot] = np.maximum(moved, 0.0) if slot in NONNEGATIVE_SLOTS else moved
-                variants.append(self._run(opt, weights, g, lr))
-            accumulate(variants)
+        def moved_gradient(sign: Any) -> dict[str, np.ndarray]:
+            return {k: g[k] + _per_key(sign, k) * np.where(g[k] >= 0, 1.0, -1.0) * ge[k] for k in g}
+
+        def moved_slots(slot: str, sign: Any) -> ReferenceOptimizer:
+            opt = copy.deepcopy(self.opt)
+            _move_slot(opt, self.state_bounds, slot, sign)
+            return opt
+
+        # the per-element inputs — the gradient and each state slot — one at a time, each to either end of its
+        # interval; the signed change of every weight is kept to find the joint corners below
+        slots_bounded = sorted({s for slots in self.state_bounds.values() for s in slots})
+        signed: list[tuple[dict, dict]] = []  # per input: (change at +, change at −) of every weight
+        for make in ([lambda sign: self._run(copy.deepcopy(self.opt), weights, moved_gradient(sign), lr)]
+                     + [lambda sign, slot=slot: self._run(moved_slots(slot, sign), weights, g, lr)
+                        for slot in slots_bounded]):
+            plus, minus = make(1.0), make(-1.0)
+            accumulate([plus, minus])
+            signed.append(({k: plus[0][k] - center[k] for k in center}, {k: minus[0][k] - center[k] for k in center}))
+        # the joint corners: every per-element input at the end of its interval that moves the weight up (then
+        # down) at once.  The update is monotone in each of them (m/(√v̂ + ε) in m and in v), so the extremes are
+        # corners; the sum of the separate changes is exact only to first order and misses the cross terms
+        # (m and v both moved by one gradient far off at a ReLU kink: +3 % at step 6 of issue 11's network).
+        for direction in (1.0, -1.0):
+            choice = [{k: np.where(direction * (up[k] - down[k]) >= 0, 1.0, -1.0) for k in center}
+                      for up, down in signed]
+            opt = copy.deepcopy(self.opt)
+            for slot, sign in zip(slots_bounded, choice[1:]):
+                _move_slot(opt, self.state_bounds, slot, sign)
+            params, _ = self._run(opt, weights, moved_gradient(choice[0]), lr)
+            for k in center:
+                deviation[k] = np.maximum(deviation[k], np.nan_to_num(np.abs(params[k] - center[k]), nan=np.inf))
         # the step's scalar factors (learning rate, bias corrections)
         rho = self.factor_rounding(self.opt.iterations + 1)
         accumulate([self._run(copy.deepcopy(self.opt), weights, g, lr * (1.0 + sign * rho)) for sign in (1.0, -1.0)])

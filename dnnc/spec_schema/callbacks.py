@@ -66,12 +66,58 @@ class CsvLogger(StrictModel):
     append: bool = Field(False, description="Append to an existing file instead of overwriting (default false).")
 
 
+class Histograms(StrictModel):
+    """Per-layer histograms (the `dnnc inspect` measurements) before training and every `every_epochs` epochs.
+
+    TensorBoard histograms of every shown layer's activations and gradients and of every weight and
+    weight gradient, and PNG grids of the activations and gradients (see docs/inspect.md).
+    """
+
+    type: Literal["histograms"]
+    every_epochs: int = Field(1, ge=1, description="Write after every N-th epoch (default 1); also before the first.")
+    rows: int = Field(1000, ge=1, description="The first N rows of `split` are measured (default 1000; all if fewer).")
+    split: Literal["train", "validation"] = Field("train", description="Rows measured: train or validation (default train).")
+    log_dir: str = Field("tensorboard/histograms", min_length=1,
+                         description="TensorBoard directory, relative to the run directory (default tensorboard/histograms).")
+    png_dir: str = Field("histograms", min_length=1,
+                         description="Directory of the PNG grids (epoch-NNN/activations.png, gradients.png, "
+                                     "weight_gradients.png), relative to the run directory (default histograms).")
+    pngs: bool = Field(True, description="Write the PNG grids (default true).")
+    pre_activations: bool = Field(False, description="Also the pre-activations (default false).")
+
+
 class TerminateOnNaN(StrictModel):
     """Stop training as soon as the loss becomes NaN or infinite."""
 
     type: Literal["terminate_on_nan"]
 
 
+class Unfreeze(StrictModel):
+    """Make frozen layers (`trainable = false`) trainable after some epochs, optionally with a new learning rate:
+    the second phase of fine-tuning transferred layers.
+
+    At the start of the epoch after `after_epochs` epochs the layers' weights join the gradients (a frozen
+    batch_norm leaves inference mode) and the optimizer starts afresh over the trained weights (new slots,
+    iteration count 0), as recompiling a Keras model does.
+    """
+
+    type: Literal["unfreeze"]
+    after_epochs: int = Field(
+        ..., ge=1, description="Epochs trained with the layers frozen: 4 trains epochs 1–4 frozen, 5 on unfrozen (required)."
+    )
+    layers: Optional[list[str]] = Field(
+        None, min_length=1, description="Names of the frozen layers to unfreeze (default: every frozen layer)."
+    )
+    learning_rate: Optional[float] = Field(
+        None,
+        gt=0,
+        description=(
+            "The learning rate of the first unfrozen step; later steps follow the optimizer's schedule scaled by the "
+            "same factor (default: the rate goes on unchanged)."
+        ),
+    )
+
+
 BUILTIN_CALLBACK_MODELS: list[type[StrictModel]] = [
-    EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, TensorBoard, CsvLogger, TerminateOnNaN,
+    EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, TensorBoard, CsvLogger, TerminateOnNaN, Histograms, Unfreeze,
 ]

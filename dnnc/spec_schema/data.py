@@ -1,21 +1,26 @@
 """The `[data]` table: which data set to load and how to prepare it.
 
-A data set is either built in (`mnist`, `fashion_mnist`, `xor`) or one of the
+A data set is either built in (`mnist`, `fashion_mnist`, `xor`, `gaussian`, `california_housing`) or one of the
 user's own files (`npz`, `csv`).  The string shorthand ``dataset = "mnist"``
 equals ``dataset = { type = "mnist" }``.  The runner turns this table into
 numpy arrays with :func:`dnnc.runner.datasets.load_data`; the order of the
 preparation steps is: split off the test rows (`test_split`), split off the
 validation rows (`validation_split` or `validation`), `divide_by`, `reshape`,
-`standardize` (fitted on the training rows only), then the labels.
+`standardize` (fitted on the training rows only), then the labels.  `classes`
+selects and relabels rows before everything else; `train_rows` keeps the first
+training rows once the validation rows are taken.
 """
 
 from __future__ import annotations
+
+import math
 
 from typing import Annotated, Literal, Union
 
 from pydantic import BeforeValidator, Field, PositiveInt, model_validator
 
 from .base import StrictModel, type_shorthand
+from .training import MAX_SEED
 
 # --------------------------------------------------------------------------
 # Data sets
@@ -65,13 +70,70 @@ class XorDataset(StrictModel):
     """
 
     type: Literal["xor"]
-    repeat: PositiveInt = Field(1, description="How many copies of the four points form the training rows (default 1).")
+    repeat: PositiveInt = Field(
+        1, le=10**9, description="How many copies of the four points form the training rows (default 1)."
+    )
     noise: float = Field(
         0.0,
         ge=0,
         description=(
             "Standard deviation of Gaussian noise added to the training inputs (default 0.0: the exact points); "
             "drawn from numpy Generator(Philox) keyed by the training seed."
+        ),
+    )
+
+
+class GaussianDataset(StrictModel):
+    """Diagnostic rows: features drawn from N(0, 1), labels drawn uniformly from 0 … classes − 1.
+
+    The weight-initialisation experiment's input (1,000 Gaussian samples through
+    the network, see docs/inspect.md).  The labels are random, so there is
+    nothing to learn: they only give the loss its gradients.  All rows are
+    training rows (there are no test rows); `validation_split` or `validation`
+    holds some out.  Both are drawn, features first, from numpy
+    Generator(Philox) keyed by `seed` in the data stream of this data set
+    (independent of the training seed): `standard_normal((rows, *shape),
+    float32)`, then `integers(0, classes, rows)`.
+    """
+
+    type: Literal["gaussian"]
+    rows: PositiveInt = Field(1000, le=10**9, description="Number of rows (default 1000).")
+    shape: Annotated[list[PositiveInt], Field(min_length=1)] = Field(
+        [100], description="Shape of one row's features (default [100])."
+    )
+    classes: int = Field(10, ge=2, le=10**9, description="Number of classes of the random labels (default 10).")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed of the draws (default 0; independent of training.seed).")
+
+    @model_validator(mode="after")
+    def _holdable(self) -> "GaussianDataset":
+        values = self.rows * math.prod(self.shape)
+        if values > 2**61:
+            raise ValueError(f"rows × the size of shape is {values:.3g} values; no array can hold more than 2**61 "
+                             "float32 values (8 EiB, all a 64-bit machine can address)")
+        return self
+
+
+class CaliforniaHousingDataset(StrictModel):
+    """California housing (1990 US census, StatLib): 20,640 block groups, 8 features, 1 target.
+
+    The file is scikit-learn's source archive `cal_housing.tgz` (SHA-256 checked when
+    downloaded).  Features, in order, as `sklearn.datasets.fetch_california_housing`
+    builds them: MedInc, HouseAge, AveRooms (rooms / households), AveBedrms (bedrooms /
+    households), Population, AveOccup (population / households), Latitude, Longitude.
+    Target: the median house value in units of $100,000, float32 of shape (n, 1).
+    Test rows: the 25 % (ceil, 5,160 rows) that scikit-learn's
+    `train_test_split(X, y, random_state=42)` holds out, as the lecture does;
+    training rows in that function's order.  Use `standardize = true` as the lecture does.
+    """
+
+    type: Literal["california_housing"]
+    path: str | None = Field(
+        None,
+        description=(
+            "Directory holding cal_housing.tgz (or the extracted CaliforniaHousing/cal_housing.data), directly or "
+            "in a subdirectory `california_housing`; relative to the spec file. Default: none, the file is searched "
+            "for in --data-dir, $DNNC_DATA_DIR, the user cache (~/.cache/dnnc/california_housing), "
+            "/usr/share/datasets/california_housing, and downloaded into the cache (SHA-256 checked) when not found."
         ),
     )
 
@@ -112,13 +174,15 @@ BUILTIN_DATASET_MODELS: list[type[StrictModel]] = [
     MnistDataset,
     FashionMnistDataset,
     XorDataset,
+    GaussianDataset,
+    CaliforniaHousingDataset,
     NpzDataset,
     CsvDataset,
 ]
 """Every data-set table dnnc knows, in documentation order."""
 
-BUILTIN_DATASET_NAMES = ("mnist", "fashion_mnist", "xor")
-"""Data sets that ship their own split into training and test rows and their own arrays."""
+BUILTIN_DATASET_NAMES = ("mnist", "fashion_mnist", "xor", "gaussian", "california_housing")
+"""Data sets that bring their own arrays (and their own test rows, if any): no user-file keys apply."""
 
 USER_FILE_DATASET_NAMES = ("npz", "csv")
 
@@ -152,6 +216,7 @@ class ValidationSpec(StrictModel):
     seed: int | None = Field(
         None,
         ge=0,
+        le=MAX_SEED,
         description="Seed of the random choice; only with `random` (default: the training seed).",
     )
 
@@ -179,8 +244,8 @@ class DataSpec(StrictModel):
 
     dataset: DatasetSpec = Field(
         description=(
-            'The data set: "mnist", "fashion_mnist", "xor", or a table with `type` = mnist | fashion_mnist | '
-            "xor | npz | csv (required)."
+            'The data set: "mnist", "fashion_mnist", "xor", "gaussian", "california_housing", or a table with '
+            "`type` = mnist | fashion_mnist | xor | gaussian | california_housing | npz | csv (required)."
         )
     )
     divide_by: float | None = Field(
@@ -196,19 +261,39 @@ class DataSpec(StrictModel):
             "input shape when the sizes agree, else the data's own shape)."
         ),
     )
-    labels: Literal["sparse", "one_hot"] = Field(
+    labels: Literal["sparse", "one_hot", "binary"] = Field(
         "sparse",
         description=(
             'Form of class labels: "sparse" = int64 class indices of shape (n,), for '
             'sparse_categorical_crossentropy; "one_hot" = float32 rows of shape (n, num_classes), for '
-            'categorical_crossentropy (default "sparse"). Only class targets are affected.'
+            'categorical_crossentropy; "binary" = float32 0/1 of shape (n, 1), for binary_crossentropy on one '
+            'sigmoid unit (labels must be 0 or 1) (default "sparse"; "one_hot" and "binary" are chosen from the '
+            "loss when the key is not set). Only class targets are affected."
+        ),
+    )
+    classes: list[Annotated[int, Field(ge=0)]] | dict[str, Annotated[int, Field(ge=0)]] | None = Field(
+        None,
+        description=(
+            "Keep only the rows of these classes and relabel them: a list gives the new labels by position "
+            "([5, 6]: class 5 becomes 0, class 6 becomes 1, every other row is dropped); a table old class → new "
+            'label may also merge classes ({ "5" = 0, "7" = 0, "6" = 1 }). Applied to the training and test rows '
+            "before anything else; the new labels run from 0 (num_classes defaults to the largest + 1). Needs one "
+            "class target (default: every row, labels unchanged)."
+        ),
+    )
+    train_rows: PositiveInt | None = Field(
+        None,
+        description=(
+            "Train on the first N training rows only, counted after `classes` and after the validation rows are "
+            "taken (default: every training row)."
         ),
     )
     num_classes: int | None = Field(
         None,
         ge=2,
         description=(
-            "Number of classes for one-hot labels (default: 10 for mnist and fashion_mnist, 2 for xor, "
+            "Number of classes for one-hot labels (default: 10 for mnist and fashion_mnist, 2 for xor, `classes` "
+            "for gaussian, "
             "otherwise the largest label + 1 over all rows)."
         ),
     )
@@ -282,6 +367,10 @@ class DataSpec(StrictModel):
                 f"(received validation_split = {self.validation_split} and validation = "
                 f"{self.validation.model_dump(exclude_none=True)})"
             )
+        if self.classes is not None:
+            mapping = class_mapping(self.classes)  # raises ValueError for bad keys or duplicates
+            if sorted(set(mapping.values())) != list(range(max(mapping.values()) + 1)):
+                raise ValueError(f"classes: the new labels must be 0, 1, 2… without gaps (received {self.classes})")
         kind = self.dataset.type
         if kind in BUILTIN_DATASET_NAMES:
             if self.test_split is not None:
@@ -306,3 +395,21 @@ class DataSpec(StrictModel):
         if kind == "csv" and self.targets is None:
             raise ValueError('csv data needs `targets`: the column(s) to predict, e.g. targets = "price"')
         return self
+
+
+def class_mapping(classes: list[int] | dict[str, int]) -> dict[int, int]:
+    """``data.classes`` as old class → new label (ValueError for a duplicate class or a key that is no class)."""
+    if isinstance(classes, list):
+        if len(set(classes)) != len(classes):
+            raise ValueError(f"classes: a class is listed twice (received {classes})")
+        return {c: i for i, c in enumerate(classes)}
+    out: dict[int, int] = {}
+    for key, label in classes.items():
+        try:
+            old = int(key)
+        except ValueError:
+            raise ValueError(f"classes: keys are class numbers such as \"5\" (received {key!r})") from None
+        if old < 0 or str(old) != key.strip():
+            raise ValueError(f"classes: keys are class numbers such as \"5\" (received {key!r})")
+        out[old] = label
+    return out

@@ -21,7 +21,9 @@ from .metrics import METRIC_MODELS
 from .model import BatchNormDefaults, InputSpec, ModelDefaults, ModelSectionBase
 from .optimizers import BUILTIN_OPTIMIZER_MODELS
 from .regularizers import REGULARIZER_MODELS
+from .repeat import RepeatBlockBase
 from .schedules import BUILTIN_SCHEDULE_MODELS
+from .search import SEARCH_PARAM_MODELS, SearchSection
 from .training import ConformanceSection, TrainingSectionBase
 
 _CONSTRAINTS = {"gt": ">", "ge": "≥", "lt": "<", "le": "≤", "min_length": "min length", "max_length": "max length"}
@@ -105,6 +107,13 @@ def _section(title: str, model: type[BaseModel], intro: str, skip=()) -> list[st
     return [f"## {title}", "", intro, "", *model_table(model, skip), ""]
 
 
+def _repeat_section() -> list[str]:
+    lines = ["### `repeat` (a block of layers)", "", _doc(RepeatBlockBase), "", *model_table(RepeatBlockBase)]
+    lines.append("| `layers` | array of table | required | min length 1 | The layers to repeat, in order "
+                 "(layers or nested repeat blocks). |")
+    return lines + [""]
+
+
 def reference_markdown(layer_models, dataset_models, callback_models) -> str:
     """The whole reference page for the given vocabulary."""
     from .data import DataSpec, ValidationSpec
@@ -115,7 +124,10 @@ def reference_markdown(layer_models, dataset_models, callback_models) -> str:
         "",
         "Generated from dnnc's Pydantic models by `dnnc schema --markdown` (a test keeps this page in sync with",
         "the code). Every `type`-discriminated table also accepts the bare type name as shorthand:",
-        '`optimizer = "adam"` equals `optimizer = { type = "adam" }`. Unknown keys are errors.',
+        '`optimizer = "adam"` equals `optimizer = { type = "adam" }`. Unknown keys are errors. Numbers are',
+        "numbers: a boolean or a string is never read as a number, a fractional number never as an integer,",
+        "NaN and infinities are refused everywhere, and an initializer's numbers must fit in float32",
+        "(|x| ≤ 3.4028235e+38), as must a learning rate. See [errors.md](errors.md) for everything dnnc refuses.",
         "",
         *_section("Top level", SpecBase, "Besides `data`, `model` and `training` (below):"),
         *_section("`[data]`", DataSpec, "Where the data comes from and how it is prepared.", skip=("dataset",)),
@@ -127,6 +139,7 @@ def reference_markdown(layer_models, dataset_models, callback_models) -> str:
         *_section("`model.defaults.batch_norm`", BatchNormDefaults, ""),
         *_family("Layers (`model.layers[]`)", "Every layer also takes `name` and `inputs`.", layer_models,
                  skip=("type", "name", "inputs")),
+        *_repeat_section(),
         *_family("Activations (`activation = …`)", "", ACTIVATION_MODELS),
         *_family("Initializers (`kernel_init`, `bias_init`)", "", INITIALIZER_MODELS),
         *_family("Regularizers (`kernel_regularizer`, `bias_regularizer`)", "", REGULARIZER_MODELS),
@@ -138,5 +151,10 @@ def reference_markdown(layer_models, dataset_models, callback_models) -> str:
                  BUILTIN_SCHEDULE_MODELS),
         *_family("Callbacks (`[[training.callbacks]]`)", "", callback_models),
         *_section("`[conformance]`", ConformanceSection, "Settings of `dnnc conform`."),
+        *_section("`[search]`", SearchSection, "The search `dnnc tune` runs (see tuning.md); `train` ignores it.",
+                  skip=("space",)),
+        *_family("Search parameters (`[search.space]`)",
+                 "Each key is a path in the syntax of `--set` (`\"model.layers[0].units\"`), each value one of:",
+                 SEARCH_PARAM_MODELS),
     ]
     return "\n".join(lines).rstrip() + "\n"

@@ -15,6 +15,8 @@ from pydantic import BeforeValidator, Field, create_model, field_validator
 from .base import StrictModel, type_shorthand
 from .data import DataSpec
 from .model import ModelSectionBase
+from .repeat import RepeatBlockBase
+from .search import SearchSection
 from .training import ConformanceSection, TrainingSectionBase
 
 SUPPORTED_SPEC_VERSIONS = (1,)
@@ -33,6 +35,9 @@ class SpecBase(StrictModel):
     name: Optional[str] = Field(None, min_length=1, description="Name of the network (default: the file name without suffix).")
     description: Optional[str] = Field(None, description="Free text.")
     conformance: ConformanceSection = Field(default_factory=ConformanceSection)
+    search: Optional[SearchSection] = Field(
+        None, description="A hyperparameter search over this spec, run by `dnnc tune` (ignored by `train`)."
+    )
 
     @field_validator("spec_version")
     @classmethod
@@ -43,6 +48,19 @@ class SpecBase(StrictModel):
         return v
 
 
+def _layer_item(layer_models: tuple[type[StrictModel], ...]) -> Any:
+    """One entry of a layer list: a layer of the vocabulary or a repeat block (whose `layers` are entries too)."""
+    repeat = create_model(
+        "Repeat",
+        __base__=RepeatBlockBase,
+        __doc__=RepeatBlockBase.__doc__,
+        layers=(list["LayerItem"], Field(..., min_length=1, description="The layers to repeat, in order.")),
+    )
+    item = _union(layer_models + (repeat,))
+    repeat.model_rebuild(_types_namespace={"LayerItem": item})
+    return item
+
+
 @lru_cache(maxsize=8)
 def build_spec_model(
     layer_models: tuple[type[StrictModel], ...],
@@ -50,11 +68,12 @@ def build_spec_model(
     callback_models: tuple[type[StrictModel], ...],
 ) -> type[SpecBase]:
     """Assemble the top-level spec model for the given vocabulary."""
+    layer_item = _layer_item(layer_models)
     model_section = create_model(
         "ModelSection",
         __base__=ModelSectionBase,
         __doc__="The network: inputs, layers (a DAG) and outputs.",
-        layers=(list[_union(layer_models)], Field(..., min_length=1, description="The layers, in order.")),
+        layers=(list[layer_item], Field(..., min_length=1, description="The layers, in order.")),
     )
     training_section = create_model(
         "TrainingSection",

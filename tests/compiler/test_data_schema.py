@@ -10,9 +10,11 @@ from pydantic import ValidationError
 
 from dnnc.spec_schema.data import (
     BUILTIN_DATASET_MODELS,
+    CaliforniaHousingDataset,
     CsvDataset,
     DataSpec,
     FashionMnistDataset,
+    GaussianDataset,
     MnistDataset,
     NpzDataset,
     XorDataset,
@@ -112,15 +114,17 @@ def test_valid_tables(table):
 
 
 def test_builtin_dataset_models_are_the_union():
-    assert BUILTIN_DATASET_MODELS == [MnistDataset, FashionMnistDataset, XorDataset, NpzDataset, CsvDataset]
+    assert BUILTIN_DATASET_MODELS == [MnistDataset, FashionMnistDataset, XorDataset, GaussianDataset,
+                                      CaliforniaHousingDataset, NpzDataset, CsvDataset]
     tags = {m.model_fields["type"].annotation.__args__[0] for m in BUILTIN_DATASET_MODELS}
-    assert tags == {"mnist", "fashion_mnist", "xor", "npz", "csv"}
+    assert tags == {"mnist", "fashion_mnist", "xor", "gaussian", "california_housing", "npz", "csv"}
 
 
 def test_json_schema_documents_defaults():
     schema = DataSpec.model_json_schema()
     props = schema["properties"]
-    for key in ("divide_by", "labels", "validation_split", "test_split", "standardize", "features", "targets"):
+    for key in ("divide_by", "labels", "validation_split", "test_split", "standardize", "features", "targets",
+                "classes", "train_rows"):
         assert "default" in props[key]["description"].lower(), key
     assert 'default "sparse"' in props["labels"]["description"]
     assert "LAST" in props["validation_split"]["description"]
@@ -197,7 +201,7 @@ def test_csv_needs_targets_and_one_char_delimiter():
 
 
 def test_bad_labels_and_reshape():
-    assert "'sparse' or 'one_hot'" in errors_of({"dataset": "mnist", "labels": "onehot"})
+    assert "'sparse', 'one_hot' or 'binary'" in errors_of({"dataset": "mnist", "labels": "onehot"})
     assert "greater than 0" in errors_of({"dataset": "mnist", "reshape": [0, 784]})
 
 

@@ -1,7 +1,7 @@
 """The numeric level: correct backends lie within the float32 bounds of the float64 oracle; differences are named.
 
-* Every conformance case passes the structure and numeric levels for each installed built-in backend
-  (the kit's `case_levels`, the judge being dnnc.reference).
+* Every conformance case passes the numeric level for each installed built-in backend (the kit's batches
+  and trajectory, the judge being dnnc.reference).
 * Issue 11's reproduction — Fashion-MNIST flatten → dense(32, relu, "hid") → batch_norm → dense(10, softmax),
   Adam, batch 128, seed 0, the last 5000 rows held out — passes for keras, torch and numpy.  On main at
   8322bca it failed keras vs torch (and keras vs numpy): loss at step 19 1.23e-4 relative, hid/kernel[9, 8]
@@ -25,7 +25,7 @@ from dnnc.conformance.measures import judge
 from dnnc.conformance.numeric import numeric_level
 from dnnc.conformance.options import ConformOptions
 from dnnc.conformance.results import FAIL, PASS
-from dnnc.conformance.test_kit import case_levels
+from dnnc.conformance.test_kit import KIT_TRAJECTORY_STEPS
 from dnnc.reference import Bounded
 
 
@@ -45,12 +45,11 @@ def backend_or_skip(name: str):
 
 @pytest.mark.parametrize("name", ["keras", "torch"])
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_every_case_passes_for_the_builtin_backends(case, name):
-    backend = backend_or_skip(name)
-    for level in case_levels(case, backend):
-        assert level.verdict == PASS, "\n".join(c.message for c in level.failures) or level.error
-        worst = max(c.error for c in level.checks if c.error is not None) if level.level == "numeric" else 0.0
-        assert worst < 1.0
+def test_every_case_passes_the_numeric_level_for_the_builtin_backends(case, name):
+    """The kit's numeric level on every case (its structure level is the backends' own tests' business)."""
+    level = _numeric(case.name, backend_or_skip(name), steps=KIT_TRAJECTORY_STEPS)
+    assert level.verdict == PASS, "\n".join(c.message for c in level.failures) or level.error
+    assert max(c.error for c in level.checks if c.error is not None) < 1.0  # measured ≤ 0.51 (keras and torch)
 
 
 ISSUE_11_SPEC = """

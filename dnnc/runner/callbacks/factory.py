@@ -9,10 +9,12 @@ from ..errors import RunnerError
 from .base import Callback
 from .csv_logger import CsvLogger
 from .early_stopping import EarlyStopping
+from .histograms import Histograms
 from .model_checkpoint import ModelCheckpoint
 from .reduce_lr_on_plateau import ReduceLROnPlateau
 from .tensorboard import TensorBoard
 from .terminate_on_nan import TerminateOnNaN
+from .unfreeze import Unfreeze
 
 BUILTIN_CALLBACKS: dict[str, Callable[..., Callback]] = {
     "early_stopping": EarlyStopping,
@@ -21,6 +23,8 @@ BUILTIN_CALLBACKS: dict[str, Callable[..., Callback]] = {
     "tensorboard": TensorBoard,
     "csv_logger": CsvLogger,
     "terminate_on_nan": TerminateOnNaN,
+    "unfreeze": Unfreeze,
+    "histograms": Histograms,
 }
 """Callback type → class; constructed with the IR table's fields (every default explicit) as keywords."""
 

@@ -33,38 +33,45 @@ def download_dataset(dataset: StandardDataset, cache_dir: Path, *, progress: boo
     again.  ``progress`` shows a progress bar (default: when stderr is a
     terminal).
     """
+    files: dict[str, Path] = {}
+    for role in _DOWNLOAD_ORDER:
+        name = FILE_NAMES[role]
+        files[role] = download_file(dataset.base_url + name, dataset.sha256[role], name, cache_dir, progress=progress)
+    return files
+
+
+def download_file(url: str, sha256: str, fname: str, cache_dir: Path, *, progress: bool | None = None) -> Path:
+    """Fetch ``url`` into ``cache_dir/fname`` unless a file with the SHA-256 ``sha256`` is already there.
+
+    A download whose checksum differs is discarded.  Raises :class:`DownloadFailed`.
+    """
     try:
         import pooch
     except ImportError:  # pragma: no cover - pooch is a dependency
         raise DownloadFailed("pooch is not installed (pip install pooch)") from None
     if progress is None:
         progress = _stderr_is_terminal()
-    files: dict[str, Path] = {}
-    for role in _DOWNLOAD_ORDER:
-        name = FILE_NAMES[role]
-        url = dataset.base_url + name
-        bar = _progress_bar(name) if progress else False
-        try:
-            downloader = pooch.HTTPDownloader(
-                progressbar=bar,
-                chunk_size=1 << 16,
-                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-            )
-            path = pooch.retrieve(
-                url,
-                known_hash=f"sha256:{dataset.sha256[role]}",
-                fname=name,
-                path=cache_dir,
-                downloader=downloader,
-                progressbar=False,
-            )
-        except Exception as exc:  # any failure of the network, the disk or the checksum
-            raise DownloadFailed(f"{url}: {describe_failure(exc)}") from None
-        finally:
-            if isinstance(bar, _RichBar):
-                bar.close()  # idempotent; stops the live display if the transfer broke off
-        files[role] = Path(path)
-    return files
+    bar = _progress_bar(fname) if progress else False
+    try:
+        downloader = pooch.HTTPDownloader(
+            progressbar=bar,
+            chunk_size=1 << 16,
+            timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+        )
+        path = pooch.retrieve(
+            url,
+            known_hash=f"sha256:{sha256}",
+            fname=fname,
+            path=cache_dir,
+            downloader=downloader,
+            progressbar=False,
+        )
+    except Exception as exc:  # any failure of the network, the disk or the checksum
+        raise DownloadFailed(f"{url}: {describe_failure(exc)}") from None
+    finally:
+        if isinstance(bar, _RichBar):
+            bar.close()  # idempotent; stops the live display if the transfer broke off
+    return Path(path)
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -6,8 +6,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ...spec_schema.data import DataSpec
-from .builtin import load_standard, load_xor
+from .builtin import load_gaussian, load_standard, load_xor
 from .containers import Datasets, RawData, Split
+from .housing import load_california_housing
 from .errors import DataError
 from .prepare import prepare
 from .user_files import load_csv, load_npz
@@ -71,7 +72,7 @@ def load_raw(
     input_names, output_names = list(input_names), list(output_names)
     if not input_names or not output_names:
         raise DataError("load_data needs at least one input name and one output name")
-    if ds.type in ("mnist", "fashion_mnist", "xor"):
+    if ds.type in ("mnist", "fashion_mnist", "xor", "gaussian", "california_housing"):
         for kind, names in (("inputs", input_names), ("outputs", output_names)):
             if len(names) != 1:
                 raise DataError(
@@ -88,8 +89,14 @@ def load_raw(
             input_name=input_names[0],
             output_name=output_names[0],
         )
+    if ds.type == "california_housing":
+        return load_california_housing(path=ds.path, base_dir=base_dir, data_dir=data_dir, download=download,
+                                       input_name=input_names[0], output_name=output_names[0])
     if ds.type == "xor":
         return load_xor(repeat=ds.repeat, noise=ds.noise, seed=seed, input_name=input_names[0], output_name=output_names[0])
+    if ds.type == "gaussian":
+        return load_gaussian(rows=ds.rows, shape=tuple(ds.shape), classes=ds.classes, seed=ds.seed,
+                             input_name=input_names[0], output_name=output_names[0])
     common = dict(
         base_dir=base_dir,
         features=spec.features,

@@ -81,7 +81,7 @@ def locate_dataset(
     """
     dataset = standard_dataset(name)
     report: list[str] = []
-    for directory, source, is_alias in _candidates(
+    for directory, source, is_alias in candidate_directories(
         dataset, path=path, data_dir=data_dir, base_dir=base_dir, report=report
     ):
         files, problem = find_files_in(directory)
@@ -92,18 +92,24 @@ def locate_dataset(
         report.append(f"{directory} ({source}): {problem}")
 
     cache = user_cache_dir() / dataset.dir_name
+    files = try_download(lambda: _download.download_dataset(dataset, cache), cache, download=download, report=report)
+    if files is not None:
+        return LocatedFiles(dataset=dataset, files=files, directory=cache, source="downloaded")
+    raise DatasetNotFound(not_found_message(dataset, report, cache), places=report)
+
+
+def try_download(fetch, cache: Path, *, download: bool, report: list[str]):
+    """``fetch()``'s result, or None with the reason in ``report`` (downloads disabled, or the download failed)."""
     if not download:
         report.append("download: disabled by the caller (download=False)")
     elif offline():
         report.append(f"download: disabled by ${ENV_OFFLINE}={os.environ.get(ENV_OFFLINE)}")
     else:
         try:
-            files = _download.download_dataset(dataset, cache)
+            return fetch()
         except DataError as exc:
             report.append(f"download into {cache}: failed: {exc}")
-        else:
-            return LocatedFiles(dataset=dataset, files=files, directory=cache, source="downloaded")
-    raise DatasetNotFound(not_found_message(dataset, report, cache), places=report)
+    return None
 
 
 def find_files_in(directory: Path) -> tuple[dict[str, Path] | None, str]:
@@ -126,8 +132,11 @@ def find_files_in(directory: Path) -> tuple[dict[str, Path] | None, str]:
     return files, "found"
 
 
-def _candidates(dataset, *, path, data_dir, base_dir, report):
-    """Yield (directory, source, is_alias) in search order; notes unset variables in ``report``."""
+def candidate_directories(dataset, *, path, data_dir, base_dir, report):
+    """Yield (directory, source, is_alias) in search order; notes unset variables in ``report``.
+
+    ``dataset`` needs ``dir_name`` and ``dir_aliases`` (canonical first).
+    """
 
     def named(directory: Path, source: str):
         for i, alias in enumerate(dataset.dir_aliases):

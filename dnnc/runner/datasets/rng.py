@@ -11,6 +11,7 @@ from .errors import DataError
 # keyed by a small integer such as seed + epoch.
 STREAM_VALIDATION = 0xDA7A_0001
 STREAM_XOR_NOISE = 0xDA7A_0002
+STREAM_GAUSSIAN = 0xDA7A_0003
 
 
 def data_generator(seed: int, stream: int) -> np.random.Generator:
