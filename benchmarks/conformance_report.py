@@ -136,6 +136,35 @@ def check_command(prefix: list[str]) -> None:
 # running
 # ---------------------------------------------------------------------------
 
+def git_commit() -> str:
+    """The checkout's commit (short), with ``+changes`` when the work tree differs from it; ``?`` outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "dnnc", "examples"],
+                               cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+    return head + ("+changes" if dirty else "")
+
+
+def provenance_section(args) -> list[str]:
+    """When and at which commit each saved run was measured (the report is resumable, so runs may differ)."""
+    rows = []
+    for meta_path in sorted(args.work_dir.glob("*.meta.json")):
+        meta = json.loads(meta_path.read_text())
+        name = meta_path.name[: -len(".meta.json")]
+        rows.append(f"| {name} | {meta.get('finished', '?')} | {meta.get('commit', 'not recorded')} | "
+                    f"{meta.get('verdict', '-')} | {float(meta.get('seconds', 0.0)):.0f} |")
+    if not rows:
+        return []
+    return ["## Provenance", "",
+            "Every saved run, when it finished and the dnnc commit it ran (`+changes`: with uncommitted changes "
+            "to `dnnc/` or `examples/`). A run measured at an older commit is reused until its settings change "
+            "or `--force` reruns it.", "",
+            "| Run | Finished | Commit | Verdict | Seconds |", "|---|---|---|---|--:|", *rows, ""]
+
+
 def run_item(item: dict[str, Any], args, prefix: list[str], index: int, total: int) -> None:
     """Run one `dnnc conform` invocation of an example (skipped when its results exist with the same settings)."""
     work: Path = args.work_dir
@@ -166,7 +195,7 @@ def run_item(item: dict[str, Any], args, prefix: list[str], index: int, total: i
     seconds = round(time.perf_counter() - started, 1)
     verdict = json.loads(report.read_text())["verdict"] if report.is_file() else "ERROR"
     meta = {"settings": settings_key(item), "command": cmd, "exit_code": proc.returncode, "seconds": seconds,
-            "verdict": verdict, "finished": dt.datetime.now().isoformat(timespec="seconds")}
+            "verdict": verdict, "finished": dt.datetime.now().isoformat(timespec="seconds"), "commit": git_commit()}
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     log(f"[{index}/{total}] {item['file']}: {verdict} (exit {proc.returncode}: "
         f"{EXIT_WORDS.get(proc.returncode, 'error')}) in {seconds} s; output in {log_path}")
@@ -636,6 +665,7 @@ def render_tail(args) -> str:
     else:
         lines += ["Not measured yet (run the script without `--skip-parity`).", ""]
 
+    lines += provenance_section(args)
     lines += [
         "## Known limits", "",
         "- The numeric level's resolution is its float32 bound, which holds for any summation order and is "
