@@ -263,6 +263,15 @@ def _lower_layer(layer: Any, name: str, path: Loc, srcs: list[str], in_shapes: l
                 init=chosen[s.name].init if s.name in chosen else {"type": s.default_init},
                 regularizer=chosen[s.name].regularizer if s.name in chosen else None)
         for s in specs)
+    for param in params:
+        if param.init.type == "orthogonal" and len(param.shape) < 2:
+            key = {"recurrent_kernel": "recurrent_init"}.get(param.name, f"{param.name}_init")
+            chosen_here = key in layer.model_fields_set
+            out.add(path + ((key,) if chosen_here else ()),
+                    f"the orthogonal initializer needs a parameter of rank ≥ 2, but {param.name} has shape "
+                    f"{_shape_text(param.shape)}" + ("" if chosen_here else " (orthogonal came from model.defaults)"),
+                    received="orthogonal", allowed="another initializer for this parameter")
+            return None
     node = NodeIR(name=name, op=draft.op, inputs=tuple(srcs), attrs=attrs, shape=shape, params=params,
                   spec_path=path)
     trainable = getattr(layer, "trainable", True)  # the spec key of LayerBase (plugin tables may lack it)

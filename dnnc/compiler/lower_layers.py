@@ -146,6 +146,9 @@ def builtin_lowerings() -> dict[str, LowerFn]:
         "batch_norm": lower_batch_norm, "dropout": lower_dropout, "concatenate": lower_concatenate,
         **{op: lower_merge for op in MERGE_OPS},
     }
+    from .lower_recurrent import RECURRENT_LOWERINGS
+
+    table.update(RECURRENT_LOWERINGS)
     for model in BUILTIN_LAYER_MODELS:
         table.setdefault(layer_type_name(model), lower_activation)
     return table

@@ -297,6 +297,8 @@ _MERGE_DOCS = {
     "minimum": "Element-wise minimum, folded left to right; ties as for maximum.",
 }
 
+from .recurrent_ops import RECURRENT_OPS  # noqa: E402  (builds on OpDef, OpAttrs and ParamSpec above)
+
 BUILTIN_OPS: dict[str, OpDef] = {op.name: op for op in [
     OpDef("input", InputAttrs, "A model input: its shape is the node's declared shape (batch axis excluded).",
           _input_shape, min_inputs=0, max_inputs=0),
@@ -330,6 +332,7 @@ BUILTIN_OPS: dict[str, OpDef] = {op.name: op for op in [
           min_inputs=2, max_inputs=None),
     *[OpDef(op, NoAttrs, _MERGE_DOCS[op], _merge_shape(op), min_inputs=2, max_inputs=2 if op == "subtract" else None)
       for op in MERGE_OPS],
+    *RECURRENT_OPS,
 ]}
 """Every built-in op by name."""
 

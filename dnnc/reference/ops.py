@@ -315,3 +315,7 @@ OPS: dict[str, tuple[Forward, Backward | None]] = {
     "minimum": (minimum_forward, select_backward),
 }
 """IR op → (forward, backward).  Its keys are the ops the reference implements (every built-in op)."""
+
+from .recurrent import RECURRENT_OPS  # noqa: E402  (uses `either` above)
+
+OPS.update(RECURRENT_OPS)

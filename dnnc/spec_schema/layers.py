@@ -182,9 +182,11 @@ class Minimum(_Merge):
 
 MERGE_MODELS = [Concatenate, Add, Subtract, Multiply, Average, Maximum, Minimum]
 
+from .recurrent import RECURRENT_MODELS  # noqa: E402  (the recurrent layers build on LayerBase above)
+
 BUILTIN_LAYER_MODELS: list[type[LayerBase]] = [
     Dense, Maxout, Flatten, Reshape, BatchNorm, Dropout, ActivationLayer,
-    *ACTIVATION_LAYER_MODELS, *MERGE_MODELS,
+    *ACTIVATION_LAYER_MODELS, *MERGE_MODELS, *RECURRENT_MODELS,
 ]
 
 

@@ -119,7 +119,7 @@ def _size(variable: Any) -> int:
 
 
 def bind_variables(model: Any, ir: ModelIR) -> dict[str, Any]:
-    """canonical key → the Keras variable holding it: the attribute :data:`.converters.PARAM_BINDINGS`
+    """canonical key → the Keras variable holding it: the attribute (dotted path) :data:`.converters.PARAM_BINDINGS`
     names on the layer named like the node.  Works on a freshly built model and on one loaded from a
     ``.keras`` file."""
     out = {}
@@ -132,7 +132,9 @@ def bind_variables(model: Any, ir: ModelIR) -> dict[str, Any]:
             layer = model.get_layer(node.name)
         except ValueError:
             raise BackendError(f"the Keras model has no layer named {node.name!r} (needed for {key!r})") from None
-        variable = getattr(layer, attribute, None)
+        variable = layer
+        for part in attribute.split("."):
+            variable = getattr(variable, part, None)
         if variable is None or tuple(variable.shape) != tuple(param.shape):
             got = None if variable is None else tuple(variable.shape)
             raise BackendError(f"Keras layer {node.name!r} has no variable {param.name!r} of shape "

@@ -74,6 +74,12 @@ def convert_merge(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
     return _modules().Merge(node.op)
 
 
+def convert_recurrent(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    from .recurrent import RECURRENT_MODULES
+
+    return RECURRENT_MODULES[node.op](_in_features(node, ir), node.attrs)
+
+
 CONVERTERS: dict[str, Converter] = {
     "input": convert_input,
     "dense": convert_dense,
@@ -85,6 +91,8 @@ CONVERTERS: dict[str, Converter] = {
     "reshape": convert_reshape,
     "concatenate": convert_concatenate,
     **{op: convert_merge for op in MERGE_OPS},
+    "lstm": convert_recurrent,
+    "gru": convert_recurrent,
 }
 """IR op → module builder. Its keys are ``TorchBackend.supported_ops``."""
 
@@ -94,4 +102,7 @@ PARAM_BINDINGS: dict[str, dict[str, tuple[str, bool]]] = {
     "maxout": {"kernel": ("linear.weight", True), "bias": ("linear.bias", False)},
     "batch_norm": {"gamma": ("gamma", False), "beta": ("beta", False),
                    "moving_mean": ("moving_mean", False), "moving_variance": ("moving_variance", False)},
+    # recurrent modules hold the canonical layout; torch's is derived in their forward (see .recurrent)
+    **{op: {"kernel": ("kernel", False), "recurrent_kernel": ("recurrent_kernel", False), "bias": ("bias", False)}
+       for op in ("lstm", "gru")},
 }

@@ -1,0 +1,171 @@
+"""torch modules of the recurrent ops (``lstm``, ``gru``), holding the parameters in the canonical layout.
+
+Each module owns ``kernel`` (features, k·units), ``recurrent_kernel``
+(units, k·units) and ``bias`` exactly as the IR lays them out (Keras's
+layout), so get/set weights, optimizer slots and ``dnnc convert`` read and
+write canonical arrays with no conversion, and autograd gives the gradient of
+the canonical parameters (one LSTM bias, not torch's two).  The layout
+conversion to torch's fused kernels happens in one function per op, in
+``forward``:
+
+* :func:`torch_lstm_weights`: gates i, f, c, o are torch's i, f, g, o (same
+  order); ``weight_ih = kernel.T``, ``weight_hh = recurrent_kernel.T``,
+  ``bias_ih = bias``, ``bias_hh = 0`` (torch adds the two; Keras has one).
+* :func:`torch_gru_weights` (``reset_after`` only): Keras's gate blocks z, r, h
+  become torch's r, z, n; ``bias_ih = bias[0]``, ``bias_hh = bias[1]`` reordered
+  the same way (Keras's reset-after GRU is torch's formulation).
+
+Two paths, named in the module's repr (the build summary):
+
+* **fused** — ``torch.lstm`` / ``torch.gru`` (what ``nn.LSTM``/``nn.GRU`` call)
+  when they compute the spec exactly: tanh activation, sigmoid recurrent
+  activation, and for GRU ``reset_after = true``;
+* **cell loop** — otherwise (other activations, ``reset_after = false``): the
+  Keras cell written out, one step per time step.
+
+Both start from a zero state; ``go_backwards`` flips the time axis first and
+returns the states in processing order (Keras's convention).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .modules import _describe, activation_fn
+
+
+def _gates(t: torch.Tensor, k: int) -> list[torch.Tensor]:
+    return list(t.chunk(k, dim=-1))
+
+
+def torch_lstm_weights(kernel: torch.Tensor, recurrent_kernel: torch.Tensor, bias: torch.Tensor | None) -> list[torch.Tensor]:
+    """Canonical LSTM parameters → torch's flat weights ``[weight_ih, weight_hh(, bias_ih, bias_hh)]``."""
+    weights = [kernel.t(), recurrent_kernel.t()]
+    if bias is not None:
+        weights += [bias, torch.zeros_like(bias)]
+    return weights
+
+
+def _keras_to_torch_gru(t: torch.Tensor) -> torch.Tensor:
+    """Gate blocks on the last axis: Keras z, r, h → torch r, z, n."""
+    z, r, h = _gates(t, 3)
+    return torch.cat([r, z, h], dim=-1)
+
+
+def torch_gru_weights(kernel: torch.Tensor, recurrent_kernel: torch.Tensor, bias: torch.Tensor | None) -> list[torch.Tensor]:
+    """Canonical reset-after GRU parameters → torch's flat weights ``[weight_ih, weight_hh(, bias_ih, bias_hh)]``."""
+    weights = [_keras_to_torch_gru(kernel).t(), _keras_to_torch_gru(recurrent_kernel).t()]
+    if bias is not None:
+        weights += [_keras_to_torch_gru(bias[0]), _keras_to_torch_gru(bias[1])]
+    return weights
+
+
+def _is(act: Any, kind: str) -> bool:
+    return act.type == kind
+
+
+class Recurrent(nn.Module):
+    """Base of :class:`Lstm` and :class:`Gru`: canonical parameters, the time loop conventions, the repr."""
+
+    gates = 1
+    op = ""
+
+    def __init__(self, features: int, attrs: Any, bias_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        u = attrs.units
+        self.units, self.attrs = u, attrs
+        self.kernel = nn.Parameter(torch.zeros(features, self.gates * u))
+        self.recurrent_kernel = nn.Parameter(torch.zeros(u, self.gates * u))
+        self.bias = nn.Parameter(torch.zeros(bias_shape)) if attrs.use_bias else None
+        self.act = activation_fn(attrs.activation)
+        self.recurrent_act = activation_fn(attrs.recurrent_activation)
+        self.fused = _is(attrs.activation, "tanh") and _is(attrs.recurrent_activation, "sigmoid")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.attrs.go_backwards:
+            x = x.flip(1)
+        states, last = self._fused(x) if self.fused else self._loop(x)
+        return states if self.attrs.return_sequences else last
+
+    def _zero_state(self, x: torch.Tensor) -> torch.Tensor:
+        return x.new_zeros(x.shape[0], self.units)
+
+    def extra_repr(self) -> str:
+        a = self.attrs
+        path = f"fused torch.{self.op}" if self.fused else "cell loop"
+        return (f"{self.kernel.shape[0]}, {self.units}, path={path}, activation={_describe(a.activation)}, "
+                f"recurrent_activation={_describe(a.recurrent_activation)}, return_sequences={a.return_sequences}, "
+                f"go_backwards={a.go_backwards}")
+
+
+class Lstm(Recurrent):
+    """The IR's ``lstm`` (Keras's LSTM formulas)."""
+
+    gates, op = 4, "lstm"
+
+    def __init__(self, features: int, attrs: Any) -> None:
+        super().__init__(features, attrs, (4 * attrs.units,))
+
+    def _fused(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h0 = self._zero_state(x)[None]
+        weights = torch_lstm_weights(self.kernel, self.recurrent_kernel, self.bias)
+        out, h, _ = torch.lstm(x, (h0, h0), weights, self.bias is not None, 1, 0.0, self.training, False, True)
+        return out, h[0]
+
+    def _loop(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        projected = x @ self.kernel
+        if self.bias is not None:
+            projected = projected + self.bias
+        h = c = self._zero_state(x)
+        states = []
+        for t in range(x.shape[1]):
+            zi, zf, zc, zo = _gates(projected[:, t] + h @ self.recurrent_kernel, 4)
+            c = self.recurrent_act(zf) * c + self.recurrent_act(zi) * self.act(zc)
+            h = self.recurrent_act(zo) * self.act(c)
+            states.append(h)
+        return torch.stack(states, 1), h
+
+
+class Gru(Recurrent):
+    """The IR's ``gru`` (Keras's GRU formulas, both variants)."""
+
+    gates, op = 3, "gru"
+
+    def __init__(self, features: int, attrs: Any) -> None:
+        u = attrs.units
+        super().__init__(features, attrs, (2, 3 * u) if attrs.reset_after else (3 * u,))
+        self.fused = self.fused and attrs.reset_after
+
+    def _fused(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h0 = self._zero_state(x)[None]
+        weights = torch_gru_weights(self.kernel, self.recurrent_kernel, self.bias)
+        out, h = torch.gru(x, h0, weights, self.bias is not None, 1, 0.0, self.training, False, True)
+        return out, h[0]
+
+    def _loop(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        u, reset_after = self.units, self.attrs.reset_after
+        gx_all = x @ self.kernel
+        if self.bias is not None:
+            gx_all = gx_all + (self.bias[0] if reset_after else self.bias)
+        h = self._zero_state(x)
+        states = []
+        for t in range(x.shape[1]):
+            gxz, gxr, gxh = _gates(gx_all[:, t], 3)
+            if reset_after:
+                gh = h @ self.recurrent_kernel
+                if self.bias is not None:
+                    gh = gh + self.bias[1]
+                ghz, ghr, ghh = _gates(gh, 3)
+            else:
+                ghz, ghr = _gates(h @ self.recurrent_kernel[:, : 2 * u], 2)
+            z, r = self.recurrent_act(gxz + ghz), self.recurrent_act(gxr + ghr)
+            recurrent_h = r * ghh if reset_after else (r * h) @ self.recurrent_kernel[:, 2 * u:]
+            h = z * h + (1 - z) * self.act(gxh + recurrent_h)
+            states.append(h)
+        return torch.stack(states, 1), h
+
+
+RECURRENT_MODULES = {"lstm": Lstm, "gru": Gru}

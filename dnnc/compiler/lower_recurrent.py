@@ -1,0 +1,57 @@
+"""Lowering of the recurrent layer types (`lstm`, `gru`) to their IR ops, every default resolved.
+
+Defaults are Keras 3's: activation tanh, recurrent_activation sigmoid, kernel
+glorot_uniform (or model.defaults), recurrent kernel orthogonal (gain 1), bias
+zeros (or model.defaults), unit_forget_bias true, reset_after true.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..spec_schema.model import ModelDefaults
+from .ir_types import activation_ir, initializer_ir, regularizer_ir
+from .lower_layers import DEFAULT_BIAS_INIT, DEFAULT_KERNEL_INIT, NodeDraft, ParamDraft, _first
+
+Shape = tuple[int, ...]
+
+DEFAULT_ACTIVATION = {"type": "tanh"}
+DEFAULT_RECURRENT_ACTIVATION = {"type": "sigmoid"}
+DEFAULT_RECURRENT_INIT = {"type": "orthogonal", "gain": 1.0}
+
+
+def _recurrent_params(layer: Any, defaults: ModelDefaults) -> tuple[ParamDraft, ...]:
+    params = [
+        ParamDraft("kernel", initializer_ir(_first(layer.kernel_init, defaults.kernel_init) or DEFAULT_KERNEL_INIT),
+                   regularizer_ir(_first(layer.kernel_regularizer, defaults.kernel_regularizer))),
+        ParamDraft("recurrent_kernel", initializer_ir(layer.recurrent_init or DEFAULT_RECURRENT_INIT),
+                   regularizer_ir(layer.recurrent_regularizer)),
+    ]
+    if layer.use_bias:
+        params.append(ParamDraft("bias", initializer_ir(_first(layer.bias_init, defaults.bias_init) or DEFAULT_BIAS_INIT),
+                                 regularizer_ir(_first(layer.bias_regularizer, defaults.bias_regularizer))))
+    return tuple(params)
+
+
+def _common(layer: Any) -> dict[str, Any]:
+    return {
+        "units": layer.units,
+        "activation": activation_ir(layer.activation if layer.activation is not None else DEFAULT_ACTIVATION),
+        "recurrent_activation": activation_ir(layer.recurrent_activation if layer.recurrent_activation is not None
+                                              else DEFAULT_RECURRENT_ACTIVATION),
+        "use_bias": layer.use_bias,
+        "return_sequences": layer.return_sequences,
+        "go_backwards": layer.go_backwards,
+    }
+
+
+def lower_lstm(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> NodeDraft:
+    return NodeDraft("lstm", {**_common(layer), "unit_forget_bias": layer.unit_forget_bias},
+                     _recurrent_params(layer, defaults))
+
+
+def lower_gru(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> NodeDraft:
+    return NodeDraft("gru", {**_common(layer), "reset_after": layer.reset_after}, _recurrent_params(layer, defaults))
+
+
+RECURRENT_LOWERINGS = {"lstm": lower_lstm, "gru": lower_gru}

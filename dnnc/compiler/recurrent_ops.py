@@ -1,0 +1,103 @@
+"""The recurrent ops of the IR: ``lstm`` and ``gru`` (part of :data:`dnnc.compiler.ops.BUILTIN_OPS`).
+
+Shapes exclude the batch axis: the input is (steps, features), the output
+(units,), or (steps, units) with ``return_sequences``.  The initial state is
+zero.  Parameters are in Keras's layout (the canonical one): the input kernel
+(features, k·units), the recurrent kernel (units, k·units) and the bias, with
+the gate blocks side by side in Keras's order (lstm: i, f, c, o; gru: z, r, h).
+A backend with another layout converts in one documented function per op
+(torch: :mod:`dnnc.backends.torch.recurrent`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from pydantic import Field, StrictBool, StrictInt
+
+from .ir_types import ActivationIR
+from .ops import LoweringError, OpAttrs, OpDef, ParamSpec, Shape
+
+
+class _RecurrentAttrs(OpAttrs):
+    units: StrictInt = Field(..., gt=0, description="Size of the state.")
+    activation: ActivationIR = Field(..., description="Activation of the candidate state (and of the LSTM output).")
+    recurrent_activation: ActivationIR = Field(..., description="Activation of the gates.")
+    use_bias: StrictBool = Field(..., description="Whether the op has the bias parameter.")
+    return_sequences: StrictBool = Field(..., description="Output every state (steps, units) instead of the last one "
+                                                          "(units,).")
+    go_backwards: StrictBool = Field(..., description="Process the steps from last to first; the output sequence is "
+                                                      "in processing order (Keras's convention, not re-reversed).")
+
+
+class LstmAttrs(_RecurrentAttrs):
+    unit_forget_bias: StrictBool = Field(..., description="Initial values only: the forget slice of the bias is ones, "
+                                                          "the i and c, o slices are drawn from its initializer for "
+                                                          "shapes (units,) and (2·units,) (Keras's rule).")
+
+
+class GruAttrs(_RecurrentAttrs):
+    reset_after: StrictBool = Field(..., description="Reset gate applied after the recurrent matmul, with separate "
+                                                     "input and recurrent biases (torch's formulation); false: "
+                                                     "before it, with one bias.")
+
+
+GATES = {"lstm": 4, "gru": 3}
+"""Gate blocks per op (the k of the k·units columns)."""
+
+
+def _sequence_shape(attrs: Any, shapes: Sequence[Shape]) -> Shape:
+    shape = shapes[0]
+    if len(shape) != 2:
+        raise LoweringError("a recurrent layer needs a sequence input of shape (steps, features)", key="inputs", received=list(shape), allowed="rank 2 (steps, features)")
+    return (shape[0], attrs.units) if attrs.return_sequences else (attrs.units,)
+
+
+def _params(gates: int) -> Callable[[Any, Sequence[Shape]], tuple[ParamSpec, ...]]:
+    def rule(attrs: Any, shapes: Sequence[Shape]) -> tuple[ParamSpec, ...]:
+        width = gates * attrs.units
+        params = [ParamSpec("kernel", (shapes[0][-1], width), True),
+                  ParamSpec("recurrent_kernel", (attrs.units, width), True)]
+        if attrs.use_bias:
+            two_rows = getattr(attrs, "reset_after", False)
+            params.append(ParamSpec("bias", (2, width) if two_rows else (width,), True))
+        return tuple(params)
+
+    return rule
+
+
+def lstm_bias_initial(attrs: LstmAttrs, name: str, init: Any, shape: Shape, rng: Any, draw: Callable) -> Any:
+    """With unit_forget_bias, the LSTM bias as Keras builds it: draw (units,), ones (units,), draw (2·units,)."""
+    if name != "bias" or not attrs.unit_forget_bias:
+        return None
+    import numpy as np
+
+    u = attrs.units
+    return np.concatenate([draw(init, (u,), rng), np.ones((u,), np.float32), draw(init, (2 * u,), rng)])
+
+
+_RECURRENCE = ("x_t is the input at step t (steps taken from last to first with go_backwards), h_0 = 0; "
+               "σ is recurrent_activation, φ activation; [·]_g is gate block g of the k·units columns.")
+
+RECURRENT_OPS: list[OpDef] = [
+    OpDef("lstm", LstmAttrs,
+          "z = x_t·kernel + h_{t−1}·recurrent_kernel + bias; i = σ(z_i), f = σ(z_f), o = σ(z_o); "
+          "c_t = f·c_{t−1} + i·φ(z_c), c_0 = 0; h_t = o·φ(c_t). " + _RECURRENCE,
+          _sequence_shape, params=_params(4),
+          layout="kernel (features, 4·units), recurrent_kernel (units, 4·units), bias (4·units,) when use_bias; "
+                 "gate blocks i, f, c, o (Keras's order, also torch's i, f, g, o). torch's two biases: b_ih = bias, "
+                 "b_hh = 0."),
+    OpDef("gru", GruAttrs,
+          "reset_after: gx = x_t·kernel + bias[0], gh = h_{t−1}·recurrent_kernel + bias[1]; z = σ(gx_z + gh_z), "
+          "r = σ(gx_r + gh_r), ĥ = φ(gx_h + r·gh_h). Otherwise: gx = x_t·kernel + bias, z and r as above with "
+          "gh = h_{t−1}·recurrent_kernel, ĥ = φ(gx_h + (r·h_{t−1})·recurrent_kernel_h). Then "
+          "h_t = z·h_{t−1} + (1 − z)·ĥ. " + _RECURRENCE,
+          _sequence_shape, params=_params(3),
+          layout="kernel (features, 3·units), recurrent_kernel (units, 3·units), bias (2, 3·units) with reset_after "
+                 "(row 0 input bias, row 1 recurrent bias) else (3·units,); gate blocks z, r, h (Keras's order; "
+                 "torch's is r, z, n)."),
+]
+"""The recurrent op definitions."""
+
+#: op → its rule for initial values that are not one draw of the parameter's initializer.
+INITIAL_VALUE_RULES: dict[str, Callable] = {"lstm": lstm_bias_initial}

@@ -1,0 +1,42 @@
+"""Conformance cases of the recurrent ops (issue 17): both GRU variants, return_sequences, go_backwards,
+stacked layers, no bias, non-default activations (the torch cell-loop path) and initializers.
+
+Sequences are short (5 steps of 3 features) so that the float64 oracle and its
+backpropagation through time stay fast; part of :data:`dnnc.conformance.cases.CASES`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .cases import Case, _seq
+
+SEQ = [5, 3]
+
+
+def _rnn(op: str, **extra: Any) -> dict[str, Any]:
+    return {"type": op, "units": 4, **extra}
+
+
+def recurrent_cases() -> list[Case]:
+    return [
+        Case("op_lstm", _seq(SEQ, [_rnn("lstm")]), ("lstm", "orthogonal")),
+        Case("op_lstm_sequences_backwards", _seq(SEQ, [_rnn("lstm", return_sequences=True, go_backwards=True,
+                                                            bias_init={"type": "random_uniform", "minval": -0.5,
+                                                                       "maxval": 0.5}), "flatten"]),
+             ("lstm",), notes="every state, steps read last to first, a random bias with unit_forget_bias"),
+        Case("op_lstm_stacked_cell", _seq(SEQ, [
+            _rnn("lstm", return_sequences=True, activation="softsign", recurrent_activation="hard_sigmoid",
+                 unit_forget_bias=False, recurrent_init={"type": "orthogonal", "gain": 1.5}),
+            _rnn("lstm", units=3, use_bias=False)]),
+             ("lstm",), notes="two stacked layers; non-default activations (torch's cell loop), no bias"),
+        Case("op_gru", _seq(SEQ, [_rnn("gru", bias_init={"type": "random_normal", "stddev": 0.3})]), ("gru",),
+             notes="reset_after = true (two bias rows)"),
+        Case("op_gru_reset_before", _seq(SEQ, [_rnn("gru", reset_after=False, return_sequences=True,
+                                                    bias_init={"type": "random_normal", "stddev": 0.3}), "flatten"]),
+             ("gru",), notes="reset_after = false (one bias, torch's cell loop), every state"),
+        Case("op_gru_stacked_backwards", _seq(SEQ, [
+            _rnn("gru", return_sequences=True, go_backwards=True, use_bias=False),
+            _rnn("gru", units=3, reset_after=False, go_backwards=True, activation="relu")]),
+             ("gru",), notes="stacked, both backwards, no bias, relu candidate"),
+    ]

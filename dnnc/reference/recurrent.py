@@ -1,0 +1,264 @@
+"""The reference's recurrent ops, ``lstm`` and ``gru``: the forward recurrence and backpropagation through time.
+
+Formulas are the op definitions (:mod:`dnnc.compiler.recurrent_ops`),
+written with :mod:`dnnc.reference.arith`, so the bounded mode carries every
+float32 error through the steps.  Where frameworks sum differently, the
+formula bounds every order:
+
+* LSTM pre-activations are one contraction ``[x_t, h_{t−1}, 1] @ [kernel;
+  recurrent_kernel; bias]``: Keras adds ``x·K``, ``h·U`` and the bias in turn,
+  torch ``x·W_ih + b_ih`` and ``h·W_hh + b_hh``; the bound of a contraction
+  holds for any summation order of its terms.
+* GRU keeps its two projections ``gx`` and ``gh`` (both frameworks add them
+  after computing each), and the state update is bounded for Keras's
+  ``z·h + (1 − z)·ĥ`` and torch's ``ĥ + z·(h − ĥ)`` (:func:`either`).
+* Parameter gradients are one contraction over every (sample, step) row, which
+  bounds a per-step accumulation as well.
+
+Initial states are zero; ``go_backwards`` processes the steps from last to
+first and emits the states in processing order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import arith as A
+from .activations import activation_backward, activation_forward
+from .ops import either
+
+
+def _steps(node, x) -> tuple[int, list[int]]:
+    steps = A.value(x).shape[1]
+    order = list(range(steps))
+    return steps, order[::-1] if node.attrs.go_backwards else order
+
+
+def _ones(rows: int, mode: str) -> A.Value:
+    return A.array(np.ones((rows, 1)), mode)
+
+
+def _stack(values: list, axis: int = 1) -> A.Value:
+    """(batch, n) values → (batch, steps, n) along `axis`."""
+    return A.concatenate([v.reshape(A.value(v).shape[0], 1, -1) for v in values], axis)
+
+
+def _output(node, states: list) -> A.Value:
+    return _stack(states) if node.attrs.return_sequences else states[-1]
+
+
+def _output_grad(node, dy, k: int, last: int):
+    """∂L/∂h of processing step k from the op's output."""
+    if node.attrs.return_sequences:
+        return dy[:, k, :]
+    return dy if k == last else None
+
+
+def _input_grad(dxs: dict[int, A.Value]) -> A.Value:
+    return _stack([dxs[t] for t in range(len(dxs))])
+
+
+def _rows(values: list) -> A.Value:
+    return A.concatenate(values, 0)
+
+
+def _zeros(rows: int, units: int, mode: str) -> A.Value:
+    return A.array(np.zeros((rows, units)), mode)
+
+
+# ---------------------------------------------------------------------------
+# LSTM
+# ---------------------------------------------------------------------------
+
+def _lstm_weights(a, p) -> A.Value:
+    blocks = [p["kernel"], p["recurrent_kernel"]]
+    if a.use_bias:
+        blocks.append(p["bias"].reshape(1, -1))
+    return A.concatenate(blocks, 0)
+
+
+def lstm_forward(node, xs, p, ctx):
+    a, x = node.attrs, xs[0]
+    u, mode = a.units, ctx.mode
+    rows = A.value(x).shape[0]
+    w = _lstm_weights(a, p)
+    h, c = _zeros(rows, u, mode), _zeros(rows, u, mode)
+    steps, order = _steps(node, x)
+    states, cache = [], []
+    for t in order:
+        parts = [x[:, t, :], h] + ([_ones(rows, mode)] if a.use_bias else [])
+        xin = A.concatenate(parts, -1)
+        zi, zf, zc, zo = A.split(A.matmul(xin, w), [u] * 4, -1)
+        i, f, o = (activation_forward(a.recurrent_activation, z, mode) for z in (zi, zf, zo))
+        g = activation_forward(a.activation, zc, mode)
+        c_prev = c
+        c = f * c_prev + i * g
+        ac = activation_forward(a.activation, c, mode)
+        h = o * ac
+        states.append(h)
+        cache.append((t, xin, (zi, zf, zc, zo), (i, f, g, o), c_prev, c, ac))
+    return _output(node, states), (w, cache)
+
+
+def lstm_backward(node, dy, cache, p, ctx, need_dx):
+    a = node.attrs
+    u, mode = a.units, ctx.mode
+    w, steps = cache
+    features = A.value(p["kernel"]).shape[0]
+    w_in = w[: features + u].T
+    rows = A.value(steps[0][1]).shape[0]
+    dh, dc = _zeros(rows, u, mode), _zeros(rows, u, mode)
+    dxs, xins, dzs = {}, [], []
+    last = len(steps) - 1
+    for k in range(last, -1, -1):
+        t, xin, (zi, zf, zc, zo), (i, f, g, o), c_prev, c, ac = steps[k]
+        extra = _output_grad(node, dy, k, last)
+        if extra is not None:
+            dh = dh + extra
+        do = dh * ac
+        dc = dc + activation_backward(a.activation, c, ac, dh * o, mode)
+        df, di, dg = dc * c_prev, dc * g, dc * i
+        dc = dc * f
+        dz = A.concatenate([activation_backward(a.recurrent_activation, zi, i, di, mode),
+                            activation_backward(a.recurrent_activation, zf, f, df, mode),
+                            activation_backward(a.activation, zc, g, dg, mode),
+                            activation_backward(a.recurrent_activation, zo, o, do, mode)], -1)
+        dxin = A.matmul(dz, w_in)
+        dxs[t], dh = dxin[:, :features], dxin[:, features:]
+        xins.append(xin)
+        dzs.append(dz)
+    dw = A.matmul(_rows(xins).T, _rows(dzs))
+    grads = {"kernel": dw[:features], "recurrent_kernel": dw[features: features + u]}
+    if a.use_bias:
+        grads["bias"] = dw[features + u]
+    return [_input_grad(dxs) if need_dx[0] else None], grads
+
+
+# ---------------------------------------------------------------------------
+# GRU
+# ---------------------------------------------------------------------------
+
+def _with_bias(x, use_bias: bool, mode: str) -> A.Value:
+    """[x, 1] (or x): the left operand of a projection whose weight carries the bias as its last row."""
+    return A.concatenate([x, _ones(A.value(x).shape[0], mode)], -1) if use_bias else x
+
+
+def _gru_projections(a, p) -> tuple[A.Value, A.Value | None]:
+    """[kernel; input bias] and, with reset_after, [recurrent_kernel; recurrent bias]."""
+    kernel, recurrent = p["kernel"], p["recurrent_kernel"]
+    if not a.use_bias:
+        return kernel, recurrent
+    bias = p["bias"]
+    if a.reset_after:
+        return (A.concatenate([kernel, bias[0].reshape(1, -1)], 0),
+                A.concatenate([recurrent, bias[1].reshape(1, -1)], 0))
+    return A.concatenate([kernel, bias.reshape(1, -1)], 0), recurrent
+
+
+def _mix(z, h_prev, hh):
+    """h_t: Keras's z·h + (1 − z)·ĥ, bounded with torch's ĥ + z·(h − ĥ)."""
+    return either(z * h_prev + (1.0 - z) * hh, hh + z * (h_prev - hh))
+
+
+def _mix_backward(dh, z, h_prev, hh):
+    """(∂z, ∂ĥ, ∂h_{t−1} through the mix), bounded for both formulas of ∂z."""
+    dz = either(dh * h_prev - dh * hh, dh * (h_prev - hh))
+    return dz, dh * (1.0 - z), dh * z
+
+
+def gru_forward(node, xs, p, ctx):
+    a, x = node.attrs, xs[0]
+    u, mode = a.units, ctx.mode
+    rows = A.value(x).shape[0]
+    wx, wh = _gru_projections(a, p)
+    h = _zeros(rows, u, mode)
+    steps, order = _steps(node, x)
+    states, cache = [], []
+    for t in order:
+        xa = _with_bias(x[:, t, :], a.use_bias, mode)
+        gxz, gxr, gxh = A.split(A.matmul(xa, wx), [u] * 3, -1)
+        if a.reset_after:
+            ha = _with_bias(h, a.use_bias, mode)
+            ghz, ghr, ghh = A.split(A.matmul(ha, wh), [u] * 3, -1)
+        else:
+            ha = h
+            ghz, ghr = A.split(A.matmul(h, wh[:, : 2 * u]), [u, u], -1)
+        zp, rp = gxz + ghz, gxr + ghr
+        z = activation_forward(a.recurrent_activation, zp, mode)
+        r = activation_forward(a.recurrent_activation, rp, mode)
+        if a.reset_after:
+            rh = None
+            hp = gxh + r * ghh
+        else:
+            rh = r * h
+            ghh = A.matmul(rh, wh[:, 2 * u:])
+            hp = gxh + ghh
+        hh = activation_forward(a.activation, hp, mode)
+        h_prev = h
+        h = _mix(z, h_prev, hh)
+        states.append(h)
+        cache.append((t, xa, ha, h_prev, zp, rp, z, r, ghh, rh, hp, hh))
+    return _output(node, states), (wx, wh, cache)
+
+
+def gru_backward(node, dy, cache, p, ctx, need_dx):
+    a = node.attrs
+    u, mode = a.units, ctx.mode
+    wx, wh, steps = cache
+    features = A.value(p["kernel"]).shape[0]
+    kernel_t, recurrent = p["kernel"].T, p["recurrent_kernel"]
+    rows = A.value(steps[0][1]).shape[0]
+    dh = _zeros(rows, u, mode)
+    dxs: dict[int, Any] = {}
+    xas, dgxs, has, dghs, rhs, dhps = [], [], [], [], [], []
+    last = len(steps) - 1
+    for k in range(last, -1, -1):
+        t, xa, ha, h_prev, zp, rp, z, r, ghh, rh, hp, hh = steps[k]
+        extra = _output_grad(node, dy, k, last)
+        if extra is not None:
+            dh = dh + extra
+        dz, dhh, dh_prev = _mix_backward(dh, z, h_prev, hh)
+        dhp = activation_backward(a.activation, hp, hh, dhh, mode)
+        if a.reset_after:
+            dr = dhp * ghh
+            dghh = dhp * r
+        else:
+            drh = A.matmul(dhp, recurrent[:, 2 * u:].T)
+            dr = drh * h_prev
+            dh_prev = dh_prev + drh * r
+        dzp = activation_backward(a.recurrent_activation, zp, z, dz, mode)
+        drp = activation_backward(a.recurrent_activation, rp, r, dr, mode)
+        dgx = A.concatenate([dzp, drp, dhp], -1)
+        if a.reset_after:
+            dgh = A.concatenate([dzp, drp, dghh], -1)
+            dh = dh_prev + A.matmul(dgh, recurrent.T)
+        else:
+            dgh = A.concatenate([dzp, drp], -1)
+            dh = dh_prev + A.matmul(dgh, recurrent[:, : 2 * u].T)
+            rhs.append(rh)
+            dhps.append(dhp)
+        if need_dx[0]:
+            dxs[t] = A.matmul(dgx, kernel_t)
+        xas.append(xa)
+        dgxs.append(dgx)
+        has.append(ha)
+        dghs.append(dgh)
+    dwx = A.matmul(_rows(xas).T, _rows(dgxs))
+    dwh = A.matmul(_rows(has).T, _rows(dghs))
+    grads = {"kernel": dwx[:features]}
+    if a.reset_after:
+        grads["recurrent_kernel"] = dwh[:u]
+    else:
+        grads["recurrent_kernel"] = A.concatenate([dwh, A.matmul(_rows(rhs).T, _rows(dhps))], -1)
+    if a.use_bias:
+        grads["bias"] = (A.concatenate([dwx[features:], dwh[u:]], 0) if a.reset_after else dwx[features])
+    return [_input_grad(dxs) if need_dx[0] else None], grads
+
+
+RECURRENT_OPS = {
+    "lstm": (lstm_forward, lstm_backward),
+    "gru": (gru_forward, gru_backward),
+}
+"""IR op → (forward, backward) of the recurrent ops."""

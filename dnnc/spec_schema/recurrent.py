@@ -1,0 +1,69 @@
+"""Recurrent layers of `model.layers`: `lstm` and `gru` (issue 17).
+
+A recurrent layer reads a sequence of shape (steps, features) (batch axis
+excluded) and returns its last state (units,) or, with
+`return_sequences = true`, every state (steps, units).  The formulas, gate
+orders and parameter layouts are Keras's (see docs/ir-ops.md, ops `lstm` and
+`gru`); both backends compute exactly them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field, field_validator
+
+from .activations import ActivationSpec
+from .initializers import InitializerSpec
+from .layers import LayerBase
+from .regularizers import RegularizerSpec
+
+#: Activations a recurrent layer accepts (parameter-free, so every backend's recurrent cell takes them as they are).
+RECURRENT_ACTIVATIONS: tuple[str, ...] = (
+    "tanh", "sigmoid", "hard_sigmoid", "relu", "relu6", "linear", "softsign", "softplus", "selu", "swish", "silu",
+    "mish",
+)
+
+
+def _check_activation(value):
+    if value is not None and value.type not in RECURRENT_ACTIVATIONS:
+        raise ValueError(f"a recurrent layer takes a parameter-free activation (received {value.type!r}; allowed: "
+                         f"{', '.join(RECURRENT_ACTIVATIONS)})")
+    return value
+
+
+class _Recurrent(LayerBase):
+    units: int = Field(..., gt=0, description="Size of the state (output units).")
+    activation: Optional[ActivationSpec] = Field(None, description="Activation of the candidate state and of the output (default tanh).")
+    recurrent_activation: Optional[ActivationSpec] = Field(None, description="Activation of the gates (default sigmoid, Keras 3's default).")
+    use_bias: bool = Field(True, description="Add bias vectors (default true).")
+    return_sequences: bool = Field(False, description="Return the state after every step, shape (steps, units), instead of the last one, shape (units,) (default false).")
+    go_backwards: bool = Field(False, description="Read the sequence from the last step to the first; with return_sequences the states come in that (reversed) processing order, as in Keras (default false).")
+    kernel_init: Optional[InitializerSpec] = Field(None, description="Input kernel initializer (default: model.defaults, else glorot_uniform).")
+    recurrent_init: Optional[InitializerSpec] = Field(None, description="Recurrent kernel initializer (default orthogonal).")
+    bias_init: Optional[InitializerSpec] = Field(None, description="Bias initializer (default: model.defaults, else zeros).")
+    kernel_regularizer: Optional[RegularizerSpec] = Field(None, description="Penalty on the input kernel (default: model.defaults, else none).")
+    recurrent_regularizer: Optional[RegularizerSpec] = Field(None, description="Penalty on the recurrent kernel (default none).")
+    bias_regularizer: Optional[RegularizerSpec] = Field(None, description="Penalty on the bias (default: model.defaults, else none).")
+
+    @field_validator("activation", "recurrent_activation")
+    @classmethod
+    def _parameter_free(cls, value):
+        return _check_activation(value)
+
+
+class Lstm(_Recurrent):
+    """Long short-term memory (Keras's LSTM): gates i, f, c, o; c_t = f·c_{t−1} + i·activation(z_c), h_t = o·activation(c_t)."""
+
+    type: Literal["lstm"]
+    unit_forget_bias: bool = Field(True, description="Initialise the forget-gate slice of the bias to ones, the other slices from bias_init (default true, as Keras).")
+
+
+class Gru(_Recurrent):
+    """Gated recurrent unit (Keras's GRU): gates z, r, h; h_t = z·h_{t−1} + (1 − z)·ĥ_t."""
+
+    type: Literal["gru"]
+    reset_after: bool = Field(True, description="Apply the reset gate after the recurrent matmul, with separate input and recurrent biases (Keras 3's default and torch's formulation); false: the original GRU, reset before the matmul, one bias (default true).")
+
+
+RECURRENT_MODELS: list[type[LayerBase]] = [Lstm, Gru]
