@@ -467,6 +467,9 @@ def _lower_unfreeze(config: dict, nodes: list[NodeIR], path: tuple, out: _Collec
     return config
 
 
+SEQUENCE_IMAGE_SHAPE = (28, 28)
+
+
 def lower_data(spec: Any, outputs: list[OutputIR], out: _Collector) -> dict | None:
     """The data section with every default explicit; label encoding resolved from the loss."""
     if spec.data is None:
@@ -486,6 +489,17 @@ def lower_data(spec: Any, outputs: list[OutputIR], out: _Collector) -> dict | No
         elif targets == {"binary"} and not explicit:
             data["labels"] = "binary"  # 0/1 float32 (n, 1) for binary_crossentropy on one sigmoid unit
     return data
+
+
+def check_sequence_input(spec: Any, nodes: list[NodeIR], out: _Collector) -> None:
+    """``data.as_sequence`` gives samples of shape (28, 28): the model's one input must have that shape."""
+    if spec.data is None or not spec.data.as_sequence:
+        return
+    shapes = [n.shape for n in nodes if n.op == "input"]
+    if shapes != [SEQUENCE_IMAGE_SHAPE]:
+        out.add(("data", "as_sequence"), "as_sequence reads each image as 28 steps of 28 features: the model needs "
+                f"one input of shape [28, 28] (received input shapes {[list(s) for s in shapes]})", received=True,
+                allowed="input_shape = [28, 28]")
 
 
 def lower_init_from(spec: Any, nodes: list[NodeIR], out: _Collector) -> InitFromIR | None:
@@ -519,6 +533,7 @@ def lower(spec: Any, registry: Registry, *, name: str) -> ModelIR:
     input_names, nodes, output_names = lowered
     outputs = lower_outputs(spec, nodes, output_names, out)
     data = lower_data(spec, outputs, out)
+    check_sequence_input(spec, nodes, out)
     check_class_weight(spec, outputs, out)
     training = lower_training(spec, outputs, nodes, out)
     init_from = lower_init_from(spec, nodes, out)

@@ -261,6 +261,14 @@ class DataSpec(StrictModel):
             "input shape when the sizes agree, else the data's own shape)."
         ),
     )
+    as_sequence: bool = Field(
+        False,
+        description=(
+            "Read each MNIST / Fashion-MNIST image as a sequence for a recurrent layer: 28 time steps (the rows, top "
+            "to bottom) of 28 features (the row's pixels, left to right); the model's input shape must be [28, 28]. "
+            "Only for the image data sets; exclusive with reshape (default false)."
+        ),
+    )
     labels: Literal["sparse", "one_hot", "binary"] = Field(
         "sparse",
         description=(
@@ -372,6 +380,13 @@ class DataSpec(StrictModel):
             if sorted(set(mapping.values())) != list(range(max(mapping.values()) + 1)):
                 raise ValueError(f"classes: the new labels must be 0, 1, 2… without gaps (received {self.classes})")
         kind = self.dataset.type
+        if self.as_sequence:
+            if kind not in ("mnist", "fashion_mnist"):
+                raise ValueError(f"as_sequence applies to the image data sets mnist and fashion_mnist (received "
+                                 f"dataset {kind!r})")
+            if self.reshape is not None:
+                raise ValueError(f"as_sequence and reshape are exclusive: as_sequence already gives samples of shape "
+                                 f"[28, 28] (received reshape = {self.reshape})")
         if kind in BUILTIN_DATASET_NAMES:
             if self.test_split is not None:
                 raise ValueError(

@@ -15,6 +15,8 @@ KERAS_TOTALS = {
     "mnist_bn_dropout.toml": (243_658, 896),  # BN moving mean/variance are non-trainable, as in Keras
     "wide_and_deep.toml": (1_207, 0),
     "xor.toml": (17, 0),
+    "mnist_lstm.toml": (81_674, 0),  # LSTM 80,384 + dense 1,290
+    "mnist_gru.toml": (61_962, 0),  # GRU 60,672 (two bias rows) + dense 1,290
 }
 
 

@@ -14,7 +14,7 @@ The steps, in order:
    their order; then ``train_rows`` keeps the first N training rows;
 3. features to float32, divided by ``divide_by``;
 4. reshape to ``reshape`` (or to the model's input shape when only the
-   layout differs);
+   layout differs); ``as_sequence``: images as (28 steps, 28 features);
 5. ``standardize``: per-feature mean and standard deviation fitted on the
    training rows only (std 0 counts as 1), applied to every split;
 6. targets: class labels int64 ``(n,)``, one-hot float32 ``(n, k)`` or, with
@@ -218,7 +218,13 @@ def _check_reshape(spec: DataSpec, names: list[str]) -> None:
         )
 
 
+#: ``data.as_sequence``: an image as 28 steps (rows) of 28 features (the row's pixels), row-major as stored.
+SEQUENCE_SHAPE = (28, 28)
+
+
 def _target_shape(name: str, spec: DataSpec, input_shapes: Mapping[str, Sequence[int]] | None) -> tuple[int, ...] | None:
+    if spec.as_sequence:
+        return SEQUENCE_SHAPE
     if isinstance(spec.reshape, dict):
         if name in spec.reshape:
             return tuple(spec.reshape[name])
