@@ -1,4 +1,4 @@
-"""Lowering of the recurrent layer types (`lstm`, `gru`) to their IR ops, every default resolved.
+"""Lowering of the recurrent layer types (`simple_rnn`, `lstm`, `gru`) to their IR ops, every default resolved.
 
 Defaults are Keras 3's: activation tanh, recurrent_activation sigmoid, kernel
 glorot_uniform (or model.defaults), recurrent kernel orthogonal (gain 1), bias
@@ -34,15 +34,21 @@ def _recurrent_params(layer: Any, defaults: ModelDefaults) -> tuple[ParamDraft, 
 
 
 def _common(layer: Any) -> dict[str, Any]:
-    return {
+    attrs = {
         "units": layer.units,
         "activation": activation_ir(layer.activation if layer.activation is not None else DEFAULT_ACTIVATION),
-        "recurrent_activation": activation_ir(layer.recurrent_activation if layer.recurrent_activation is not None
-                                              else DEFAULT_RECURRENT_ACTIVATION),
         "use_bias": layer.use_bias,
         "return_sequences": layer.return_sequences,
         "go_backwards": layer.go_backwards,
     }
+    if hasattr(layer, "recurrent_activation"):
+        attrs["recurrent_activation"] = activation_ir(layer.recurrent_activation if layer.recurrent_activation
+                                                      is not None else DEFAULT_RECURRENT_ACTIVATION)
+    return attrs
+
+
+def lower_simple_rnn(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> NodeDraft:
+    return NodeDraft("simple_rnn", _common(layer), _recurrent_params(layer, defaults))
 
 
 def lower_lstm(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> NodeDraft:
@@ -54,4 +60,4 @@ def lower_gru(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> N
     return NodeDraft("gru", {**_common(layer), "reset_after": layer.reset_after}, _recurrent_params(layer, defaults))
 
 
-RECURRENT_LOWERINGS = {"lstm": lower_lstm, "gru": lower_gru}
+RECURRENT_LOWERINGS = {"simple_rnn": lower_simple_rnn, "lstm": lower_lstm, "gru": lower_gru}

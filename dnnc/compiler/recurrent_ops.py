@@ -1,4 +1,4 @@
-"""The recurrent ops of the IR: ``lstm`` and ``gru`` (part of :data:`dnnc.compiler.ops.BUILTIN_OPS`).
+"""The recurrent ops of the IR: ``simple_rnn``, ``lstm``, ``gru`` (part of :data:`dnnc.compiler.ops.BUILTIN_OPS`).
 
 Shapes exclude the batch axis: the input is (steps, features), the output
 (units,), or (steps, units) with ``return_sequences``.  The initial state is
@@ -21,8 +21,8 @@ from .ops import LoweringError, OpAttrs, OpDef, ParamSpec, Shape
 
 class _RecurrentAttrs(OpAttrs):
     units: StrictInt = Field(..., gt=0, description="Size of the state.")
-    activation: ActivationIR = Field(..., description="Activation of the candidate state (and of the LSTM output).")
-    recurrent_activation: ActivationIR = Field(..., description="Activation of the gates.")
+    activation: ActivationIR = Field(..., description="Activation of the state (the candidate state of lstm and gru, "
+                                                      "and the LSTM output).")
     use_bias: StrictBool = Field(..., description="Whether the op has the bias parameter.")
     return_sequences: StrictBool = Field(..., description="Output every state (steps, units) instead of the last one "
                                                           "(units,).")
@@ -30,19 +30,27 @@ class _RecurrentAttrs(OpAttrs):
                                                       "in processing order (Keras's convention, not re-reversed).")
 
 
-class LstmAttrs(_RecurrentAttrs):
+class SimpleRnnAttrs(_RecurrentAttrs):
+    pass
+
+
+class _GatedAttrs(_RecurrentAttrs):
+    recurrent_activation: ActivationIR = Field(..., description="Activation of the gates.")
+
+
+class LstmAttrs(_GatedAttrs):
     unit_forget_bias: StrictBool = Field(..., description="Initial values only: the forget slice of the bias is ones, "
                                                           "the i and c, o slices are drawn from its initializer for "
                                                           "shapes (units,) and (2·units,) (Keras's rule).")
 
 
-class GruAttrs(_RecurrentAttrs):
+class GruAttrs(_GatedAttrs):
     reset_after: StrictBool = Field(..., description="Reset gate applied after the recurrent matmul, with separate "
                                                      "input and recurrent biases (torch's formulation); false: "
                                                      "before it, with one bias.")
 
 
-GATES = {"lstm": 4, "gru": 3}
+GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
 """Gate blocks per op (the k of the k·units columns)."""
 
 
@@ -80,6 +88,11 @@ _RECURRENCE = ("x_t is the input at step t (steps taken from last to first with 
                "σ is recurrent_activation, φ activation; [·]_g is gate block g of the k·units columns.")
 
 RECURRENT_OPS: list[OpDef] = [
+    OpDef("simple_rnn", SimpleRnnAttrs,
+          "h_t = φ(x_t·kernel + h_{t−1}·recurrent_kernel + bias). " + _RECURRENCE,
+          _sequence_shape, params=_params(1),
+          layout="kernel (features, units), recurrent_kernel (units, units), bias (units,) when use_bias. torch's two "
+                 "biases: b_ih = bias, b_hh = 0."),
     OpDef("lstm", LstmAttrs,
           "z = x_t·kernel + h_{t−1}·recurrent_kernel + bias; i = σ(z_i), f = σ(z_f), o = σ(z_o); "
           "c_t = f·c_{t−1} + i·φ(z_c), c_0 = 0; h_t = o·φ(c_t). " + _RECURRENCE,

@@ -1,4 +1,4 @@
-"""Conformance cases of the recurrent ops (issue 17): both GRU variants, return_sequences, go_backwards,
+"""Conformance cases of the recurrent ops (issue 17): simple RNN, LSTM, both GRU variants, return_sequences, go_backwards,
 stacked layers, no bias, non-default activations (the torch cell-loop path) and initializers.
 
 Sequences are short (5 steps of 3 features) so that the float64 oracle and its
@@ -20,6 +20,12 @@ def _rnn(op: str, **extra: Any) -> dict[str, Any]:
 
 def recurrent_cases() -> list[Case]:
     return [
+        Case("op_simple_rnn", _seq(SEQ, [_rnn("simple_rnn", bias_init={"type": "random_normal", "stddev": 0.3})]),
+             ("simple_rnn",), notes="tanh: torch's fused rnn_tanh"),
+        Case("op_simple_rnn_stacked", _seq(SEQ, [
+            _rnn("simple_rnn", return_sequences=True, go_backwards=True, activation="relu"),
+            _rnn("simple_rnn", units=3, activation="softsign", use_bias=False)]),
+             ("simple_rnn",), notes="relu (fused rnn_relu) backwards under softsign (cell loop), no bias"),
         Case("op_lstm", _seq(SEQ, [_rnn("lstm")]), ("lstm", "orthogonal")),
         Case("op_lstm_sequences_backwards", _seq(SEQ, [_rnn("lstm", return_sequences=True, go_backwards=True,
                                                             bias_init={"type": "random_uniform", "minval": -0.5,

@@ -1,11 +1,11 @@
-"""The reference's recurrent ops, ``lstm`` and ``gru``: the forward recurrence and backpropagation through time.
+"""The reference's recurrent ops (``simple_rnn``, ``lstm``, ``gru``): the recurrence and backpropagation through time.
 
 Formulas are the op definitions (:mod:`dnnc.compiler.recurrent_ops`),
 written with :mod:`dnnc.reference.arith`, so the bounded mode carries every
 float32 error through the steps.  Where frameworks sum differently, the
 formula bounds every order:
 
-* LSTM pre-activations are one contraction ``[x_t, h_{t−1}, 1] @ [kernel;
+* simple RNN and LSTM pre-activations are one contraction ``[x_t, h_{t−1}, 1] @ [kernel;
   recurrent_kernel; bias]``: Keras adds ``x·K``, ``h·U`` and the bias in turn,
   torch ``x·W_ih + b_ih`` and ``h·W_hh + b_hh``; the bound of a contraction
   holds for any summation order of its terms.
@@ -69,27 +69,76 @@ def _zeros(rows: int, units: int, mode: str) -> A.Value:
 
 
 # ---------------------------------------------------------------------------
-# LSTM
+# simple RNN and LSTM: pre-activations [x_t, h_{t−1}, 1] @ [kernel; recurrent_kernel; bias]
 # ---------------------------------------------------------------------------
 
-def _lstm_weights(a, p) -> A.Value:
+def _stacked_weights(a, p) -> A.Value:
     blocks = [p["kernel"], p["recurrent_kernel"]]
     if a.use_bias:
         blocks.append(p["bias"].reshape(1, -1))
     return A.concatenate(blocks, 0)
 
 
+def _step_input(a, x, t: int, h, rows: int, mode: str) -> A.Value:
+    return A.concatenate([x[:, t, :], h] + ([_ones(rows, mode)] if a.use_bias else []), -1)
+
+
+def _stacked_grads(a, xins: list, dzs: list, features: int) -> dict[str, A.Value]:
+    """∂kernel, ∂recurrent_kernel, ∂bias: one contraction over every (sample, step) row."""
+    dw = A.matmul(_rows(xins).T, _rows(dzs))
+    grads = {"kernel": dw[:features], "recurrent_kernel": dw[features: features + a.units]}
+    if a.use_bias:
+        grads["bias"] = dw[features + a.units]
+    return grads
+
+
+def simple_rnn_forward(node, xs, p, ctx):
+    a, x = node.attrs, xs[0]
+    mode, rows = ctx.mode, A.value(x).shape[0]
+    w = _stacked_weights(a, p)
+    h = _zeros(rows, a.units, mode)
+    steps, order = _steps(node, x)
+    states, cache = [], []
+    for t in order:
+        xin = _step_input(a, x, t, h, rows, mode)
+        z = A.matmul(xin, w)
+        h = activation_forward(a.activation, z, mode)
+        states.append(h)
+        cache.append((t, xin, z, h))
+    return _output(node, states), (w, cache)
+
+
+def simple_rnn_backward(node, dy, cache, p, ctx, need_dx):
+    a = node.attrs
+    w, steps = cache
+    features = A.value(p["kernel"]).shape[0]
+    w_in = w[: features + a.units].T
+    dh = _zeros(A.value(steps[0][1]).shape[0], a.units, ctx.mode)
+    dxs, xins, dzs = {}, [], []
+    last = len(steps) - 1
+    for k in range(last, -1, -1):
+        t, xin, z, h = steps[k]
+        extra = _output_grad(node, dy, k, last)
+        if extra is not None:
+            dh = dh + extra
+        dz = activation_backward(a.activation, z, h, dh, ctx.mode)
+        dxin = A.matmul(dz, w_in)
+        dxs[t], dh = dxin[:, :features], dxin[:, features:]
+        xins.append(xin)
+        dzs.append(dz)
+    return [_input_grad(dxs) if need_dx[0] else None], _stacked_grads(a, xins, dzs, features)
+
+
 def lstm_forward(node, xs, p, ctx):
     a, x = node.attrs, xs[0]
     u, mode = a.units, ctx.mode
     rows = A.value(x).shape[0]
-    w = _lstm_weights(a, p)
+    w = _stacked_weights(a, p)
     h, c = _zeros(rows, u, mode), _zeros(rows, u, mode)
     steps, order = _steps(node, x)
     states, cache = [], []
     for t in order:
-        parts = [x[:, t, :], h] + ([_ones(rows, mode)] if a.use_bias else [])
-        xin = A.concatenate(parts, -1)
+        xin = _step_input(a, x, t, h, rows, mode)
         zi, zf, zc, zo = A.split(A.matmul(xin, w), [u] * 4, -1)
         i, f, o = (activation_forward(a.recurrent_activation, z, mode) for z in (zi, zf, zo))
         g = activation_forward(a.activation, zc, mode)
@@ -129,11 +178,7 @@ def lstm_backward(node, dy, cache, p, ctx, need_dx):
         dxs[t], dh = dxin[:, :features], dxin[:, features:]
         xins.append(xin)
         dzs.append(dz)
-    dw = A.matmul(_rows(xins).T, _rows(dzs))
-    grads = {"kernel": dw[:features], "recurrent_kernel": dw[features: features + u]}
-    if a.use_bias:
-        grads["bias"] = dw[features + u]
-    return [_input_grad(dxs) if need_dx[0] else None], grads
+    return [_input_grad(dxs) if need_dx[0] else None], _stacked_grads(a, xins, dzs, features)
 
 
 # ---------------------------------------------------------------------------
@@ -258,6 +303,7 @@ def gru_backward(node, dy, cache, p, ctx, need_dx):
 
 
 RECURRENT_OPS = {
+    "simple_rnn": (simple_rnn_forward, simple_rnn_backward),
     "lstm": (lstm_forward, lstm_backward),
     "gru": (gru_forward, gru_backward),
 }

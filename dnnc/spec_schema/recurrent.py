@@ -1,4 +1,4 @@
-"""Recurrent layers of `model.layers`: `lstm` and `gru` (issue 17).
+"""Recurrent layers of `model.layers`: `simple_rnn`, `lstm`, `gru` and `bidirectional` (issue 17).
 
 A recurrent layer reads a sequence of shape (steps, features) (batch axis
 excluded) and returns its last state (units,) or, with
@@ -35,7 +35,6 @@ def _check_activation(value):
 class _Recurrent(LayerBase):
     units: int = Field(..., gt=0, description="Size of the state (output units).")
     activation: Optional[ActivationSpec] = Field(None, description="Activation of the candidate state and of the output (default tanh).")
-    recurrent_activation: Optional[ActivationSpec] = Field(None, description="Activation of the gates (default sigmoid, Keras 3's default).")
     use_bias: bool = Field(True, description="Add bias vectors (default true).")
     return_sequences: bool = Field(False, description="Return the state after every step, shape (steps, units), instead of the last one, shape (units,) (default false).")
     go_backwards: bool = Field(False, description="Read the sequence from the last step to the first; with return_sequences the states come in that (reversed) processing order, as in Keras (default false).")
@@ -46,24 +45,39 @@ class _Recurrent(LayerBase):
     recurrent_regularizer: Optional[RegularizerSpec] = Field(None, description="Penalty on the recurrent kernel (default none).")
     bias_regularizer: Optional[RegularizerSpec] = Field(None, description="Penalty on the bias (default: model.defaults, else none).")
 
-    @field_validator("activation", "recurrent_activation")
+    @field_validator("activation")
     @classmethod
     def _parameter_free(cls, value):
         return _check_activation(value)
 
 
-class Lstm(_Recurrent):
+class SimpleRnn(_Recurrent):
+    """Fully connected recurrence (Keras's SimpleRNN): h_t = activation(x_t·W + h_{t−1}·U + b)."""
+
+    type: Literal["simple_rnn"]
+
+
+class _Gated(_Recurrent):
+    recurrent_activation: Optional[ActivationSpec] = Field(None, description="Activation of the gates (default sigmoid, Keras 3's default).")
+
+    @field_validator("recurrent_activation")
+    @classmethod
+    def _gates_parameter_free(cls, value):
+        return _check_activation(value)
+
+
+class Lstm(_Gated):
     """Long short-term memory (Keras's LSTM): gates i, f, c, o; c_t = f·c_{t−1} + i·activation(z_c), h_t = o·activation(c_t)."""
 
     type: Literal["lstm"]
     unit_forget_bias: bool = Field(True, description="Initialise the forget-gate slice of the bias to ones, the other slices from bias_init (default true, as Keras).")
 
 
-class Gru(_Recurrent):
+class Gru(_Gated):
     """Gated recurrent unit (Keras's GRU): gates z, r, h; h_t = z·h_{t−1} + (1 − z)·ĥ_t."""
 
     type: Literal["gru"]
     reset_after: bool = Field(True, description="Apply the reset gate after the recurrent matmul, with separate input and recurrent biases (Keras 3's default and torch's formulation); false: the original GRU, reset before the matmul, one bias (default true).")
 
 
-RECURRENT_MODELS: list[type[LayerBase]] = [Lstm, Gru]
+RECURRENT_MODELS: list[type[LayerBase]] = [SimpleRnn, Lstm, Gru]

@@ -1,4 +1,4 @@
-"""The recurrent ops (lstm, gru) in both backends: Keras's own parameter counts, the torch layout functions against
+"""The recurrent ops (simple_rnn, lstm, gru) in both backends: Keras's own parameter counts, the torch layout functions against
 torch's own nn.LSTM/nn.GRU, the path each torch module takes, and dnnc's initial values (orthogonal, unit_forget_bias).
 
 Numerics against the oracle (outputs, gradients, 20-step trajectories) are the conformance cases of
@@ -33,17 +33,18 @@ def test_parameter_counts_equal_keras_count_params_per_layer(name):
     ir = CASES_BY_NAME[name].ir()
     model = KerasBackend().build(ir, initial_weights(ir, 0))
     for node in ir.nodes:
-        if node.op in ("lstm", "gru"):
+        if node.op in ("simple_rnn", "lstm", "gru"):
             assert model.keras_model.get_layer(node.name).count_params() == node.trainable_count + node.non_trainable_count, node.name
 
 
 def test_torch_layout_functions_reproduce_torch_own_modules():
-    """The documented conversions (canonical → torch) loaded into nn.LSTM / nn.GRU give dnnc's module outputs."""
+    """The documented conversions (canonical → torch) loaded into nn.RNN / nn.LSTM / nn.GRU give dnnc's outputs."""
     from dnnc.backends.torch import TorchBackend
-    from dnnc.backends.torch.recurrent import torch_gru_weights, torch_lstm_weights
+    from dnnc.backends.torch.recurrent import torch_gru_weights, torch_lstm_weights, torch_rnn_weights
 
     x = np.random.default_rng(0).normal(size=(4, 5, 3)).astype(np.float32)
-    for op, convert, stock in (("lstm", torch_lstm_weights, torch.nn.LSTM), ("gru", torch_gru_weights, torch.nn.GRU)):
+    for op, convert, stock in (("simple_rnn", torch_rnn_weights, torch.nn.RNN), ("lstm", torch_lstm_weights, torch.nn.LSTM),
+                               ("gru", torch_gru_weights, torch.nn.GRU)):
         ir = compile_spec(_spec({"type": op, "units": 4, "return_sequences": True,
                                  "bias_init": {"type": "random_normal", "stddev": 0.5}}), name=op)
         weights = initial_weights(ir, 3)
@@ -57,14 +58,15 @@ def test_torch_layout_functions_reproduce_torch_own_modules():
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("name, path", [("op_lstm", "fused torch.lstm"), ("op_gru", "fused torch.gru"),
+@pytest.mark.parametrize("name, path", [("op_simple_rnn", "fused torch.rnn_tanh"), ("op_simple_rnn_stacked",
+                                        "fused torch.rnn_relu"), ("op_lstm", "fused torch.lstm"), ("op_gru", "fused torch.gru"),
                                         ("op_lstm_stacked_cell", "cell loop"), ("op_gru_reset_before", "cell loop")])
 def test_torch_summary_names_the_path(name, path):
     from dnnc.backends.torch import TorchBackend
 
     ir = CASES_BY_NAME[name].ir()
     summary = TorchBackend().build(ir, initial_weights(ir, 0)).summary()
-    first = next(n.name for n in ir.nodes if n.op in ("lstm", "gru"))
+    first = next(n.name for n in ir.nodes if n.op in ("simple_rnn", "lstm", "gru"))
     line = next(row for row in summary.splitlines() if row.startswith(first + " "))
     assert f"path={path}" in line
 

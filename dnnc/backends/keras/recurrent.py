@@ -1,8 +1,8 @@
-"""Converters of the recurrent ops: Keras's own ``LSTM`` and ``GRU`` layers, every argument explicit.
+"""Converters of the recurrent ops: Keras's own ``SimpleRNN``, ``LSTM`` and ``GRU`` layers, every argument explicit.
 
 The canonical layout is Keras's, so the parameters bind directly to the cell's
 variables (``cell.kernel``, ``cell.recurrent_kernel``, ``cell.bias``).  The
-layers run their generic step loop (``use_cudnn = False``, ``unroll = False``),
+layers run their generic step loop (``unroll = False``; LSTM/GRU ``use_cudnn = False``),
 from a zero state; ``go_backwards`` returns the states in processing order, the
 IR's convention.  Activations are the parameter-free ones the spec allows
 (:data:`dnnc.spec_schema.recurrent.RECURRENT_ACTIVATIONS`), passed by name.
@@ -31,9 +31,8 @@ def _options(node: NodeIR, ctx: Any) -> dict[str, Any]:
     keras, a = ctx.keras, node.attrs
     params = {p.name: p for p in node.params}
     bias = params.get("bias")
-    return {
-        "units": a.units, "activation": _activation(a.activation),
-        "recurrent_activation": _activation(a.recurrent_activation), "use_bias": a.use_bias,
+    options = {
+        "units": a.units, "activation": _activation(a.activation), "use_bias": a.use_bias,
         "kernel_initializer": keras_initializer(keras, params["kernel"].init),
         "recurrent_initializer": keras_initializer(keras, params["recurrent_kernel"].init),
         "bias_initializer": keras_initializer(keras, bias.init) if bias else "zeros",
@@ -42,8 +41,18 @@ def _options(node: NodeIR, ctx: Any) -> dict[str, Any]:
         "bias_regularizer": keras_regularizer(keras, bias.regularizer) if bias else None,
         "dropout": 0.0, "recurrent_dropout": 0.0, "seed": derived_seed(ctx.seed, node.name),
         "return_sequences": a.return_sequences, "return_state": False, "go_backwards": a.go_backwards,
-        "stateful": False, "unroll": False, "use_cudnn": False, "name": node.name,
+        "stateful": False, "unroll": False, "name": node.name,
     }
+    if node.op != "simple_rnn":
+        options.update(recurrent_activation=_activation(a.recurrent_activation), use_cudnn=False)
+    return options
+
+
+def convert_simple_rnn(node: NodeIR, ctx: Any):
+    from .converters import NodeLayers
+
+    layer = ctx.keras.layers.SimpleRNN(**_options(node, ctx))
+    return NodeLayers([layer], lambda xs, training: layer(xs[0], training=training))
 
 
 def convert_lstm(node: NodeIR, ctx: Any):
@@ -62,5 +71,5 @@ def convert_gru(node: NodeIR, ctx: Any):
 
 CELL_BINDINGS = {"kernel": "cell.kernel", "recurrent_kernel": "cell.recurrent_kernel", "bias": "cell.bias"}
 
-RECURRENT_CONVERTERS = {"lstm": convert_lstm, "gru": convert_gru}
-RECURRENT_BINDINGS = {"lstm": CELL_BINDINGS, "gru": CELL_BINDINGS}
+RECURRENT_CONVERTERS = {"simple_rnn": convert_simple_rnn, "lstm": convert_lstm, "gru": convert_gru}
+RECURRENT_BINDINGS = {op: CELL_BINDINGS for op in RECURRENT_CONVERTERS}

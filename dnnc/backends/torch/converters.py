@@ -91,6 +91,7 @@ CONVERTERS: dict[str, Converter] = {
     "reshape": convert_reshape,
     "concatenate": convert_concatenate,
     **{op: convert_merge for op in MERGE_OPS},
+    "simple_rnn": convert_recurrent,
     "lstm": convert_recurrent,
     "gru": convert_recurrent,
 }
@@ -104,5 +105,5 @@ PARAM_BINDINGS: dict[str, dict[str, tuple[str, bool]]] = {
                    "moving_mean": ("moving_mean", False), "moving_variance": ("moving_variance", False)},
     # recurrent modules hold the canonical layout; torch's is derived in their forward (see .recurrent)
     **{op: {"kernel": ("kernel", False), "recurrent_kernel": ("recurrent_kernel", False), "bias": ("bias", False)}
-       for op in ("lstm", "gru")},
+       for op in ("simple_rnn", "lstm", "gru")},
 }

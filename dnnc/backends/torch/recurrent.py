@@ -1,4 +1,4 @@
-"""torch modules of the recurrent ops (``lstm``, ``gru``), holding the parameters in the canonical layout.
+"""torch modules of the recurrent ops (``simple_rnn``, ``lstm``, ``gru``), holding the parameters in the canonical layout.
 
 Each module owns ``kernel`` (features, k·units), ``recurrent_kernel``
 (units, k·units) and ``bias`` exactly as the IR lays them out (Keras's
@@ -8,7 +8,7 @@ the canonical parameters (one LSTM bias, not torch's two).  The layout
 conversion to torch's fused kernels happens in one function per op, in
 ``forward``:
 
-* :func:`torch_lstm_weights`: gates i, f, c, o are torch's i, f, g, o (same
+* :func:`torch_rnn_weights` (simple RNN) and :func:`torch_lstm_weights`: gates i, f, c, o are torch's i, f, g, o (same
   order); ``weight_ih = kernel.T``, ``weight_hh = recurrent_kernel.T``,
   ``bias_ih = bias``, ``bias_hh = 0`` (torch adds the two; Keras has one).
 * :func:`torch_gru_weights` (``reset_after`` only): Keras's gate blocks z, r, h
@@ -17,9 +17,10 @@ conversion to torch's fused kernels happens in one function per op, in
 
 Two paths, named in the module's repr (the build summary):
 
-* **fused** — ``torch.lstm`` / ``torch.gru`` (what ``nn.LSTM``/``nn.GRU`` call)
-  when they compute the spec exactly: tanh activation, sigmoid recurrent
-  activation, and for GRU ``reset_after = true``;
+* **fused** — ``torch.rnn_tanh`` / ``torch.rnn_relu`` / ``torch.lstm`` /
+  ``torch.gru`` (what ``nn.RNN``/``nn.LSTM``/``nn.GRU`` call) when they compute
+  the spec exactly: a simple RNN with tanh or relu; tanh activation and sigmoid
+  recurrent activation for LSTM and GRU, and for GRU ``reset_after = true``;
 * **cell loop** — otherwise (other activations, ``reset_after = false``): the
   Keras cell written out, one step per time step.
 
@@ -41,12 +42,18 @@ def _gates(t: torch.Tensor, k: int) -> list[torch.Tensor]:
     return list(t.chunk(k, dim=-1))
 
 
-def torch_lstm_weights(kernel: torch.Tensor, recurrent_kernel: torch.Tensor, bias: torch.Tensor | None) -> list[torch.Tensor]:
-    """Canonical LSTM parameters → torch's flat weights ``[weight_ih, weight_hh(, bias_ih, bias_hh)]``."""
+def torch_rnn_weights(kernel: torch.Tensor, recurrent_kernel: torch.Tensor, bias: torch.Tensor | None) -> list[torch.Tensor]:
+    """Canonical simple-RNN (or LSTM: the same gate order) parameters → torch's flat weights
+    ``[weight_ih, weight_hh(, bias_ih, bias_hh)]``."""
     weights = [kernel.t(), recurrent_kernel.t()]
     if bias is not None:
         weights += [bias, torch.zeros_like(bias)]
     return weights
+
+
+def torch_lstm_weights(kernel: torch.Tensor, recurrent_kernel: torch.Tensor, bias: torch.Tensor | None) -> list[torch.Tensor]:
+    """Canonical LSTM parameters → torch's flat weights: gates i, f, c, o are torch's i, f, g, o."""
+    return torch_rnn_weights(kernel, recurrent_kernel, bias)
 
 
 def _keras_to_torch_gru(t: torch.Tensor) -> torch.Tensor:
@@ -81,8 +88,9 @@ class Recurrent(nn.Module):
         self.recurrent_kernel = nn.Parameter(torch.zeros(u, self.gates * u))
         self.bias = nn.Parameter(torch.zeros(bias_shape)) if attrs.use_bias else None
         self.act = activation_fn(attrs.activation)
-        self.recurrent_act = activation_fn(attrs.recurrent_activation)
-        self.fused = _is(attrs.activation, "tanh") and _is(attrs.recurrent_activation, "sigmoid")
+        gated = hasattr(attrs, "recurrent_activation")
+        self.recurrent_act = activation_fn(attrs.recurrent_activation) if gated else None
+        self.fused = _is(attrs.activation, "tanh") and (not gated or _is(attrs.recurrent_activation, "sigmoid"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.attrs.go_backwards:
@@ -95,10 +103,47 @@ class Recurrent(nn.Module):
 
     def extra_repr(self) -> str:
         a = self.attrs
-        path = f"fused torch.{self.op}" if self.fused else "cell loop"
-        return (f"{self.kernel.shape[0]}, {self.units}, path={path}, activation={_describe(a.activation)}, "
-                f"recurrent_activation={_describe(a.recurrent_activation)}, return_sequences={a.return_sequences}, "
-                f"go_backwards={a.go_backwards}")
+        path = f"fused torch.{self.fused_op}" if self.fused else "cell loop"
+        gates = (f"recurrent_activation={_describe(a.recurrent_activation)}, " if self.recurrent_act is not None
+                 else "")
+        return (f"{self.kernel.shape[0]}, {self.units}, path={path}, activation={_describe(a.activation)}, {gates}"
+                f"return_sequences={a.return_sequences}, go_backwards={a.go_backwards}")
+
+    @property
+    def fused_op(self) -> str:
+        return self.op
+
+
+class SimpleRnn(Recurrent):
+    """The IR's ``simple_rnn`` (Keras's SimpleRNN)."""
+
+    gates, op = 1, "simple_rnn"
+
+    def __init__(self, features: int, attrs: Any) -> None:
+        super().__init__(features, attrs, (attrs.units,))
+        self.fused = attrs.activation.type in ("tanh", "relu")
+
+    @property
+    def fused_op(self) -> str:
+        return f"rnn_{self.attrs.activation.type}"
+
+    def _fused(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h0 = self._zero_state(x)[None]
+        weights = torch_rnn_weights(self.kernel, self.recurrent_kernel, self.bias)
+        run = torch.rnn_tanh if self.attrs.activation.type == "tanh" else torch.rnn_relu
+        out, h = run(x, h0, weights, self.bias is not None, 1, 0.0, self.training, False, True)
+        return out, h[0]
+
+    def _loop(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        projected = x @ self.kernel
+        if self.bias is not None:
+            projected = projected + self.bias
+        h = self._zero_state(x)
+        states = []
+        for t in range(x.shape[1]):
+            h = self.act(projected[:, t] + h @ self.recurrent_kernel)
+            states.append(h)
+        return torch.stack(states, 1), h
 
 
 class Lstm(Recurrent):
@@ -168,4 +213,4 @@ class Gru(Recurrent):
         return torch.stack(states, 1), h
 
 
-RECURRENT_MODULES = {"lstm": Lstm, "gru": Gru}
+RECURRENT_MODULES = {"simple_rnn": SimpleRnn, "lstm": Lstm, "gru": Gru}
