@@ -269,8 +269,8 @@ def _lower_layer(layer: Any, name: str, path: Loc, srcs: list[str], in_shapes: l
             chosen_here = key in layer.model_fields_set
             out.add(path + ((key,) if chosen_here else ()),
                     f"the orthogonal initializer needs a parameter of rank ≥ 2, but {param.name} has shape "
-                    f"{_shape_text(param.shape)}" + ("" if chosen_here else " (orthogonal came from model.defaults)"),
-                    received="orthogonal", allowed="another initializer for this parameter")
+                    f"{_shape_text(param.shape)}", received="orthogonal",
+                    allowed="another initializer for this parameter (the layer's or model.defaults')")
             return None
     node = NodeIR(name=name, op=draft.op, inputs=tuple(srcs), attrs=attrs, shape=shape, params=params,
                   spec_path=path)

@@ -1,4 +1,4 @@
-"""Lowering of the recurrent layer types (`simple_rnn`, `lstm`, `gru`) to their IR ops, every default resolved.
+"""Lowering of the recurrent layer types (`simple_rnn`, `lstm`, `gru`, `bidirectional`) to their IR ops, every default resolved.
 
 Defaults are Keras 3's: activation tanh, recurrent_activation sigmoid, kernel
 glorot_uniform (or model.defaults), recurrent kernel orthogonal (gain 1), bias
@@ -60,4 +60,15 @@ def lower_gru(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> N
     return NodeDraft("gru", {**_common(layer), "reset_after": layer.reset_after}, _recurrent_params(layer, defaults))
 
 
-RECURRENT_LOWERINGS = {"simple_rnn": lower_simple_rnn, "lstm": lower_lstm, "gru": lower_gru}
+def lower_bidirectional(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> NodeDraft:
+    """The wrapped layer's lowering, its parameters once per direction (forward_…, backward_…)."""
+    inner = layer.layer
+    draft = RECURRENT_LOWERINGS[inner.type](inner, shapes, defaults)
+    params = tuple(ParamDraft(f"{d}_{p.name}", p.init, p.regularizer) for d in ("forward", "backward")
+                   for p in draft.params)
+    return NodeDraft("bidirectional", {"layer": inner.type, "cell": draft.attrs, "merge_mode": layer.merge_mode},
+                     params)
+
+
+RECURRENT_LOWERINGS = {"simple_rnn": lower_simple_rnn, "lstm": lower_lstm, "gru": lower_gru,
+                       "bidirectional": lower_bidirectional}

@@ -1,4 +1,4 @@
-"""The recurrent ops of the IR: ``simple_rnn``, ``lstm``, ``gru`` (part of :data:`dnnc.compiler.ops.BUILTIN_OPS`).
+"""The recurrent ops of the IR: ``simple_rnn``, ``lstm``, ``gru``, ``bidirectional`` (in :data:`dnnc.compiler.ops.BUILTIN_OPS`).
 
 Shapes exclude the batch axis: the input is (steps, features), the output
 (units,), or (steps, units) with ``return_sequences``.  The initial state is
@@ -11,9 +11,9 @@ A backend with another layout converts in one documented function per op
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence, Union
 
-from pydantic import Field, StrictBool, StrictInt
+from pydantic import Field, StrictBool, StrictInt, model_validator
 
 from .ir_types import ActivationIR
 from .ops import LoweringError, OpAttrs, OpDef, ParamSpec, Shape
@@ -114,3 +114,64 @@ RECURRENT_OPS: list[OpDef] = [
 
 #: op → its rule for initial values that are not one draw of the parameter's initializer.
 INITIAL_VALUE_RULES: dict[str, Callable] = {"lstm": lstm_bias_initial}
+
+
+# ---------------------------------------------------------------------------
+# bidirectional
+# ---------------------------------------------------------------------------
+
+CELL_ATTRS = {"simple_rnn": SimpleRnnAttrs, "lstm": LstmAttrs, "gru": GruAttrs}
+MERGE_MODES = ("concat", "sum", "mul", "ave")
+
+
+class BidirectionalAttrs(OpAttrs):
+    layer: Literal["simple_rnn", "lstm", "gru"] = Field(..., description="The wrapped recurrent op.")
+    cell: Union[LstmAttrs, GruAttrs, SimpleRnnAttrs] = Field(
+        ..., description="The wrapped op's attributes (go_backwards false); the backward copy has go_backwards true.")
+    merge_mode: Literal["concat", "sum", "mul", "ave"] = Field(
+        ..., description="concat (last axis), sum, mul or ave ((forward + backward)/2).")
+
+    @model_validator(mode="after")
+    def _cell_matches(self) -> "BidirectionalAttrs":
+        if type(self.cell) is not CELL_ATTRS[self.layer]:
+            raise ValueError(f"cell attributes of {type(self.cell).__name__} do not belong to op {self.layer!r}")
+        if self.cell.go_backwards:
+            raise ValueError("the forward cell of a bidirectional node has go_backwards = false")
+        return self
+
+
+DIRECTIONS = ("forward", "backward")
+
+
+def direction_attrs(attrs: BidirectionalAttrs, direction: str) -> Any:
+    """The wrapped op's attributes of one direction (the backward copy reads the steps from last to first)."""
+    return attrs.cell if direction == "forward" else attrs.cell.model_copy(update={"go_backwards": True})
+
+
+def _bidirectional_shape(attrs: BidirectionalAttrs, shapes: Sequence[Shape]) -> Shape:
+    shape = _sequence_shape(attrs.cell, shapes)
+    return shape[:-1] + (2 * shape[-1],) if attrs.merge_mode == "concat" else shape
+
+
+def _bidirectional_params(attrs: BidirectionalAttrs, shapes: Sequence[Shape]) -> tuple[ParamSpec, ...]:
+    inner = _params(GATES[attrs.layer])(attrs.cell, shapes)
+    return tuple(ParamSpec(f"{d}_{p.name}", p.shape, p.trainable, p.default_init) for d in DIRECTIONS for p in inner)
+
+
+def bidirectional_initial(attrs: BidirectionalAttrs, name: str, init: Any, shape: Shape, rng: Any,
+                          draw: Callable) -> Any:
+    """The wrapped op's rule (an LSTM's unit_forget_bias) for both directions' parameters."""
+    rule = INITIAL_VALUE_RULES.get(attrs.layer)
+    direction, _, inner = name.partition("_")
+    return rule(attrs.cell, inner, init, shape, rng, draw) if rule is not None else None
+
+
+RECURRENT_OPS.append(OpDef(
+    "bidirectional", BidirectionalAttrs,
+    "y_f = cell(x) with the forward parameters; y_b = cell(x) read from the last step to the first with the backward "
+    "parameters, its states put back in time order when return_sequences; y = [y_f, y_b] on the last axis (concat), "
+    "y_f + y_b (sum), y_f·y_b (mul) or (y_f + y_b)/2 (ave).",
+    _bidirectional_shape, params=_bidirectional_params,
+    layout="the wrapped op's parameters for each direction, forward first: forward_kernel, forward_recurrent_kernel, "
+           "forward_bias, backward_kernel, … (Keras's forward_layer and backward_layer)."))
+INITIAL_VALUE_RULES["bidirectional"] = bidirectional_initial

@@ -45,4 +45,14 @@ def recurrent_cases() -> list[Case]:
             _rnn("gru", return_sequences=True, go_backwards=True, use_bias=False),
             _rnn("gru", units=3, reset_after=False, go_backwards=True, activation="relu")]),
              ("gru",), notes="stacked, both backwards, no bias, relu candidate"),
+        Case("op_bidirectional_lstm_concat", _seq(SEQ, [
+            {"type": "bidirectional", "layer": _rnn("lstm", return_sequences=True)}, "flatten"]),
+             ("bidirectional", "lstm"), notes="every state, backward states in time order, concatenated"),
+        Case("op_bidirectional_gru_sum", _seq(SEQ, [
+            {"type": "bidirectional", "layer": _rnn("gru", reset_after=False), "merge_mode": "sum"}]),
+             ("bidirectional", "gru"), notes="last states summed; reset_after = false (cell loop)"),
+        Case("op_bidirectional_stacked_mul_ave", _seq(SEQ, [
+            {"type": "bidirectional", "layer": _rnn("simple_rnn", return_sequences=True), "merge_mode": "mul"},
+            {"type": "bidirectional", "layer": _rnn("gru", units=3), "merge_mode": "ave"}]),
+             ("bidirectional", "simple_rnn", "gru"), notes="two stacked bidirectional layers, mul then ave"),
     ]

@@ -16,7 +16,8 @@ formula bounds every order:
   bounds a per-step accumulation as well.
 
 Initial states are zero; ``go_backwards`` processes the steps from last to
-first and emits the states in processing order.
+first and emits the states in processing order.  ``bidirectional`` runs the
+wrapped op's functions once per direction on its prefixed parameters.
 """
 
 from __future__ import annotations
@@ -308,3 +309,68 @@ RECURRENT_OPS = {
     "gru": (gru_forward, gru_backward),
 }
 """IR op → (forward, backward) of the recurrent ops."""
+
+
+# ---------------------------------------------------------------------------
+# bidirectional
+# ---------------------------------------------------------------------------
+
+class _Direction:
+    """The wrapped op of one direction, as the op functions above see a node."""
+
+    def __init__(self, node, direction: str) -> None:
+        from ..compiler.recurrent_ops import direction_attrs
+
+        self.name, self.op, self.attrs = node.name, node.attrs.layer, direction_attrs(node.attrs, direction)
+        self.prefix = direction + "_"
+
+    def params(self, p) -> dict:
+        return {k[len(self.prefix):]: v for k, v in p.items() if k.startswith(self.prefix)}
+
+
+def _directions(node) -> list[_Direction]:
+    return [_Direction(node, d) for d in ("forward", "backward")]
+
+
+def _time_flip(y):
+    return y[:, ::-1, :]
+
+
+def bidirectional_forward(node, xs, p, ctx):
+    a = node.attrs
+    ys, caches = [], []
+    for d in _directions(node):
+        y, cache = RECURRENT_OPS[d.op][0](d, xs, d.params(p), ctx)
+        ys.append(y)
+        caches.append(cache)
+    yf, yb = ys
+    if a.cell.return_sequences:
+        yb = _time_flip(yb)
+    merged = {"concat": lambda: A.concatenate([yf, yb], -1), "sum": lambda: yf + yb, "mul": lambda: yf * yb,
+              "ave": lambda: (yf + yb) / 2.0}[a.merge_mode]()
+    return merged, (yf, yb, caches)
+
+
+def bidirectional_backward(node, dy, cache, p, ctx, need_dx):
+    a = node.attrs
+    yf, yb, caches = cache
+    if a.merge_mode == "concat":
+        dyf, dyb = A.split(dy, [a.cell.units, a.cell.units], -1)
+    elif a.merge_mode == "sum":
+        dyf = dyb = dy
+    elif a.merge_mode == "ave":
+        dyf = dyb = dy / 2.0
+    else:
+        dyf, dyb = dy * yb, dy * yf
+    if a.cell.return_sequences:
+        dyb = _time_flip(dyb)
+    dx, grads = None, {}
+    for d, dyd, c in zip(_directions(node), (dyf, dyb), caches):
+        dxs, g = RECURRENT_OPS[d.op][1](d, dyd, c, d.params(p), ctx, need_dx)
+        grads.update({d.prefix + k: v for k, v in g.items()})
+        if dxs[0] is not None:
+            dx = dxs[0] if dx is None else dx + dxs[0]
+    return [dx], grads
+
+
+RECURRENT_OPS["bidirectional"] = (bidirectional_forward, bidirectional_backward)

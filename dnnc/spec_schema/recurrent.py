@@ -9,7 +9,7 @@ orders and parameter layouts are Keras's (see docs/ir-ops.md, ops `lstm` and
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
 from pydantic import Field, field_validator
 
@@ -80,4 +80,26 @@ class Gru(_Gated):
     reset_after: bool = Field(True, description="Apply the reset gate after the recurrent matmul, with separate input and recurrent biases (Keras 3's default and torch's formulation); false: the original GRU, reset before the matmul, one bias (default true).")
 
 
-RECURRENT_MODELS: list[type[LayerBase]] = [SimpleRnn, Lstm, Gru]
+class Bidirectional(LayerBase):
+    """A recurrent layer run forwards and, as a copy with its own weights, backwards over the sequence (Keras's
+    Bidirectional); with return_sequences the backward states are put back in time order before merging."""
+
+    type: Literal["bidirectional"]
+    layer: Annotated[Union[SimpleRnn, Lstm, Gru], Field(discriminator="type")] = Field(
+        ..., description='The recurrent layer, e.g. { type = "lstm", units = 64 } (without name, inputs, trainable '
+                         "or go_backwards).")
+    merge_mode: Literal["concat", "sum", "mul", "ave"] = Field(
+        "concat", description="How the forward and backward outputs combine: concatenated on the last axis (2·units), "
+                              "summed, multiplied or averaged (default concat).")
+
+    @field_validator("layer")
+    @classmethod
+    def _plain_inner_layer(cls, value):
+        keys = sorted(set(value.model_fields_set) & {"name", "inputs", "trainable", "go_backwards"})
+        if keys:
+            raise ValueError(f"the wrapped layer takes no {', '.join(keys)} (the bidirectional layer has the name, "
+                             "inputs and trainable flag; its backward copy reads the sequence backwards)")
+        return value
+
+
+RECURRENT_MODELS: list[type[LayerBase]] = [SimpleRnn, Lstm, Gru, Bidirectional]

@@ -33,7 +33,7 @@ def test_parameter_counts_equal_keras_count_params_per_layer(name):
     ir = CASES_BY_NAME[name].ir()
     model = KerasBackend().build(ir, initial_weights(ir, 0))
     for node in ir.nodes:
-        if node.op in ("simple_rnn", "lstm", "gru"):
+        if node.op in ("simple_rnn", "lstm", "gru", "bidirectional"):
             assert model.keras_model.get_layer(node.name).count_params() == node.trainable_count + node.non_trainable_count, node.name
 
 
@@ -71,6 +71,14 @@ def test_torch_summary_names_the_path(name, path):
     assert f"path={path}" in line
 
 
+def test_bidirectional_directions_draw_their_own_weights_and_keep_unit_forget_bias():
+    ir = compile_spec(_spec({"type": "bidirectional", "layer": {"type": "lstm", "units": 3}}), name="m")
+    w = initial_weights(ir, 0)
+    assert not np.array_equal(w["bidirectional/forward_kernel"], w["bidirectional/backward_kernel"])
+    for d in ("forward", "backward"):
+        np.testing.assert_array_equal(w[f"bidirectional/{d}_bias"], np.r_[np.zeros(3), np.ones(3), np.zeros(6)])
+
+
 def test_initial_values_orthogonal_recurrent_kernel_and_unit_forget_bias():
     ir = compile_spec(_spec({"type": "lstm", "units": 6, "bias_init": {"type": "constant", "value": 0.25}}), name="m")
     w = initial_weights(ir, 0)
@@ -90,6 +98,10 @@ def test_initial_values_orthogonal_recurrent_kernel_and_unit_forget_bias():
     ({"type": "lstm", "units": 4, "bias_init": "orthogonal"}, (5, 3), ".bias_init", "rank ≥ 2"),
     ({"type": "lstm", "units": 4, "activation": {"type": "leaky_relu"}}, (5, 3), ".activation", "parameter-free"),
     ({"type": "gru", "units": 0}, (5, 3), ".units", "must be > 0"),
+    ({"type": "bidirectional", "layer": {"type": "lstm", "units": 2, "go_backwards": True}}, (5, 3), ".layer",
+     "takes no go_backwards"),
+    ({"type": "bidirectional", "layer": {"type": "gru", "units": 2}, "merge_mode": "max"}, (5, 3), ".merge_mode",
+     "allowed 'ave', 'concat', 'mul', 'sum'"),
 ])
 def test_spec_errors_are_located(layer, shape, key, text):
     with pytest.raises(SpecError) as info:

@@ -25,11 +25,11 @@ def _activation(act: Any) -> str:
     return name
 
 
-def _options(node: NodeIR, ctx: Any) -> dict[str, Any]:
+def _options(op: str, a: Any, params: dict[str, Any], name: str, ctx: Any) -> dict[str, Any]:
+    """The Keras layer arguments of a recurrent op with attributes `a` and parameters by canonical name."""
     from .converters import keras_initializer, keras_regularizer
 
-    keras, a = ctx.keras, node.attrs
-    params = {p.name: p for p in node.params}
+    keras = ctx.keras
     bias = params.get("bias")
     options = {
         "units": a.units, "activation": _activation(a.activation), "use_bias": a.use_bias,
@@ -39,37 +39,52 @@ def _options(node: NodeIR, ctx: Any) -> dict[str, Any]:
         "kernel_regularizer": keras_regularizer(keras, params["kernel"].regularizer),
         "recurrent_regularizer": keras_regularizer(keras, params["recurrent_kernel"].regularizer),
         "bias_regularizer": keras_regularizer(keras, bias.regularizer) if bias else None,
-        "dropout": 0.0, "recurrent_dropout": 0.0, "seed": derived_seed(ctx.seed, node.name),
+        "dropout": 0.0, "recurrent_dropout": 0.0, "seed": derived_seed(ctx.seed, name),
         "return_sequences": a.return_sequences, "return_state": False, "go_backwards": a.go_backwards,
-        "stateful": False, "unroll": False, "name": node.name,
+        "stateful": False, "unroll": False, "name": name,
     }
-    if node.op != "simple_rnn":
+    if op != "simple_rnn":
         options.update(recurrent_activation=_activation(a.recurrent_activation), use_cudnn=False)
+    if op == "lstm":
+        options["unit_forget_bias"] = a.unit_forget_bias
+    if op == "gru":
+        options["reset_after"] = a.reset_after
     return options
 
 
-def convert_simple_rnn(node: NodeIR, ctx: Any):
+_LAYER_CLASS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+def _recurrent_layer(op: str, a: Any, params: dict[str, Any], name: str, ctx: Any):
+    return getattr(ctx.keras.layers, _LAYER_CLASS[op])(**_options(op, a, params, name, ctx))
+
+
+def convert_recurrent(node: NodeIR, ctx: Any):
+    """``SimpleRNN`` / ``LSTM`` / ``GRU`` named like the node."""
     from .converters import NodeLayers
 
-    layer = ctx.keras.layers.SimpleRNN(**_options(node, ctx))
+    layer = _recurrent_layer(node.op, node.attrs, {p.name: p for p in node.params}, node.name, ctx)
     return NodeLayers([layer], lambda xs, training: layer(xs[0], training=training))
 
 
-def convert_lstm(node: NodeIR, ctx: Any):
+def convert_bidirectional(node: NodeIR, ctx: Any):
+    """``Bidirectional(layer, merge_mode)``: Keras copies the wrapped layer into ``forward_layer`` and a
+    ``go_backwards = True`` ``backward_layer``, flips the backward states back (return_sequences) and merges."""
     from .converters import NodeLayers
 
-    layer = ctx.keras.layers.LSTM(unit_forget_bias=node.attrs.unit_forget_bias, **_options(node, ctx))
-    return NodeLayers([layer], lambda xs, training: layer(xs[0], training=training))
-
-
-def convert_gru(node: NodeIR, ctx: Any):
-    from .converters import NodeLayers
-
-    layer = ctx.keras.layers.GRU(reset_after=node.attrs.reset_after, **_options(node, ctx))
+    a = node.attrs
+    forward = {p.name[len("forward_"):]: p for p in node.params if p.name.startswith("forward_")}
+    inner = _recurrent_layer(a.layer, a.cell, forward, ctx.helper_name(node, a.layer), ctx)
+    layer = ctx.keras.layers.Bidirectional(inner, merge_mode=a.merge_mode, name=node.name)
     return NodeLayers([layer], lambda xs, training: layer(xs[0], training=training))
 
 
 CELL_BINDINGS = {"kernel": "cell.kernel", "recurrent_kernel": "cell.recurrent_kernel", "bias": "cell.bias"}
 
-RECURRENT_CONVERTERS = {"simple_rnn": convert_simple_rnn, "lstm": convert_lstm, "gru": convert_gru}
-RECURRENT_BINDINGS = {op: CELL_BINDINGS for op in RECURRENT_CONVERTERS}
+RECURRENT_CONVERTERS = {"simple_rnn": convert_recurrent, "lstm": convert_recurrent, "gru": convert_recurrent,
+                        "bidirectional": convert_bidirectional}
+RECURRENT_BINDINGS = {
+    **{op: CELL_BINDINGS for op in _LAYER_CLASS},
+    "bidirectional": {f"{d}_{name}": f"{d}_layer.{path}" for d in ("forward", "backward")
+                      for name, path in CELL_BINDINGS.items()},
+}

@@ -94,6 +94,7 @@ CONVERTERS: dict[str, Converter] = {
     "simple_rnn": convert_recurrent,
     "lstm": convert_recurrent,
     "gru": convert_recurrent,
+    "bidirectional": convert_recurrent,
 }
 """IR op → module builder. Its keys are ``TorchBackend.supported_ops``."""
 
@@ -106,4 +107,6 @@ PARAM_BINDINGS: dict[str, dict[str, tuple[str, bool]]] = {
     # recurrent modules hold the canonical layout; torch's is derived in their forward (see .recurrent)
     **{op: {"kernel": ("kernel", False), "recurrent_kernel": ("recurrent_kernel", False), "bias": ("bias", False)}
        for op in ("simple_rnn", "lstm", "gru")},
+    "bidirectional": {f"{d}_{p}": (f"{d}_layer.{p}", False) for d in ("forward", "backward")
+                      for p in ("kernel", "recurrent_kernel", "bias")},
 }

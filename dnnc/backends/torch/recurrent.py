@@ -25,7 +25,8 @@ Two paths, named in the module's repr (the build summary):
   Keras cell written out, one step per time step.
 
 Both start from a zero state; ``go_backwards`` flips the time axis first and
-returns the states in processing order (Keras's convention).
+returns the states in processing order (Keras's convention).  ``bidirectional``
+holds one module per direction (``forward_layer``, ``backward_layer``).
 """
 
 from __future__ import annotations
@@ -213,4 +214,36 @@ class Gru(Recurrent):
         return torch.stack(states, 1), h
 
 
-RECURRENT_MODULES = {"simple_rnn": SimpleRnn, "lstm": Lstm, "gru": Gru}
+CELL_MODULES = {"simple_rnn": SimpleRnn, "lstm": Lstm, "gru": Gru}
+
+
+class Bidirectional(nn.Module):
+    """The IR's ``bidirectional``: two modules of the wrapped op (``forward``, ``backward``: go_backwards), the
+    backward states flipped back to time order when they are a sequence, then merged (Keras's Bidirectional)."""
+
+    def __init__(self, features: int, attrs: Any) -> None:
+        super().__init__()
+        from ...compiler.recurrent_ops import direction_attrs
+
+        cell = CELL_MODULES[attrs.layer]
+        self.merge_mode, self.sequences = attrs.merge_mode, attrs.cell.return_sequences
+        self.forward_layer = cell(features, direction_attrs(attrs, "forward"))
+        self.backward_layer = cell(features, direction_attrs(attrs, "backward"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        yf, yb = self.forward_layer(x), self.backward_layer(x)
+        if self.sequences:
+            yb = yb.flip(1)
+        if self.merge_mode == "concat":
+            return torch.cat([yf, yb], dim=-1)
+        if self.merge_mode == "sum":
+            return yf + yb
+        if self.merge_mode == "mul":
+            return yf * yb
+        return (yf + yb) / 2
+
+    def extra_repr(self) -> str:
+        return f"merge_mode={self.merge_mode}"
+
+
+RECURRENT_MODULES = {**CELL_MODULES, "bidirectional": Bidirectional}
