@@ -6,7 +6,7 @@ runner and the conformance suite need.  Data, batching, the batch order,
 learning-rate schedules, metrics and callbacks all live in dnnc, not in the
 backend.
 
-Arrays crossing this interface are NumPy: features ``float32``; class labels
+Arrays crossing this interface are NumPy: features ``float32`` (token inputs: ``int64`` ids); class labels
 ``int64`` of shape (N,); one-hot and regression targets ``float32`` (N, k);
 sample weights ``float32`` (N,) or ``None``.  Inputs and targets are dicts
 keyed by the IR's input names and output names.  Weights are dicts keyed by
@@ -30,6 +30,7 @@ from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from ..compiler.embedding_ops import check_token_ids, token_inputs
 from ..compiler.ir import ModelIR, OutputIR
 
 Arrays = Mapping[str, np.ndarray]
@@ -271,6 +272,11 @@ class BatchChecks:
         self.model_name = ir.name
         #: input name → shape without the batch axis, in ``ir.inputs`` order
         self.input_shapes: dict[str, tuple[int, ...]] = {name: tuple(ir.node(name).shape) for name in ir.inputs}
+        #: token (int64) input → the number of ids it may hold
+        self.token_limits: dict[str, int] = token_inputs(ir)
+        #: input name → the NumPy dtype a backend feeds it as (float32 features, int64 token ids)
+        self.input_dtypes: dict[str, np.dtype] = {
+            name: np.dtype(np.int64 if name in self.token_limits else np.float32) for name in ir.inputs}
         #: dropout node → its output shape without the batch axis
         self.dropout_shapes: dict[str, tuple[int, ...]] = {
             n.name: tuple(n.shape) for n in ir.nodes if n.op == "dropout"}
@@ -289,6 +295,8 @@ class BatchChecks:
             shape = tuple(np.shape(array))
             if not shape or shape[1:] != expected:
                 raise ValueError(f"input {name!r} must have shape {_batch_shape(expected)} (received {shape})")
+            if name in self.token_limits:
+                check_token_ids(name, array, self.token_limits[name])
         return arrays
 
     def targets(self, targets: Arrays) -> list[Any]:

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from .ir import CheckpointIR, InitFromIR, ModelIR, NodeIR, OutputIR, ParamIR, TrainingIR, _attr_errors
 from .ir_types import LINEAR
 from .freezing import set_trainable
+from .embedding_ops import dtype_problem
 from .ops import LoweringError
 from .verify import CROSS_ENTROPY_HEADS, verify
 from .suggest import did_you_mean, format_choices
@@ -188,7 +189,8 @@ def lower_model(spec: Any, registry: Registry, out: _Collector) -> tuple[list[st
         return None
 
     shapes: dict[str, tuple[int, ...]] = dict(inputs)
-    nodes = [NodeIR(name=n, op="input", shape=s, attrs={"dtype": "float32"},
+    dtypes = {n: "float32" for n in input_names} if model.inputs is None else {i.name: i.dtype for i in model.inputs}
+    nodes = [NodeIR(name=n, op="input", shape=s, attrs={"dtype": dtypes[n]},
                     spec_path=("model", "input_shape") if model.input_shape is not None else ("model", "inputs", k))
              for k, (n, s) in enumerate(inputs)]
     index = {n: i for i, n in enumerate(names)}
@@ -201,6 +203,11 @@ def lower_model(spec: Any, registry: Registry, out: _Collector) -> tuple[list[st
         node = _lower_layer(layers[i], name, paths[i], edges[name], [shapes[s] for s in edges[name]], model.defaults,
                             registry, out)
         if node is None:
+            failed.add(name)
+            continue
+        problems = [f"{p} (input {src!r})" for src in edges[name] if (p := dtype_problem(node.op, dtypes.get(src, "float32")))]
+        if problems:
+            out.add(paths[i], "; ".join(problems), received=list(edges[name]))
             failed.add(name)
             continue
         shapes[name] = node.shape

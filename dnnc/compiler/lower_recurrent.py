@@ -1,4 +1,4 @@
-"""Lowering of the recurrent layer types (`simple_rnn`, `lstm`, `gru`, `bidirectional`) to their IR ops, every default resolved.
+"""Lowering of the sequence layer types (`simple_rnn`, `lstm`, `gru`, `bidirectional`, `embedding`) to their IR ops, every default resolved.
 
 Defaults are Keras 3's: activation tanh, recurrent_activation sigmoid, kernel
 glorot_uniform (or model.defaults), recurrent kernel orthogonal (gain 1), bias
@@ -70,5 +70,14 @@ def lower_bidirectional(layer: Any, shapes: Sequence[Shape], defaults: ModelDefa
                      params)
 
 
+DEFAULT_EMBEDDINGS_INIT = {"type": "random_uniform", "minval": -0.05, "maxval": 0.05}
+
+
+def lower_embedding(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> NodeDraft:
+    return NodeDraft("embedding", {"input_dim": layer.input_dim, "output_dim": layer.output_dim},
+                     (ParamDraft("embeddings", initializer_ir(layer.embeddings_init or DEFAULT_EMBEDDINGS_INIT),
+                                 regularizer_ir(layer.embeddings_regularizer)),))
+
+
 RECURRENT_LOWERINGS = {"simple_rnn": lower_simple_rnn, "lstm": lower_lstm, "gru": lower_gru,
-                       "bidirectional": lower_bidirectional}
+                       "bidirectional": lower_bidirectional, "embedding": lower_embedding}

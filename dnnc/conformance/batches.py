@@ -95,9 +95,14 @@ def epoch_end_batches(ir: ModelIR, split: "Split", seed: int, *, first_step: int
 # ---------------------------------------------------------------------------
 
 def make_inputs(ir: ModelIR, batch_size: int = 8, seed: int = 0, scale: float = 1.0) -> dict[str, np.ndarray]:
-    """Standard-normal float32 features (times `scale`) for every model input."""
+    """Standard-normal float32 features (times `scale`) for every model input; uniform int64 ids for a token
+    input (:func:`dnnc.compiler.embedding_ops.token_inputs`)."""
+    from ..compiler.embedding_ops import token_inputs
+
     rng = np.random.default_rng([seed, 1])
-    return {name: (rng.standard_normal((batch_size, *ir.node(name).shape)) * scale).astype(np.float32)
+    tokens = token_inputs(ir)
+    return {name: rng.integers(0, tokens[name], size=(batch_size, *ir.node(name).shape), dtype=np.int64)
+            if name in tokens else (rng.standard_normal((batch_size, *ir.node(name).shape)) * scale).astype(np.float32)
             for name in ir.inputs}
 
 

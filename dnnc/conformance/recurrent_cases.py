@@ -1,4 +1,4 @@
-"""Conformance cases of the recurrent ops (issue 17): simple RNN, LSTM, both GRU variants, return_sequences, go_backwards,
+"""Conformance cases of the sequence ops (issue 17): embedding over int64 token inputs, simple RNN, LSTM, both GRU variants, return_sequences, go_backwards,
 stacked layers, no bias, non-default activations (the torch cell-loop path) and initializers.
 
 Sequences are short (5 steps of 3 features) so that the float64 oracle and its
@@ -55,4 +55,20 @@ def recurrent_cases() -> list[Case]:
             {"type": "bidirectional", "layer": _rnn("simple_rnn", return_sequences=True), "merge_mode": "mul"},
             {"type": "bidirectional", "layer": _rnn("gru", units=3), "merge_mode": "ave"}]),
              ("bidirectional", "simple_rnn", "gru"), notes="two stacked bidirectional layers, mul then ave"),
+        Case("op_embedding", _tokens([{"type": "embedding", "input_dim": 7, "output_dim": 3}, "flatten"]),
+             ("embedding",), notes="int64 ids of 7 tokens over 6 positions: repeated ids sum their gradients"),
+        Case("op_embedding_bidirectional_lstm", _tokens([
+            {"type": "embedding", "input_dim": 9, "output_dim": 4, "embeddings_init": {"type": "random_normal",
+                                                                                    "stddev": 0.5}},
+            {"type": "bidirectional", "layer": _rnn("lstm", units=3)}]),
+             ("embedding", "bidirectional", "lstm"), notes="the IMDB shape, small"),
     ]
+
+
+def _tokens(layers: list) -> dict[str, Any]:
+    """A model over one int64 token input of 6 positions."""
+    spec = _seq([6], layers)
+    model = spec["model"]
+    model["inputs"] = [{"name": "tokens", "shape": [6], "dtype": "int64"}]
+    del model["input_shape"]
+    return spec

@@ -374,3 +374,31 @@ def bidirectional_backward(node, dy, cache, p, ctx, need_dx):
 
 
 RECURRENT_OPS["bidirectional"] = (bidirectional_forward, bidirectional_backward)
+
+
+# ---------------------------------------------------------------------------
+# embedding
+# ---------------------------------------------------------------------------
+
+def embedding_forward(node, xs, p, ctx):
+    ids = np.asarray(A.value(xs[0])).astype(np.int64)
+    return p["embeddings"][ids], ids
+
+
+def embedding_backward(node, dy, ids, p, ctx, need_dx):
+    """∂row = Σ ∂y over the tokens reading the row: a sum of count terms per row (its own bound)."""
+    rows, width = A.value(p["embeddings"]).shape
+    flat = ids.reshape(-1)
+    dy2 = dy.reshape(flat.size, width)
+    value = np.zeros((rows, width), dtype=np.float64 if isinstance(dy2, A.Bounded) else A.value(dy2).dtype)
+    np.add.at(value, flat, A.value(dy2))
+    if not isinstance(dy2, A.Bounded):
+        return [None], {"embeddings": value}
+    magnitude, squares, live = np.zeros((rows, width)), np.zeros((rows, width)), np.zeros((rows, width))
+    np.add.at(magnitude, flat, np.abs(dy2.v))
+    np.add.at(squares, flat, np.square(dy2.bound))
+    np.add.at(live, flat, (dy2.v != 0) | (dy2.bound > 0))
+    return [None], {"embeddings": A.Bounded(value, A.gamma(live) * magnitude + np.sqrt(squares))}
+
+
+RECURRENT_OPS["embedding"] = (embedding_forward, embedding_backward)

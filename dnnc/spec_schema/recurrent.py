@@ -1,4 +1,4 @@
-"""Recurrent layers of `model.layers`: `simple_rnn`, `lstm`, `gru` and `bidirectional` (issue 17).
+"""Sequence layers of `model.layers`: `simple_rnn`, `lstm`, `gru`, `bidirectional` and `embedding` (issue 17).
 
 A recurrent layer reads a sequence of shape (steps, features) (batch axis
 excluded) and returns its last state (units,) or, with
@@ -102,4 +102,15 @@ class Bidirectional(LayerBase):
         return value
 
 
-RECURRENT_MODELS: list[type[LayerBase]] = [SimpleRnn, Lstm, Gru, Bidirectional]
+class Embedding(LayerBase):
+    """Token ids to vectors (Keras's Embedding): each id of an int64 model input replaced by its row of the
+    (input_dim, output_dim) table; ids must lie in 0 … input_dim − 1 (checked against the data)."""
+
+    type: Literal["embedding"]
+    input_dim: int = Field(..., gt=0, description="Vocabulary size (ids 0 … input_dim − 1).")
+    output_dim: int = Field(..., gt=0, description="Size of each token's vector.")
+    embeddings_init: Optional[InitializerSpec] = Field(None, description="Table initializer (default random_uniform(−0.05, 0.05), Keras's).")
+    embeddings_regularizer: Optional[RegularizerSpec] = Field(None, description="Penalty on the table (default none).")
+
+
+RECURRENT_MODELS: list[type[LayerBase]] = [SimpleRnn, Lstm, Gru, Bidirectional, Embedding]

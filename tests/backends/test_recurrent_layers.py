@@ -33,7 +33,7 @@ def test_parameter_counts_equal_keras_count_params_per_layer(name):
     ir = CASES_BY_NAME[name].ir()
     model = KerasBackend().build(ir, initial_weights(ir, 0))
     for node in ir.nodes:
-        if node.op in ("simple_rnn", "lstm", "gru", "bidirectional"):
+        if node.op in ("simple_rnn", "lstm", "gru", "bidirectional", "embedding"):
             assert model.keras_model.get_layer(node.name).count_params() == node.trainable_count + node.non_trainable_count, node.name
 
 

@@ -41,7 +41,7 @@ class KerasGraph:
             set_layer_trainable(node, layers)
             self.nodes[node.name] = layers
             if node.op == "input":
-                symbolic[node.name] = keras.Input(shape=tuple(node.shape), name=node.name, dtype="float32")
+                symbolic[node.name] = keras.Input(shape=tuple(node.shape), name=node.name, dtype=node.attrs.dtype)
             else:
                 symbolic[node.name] = layers.call([symbolic[i] for i in node.inputs], None)
         self.input_names: tuple[str, ...] = tuple(ir.inputs)

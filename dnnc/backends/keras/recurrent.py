@@ -79,12 +79,25 @@ def convert_bidirectional(node: NodeIR, ctx: Any):
     return NodeLayers([layer], lambda xs, training: layer(xs[0], training=training))
 
 
+def convert_embedding(node: NodeIR, ctx: Any):
+    """``Embedding(input_dim, output_dim)`` without masking (id 0 is a token like the others)."""
+    from .converters import NodeLayers, keras_initializer, keras_regularizer
+
+    param = node.params[0]
+    layer = ctx.keras.layers.Embedding(
+        input_dim=node.attrs.input_dim, output_dim=node.attrs.output_dim,
+        embeddings_initializer=keras_initializer(ctx.keras, param.init),
+        embeddings_regularizer=keras_regularizer(ctx.keras, param.regularizer), mask_zero=False, name=node.name)
+    return NodeLayers([layer], lambda xs, training: layer(xs[0]))
+
+
 CELL_BINDINGS = {"kernel": "cell.kernel", "recurrent_kernel": "cell.recurrent_kernel", "bias": "cell.bias"}
 
 RECURRENT_CONVERTERS = {"simple_rnn": convert_recurrent, "lstm": convert_recurrent, "gru": convert_recurrent,
-                        "bidirectional": convert_bidirectional}
+                        "bidirectional": convert_bidirectional, "embedding": convert_embedding}
 RECURRENT_BINDINGS = {
     **{op: CELL_BINDINGS for op in _LAYER_CLASS},
     "bidirectional": {f"{d}_{name}": f"{d}_layer.{path}" for d in ("forward", "backward")
                       for name, path in CELL_BINDINGS.items()},
+    "embedding": {"embeddings": "embeddings"},
 }

@@ -80,6 +80,12 @@ def convert_recurrent(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
     return RECURRENT_MODULES[node.op](_in_features(node, ir), node.attrs)
 
 
+def convert_embedding(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    from .recurrent import Embedding
+
+    return Embedding(node.attrs.input_dim, node.attrs.output_dim)
+
+
 CONVERTERS: dict[str, Converter] = {
     "input": convert_input,
     "dense": convert_dense,
@@ -95,6 +101,7 @@ CONVERTERS: dict[str, Converter] = {
     "lstm": convert_recurrent,
     "gru": convert_recurrent,
     "bidirectional": convert_recurrent,
+    "embedding": convert_embedding,
 }
 """IR op → module builder. Its keys are ``TorchBackend.supported_ops``."""
 
@@ -109,4 +116,5 @@ PARAM_BINDINGS: dict[str, dict[str, tuple[str, bool]]] = {
        for op in ("simple_rnn", "lstm", "gru")},
     "bidirectional": {f"{d}_{p}": (f"{d}_layer.{p}", False) for d in ("forward", "backward")
                       for p in ("kernel", "recurrent_kernel", "bias")},
+    "embedding": {"embeddings": ("weight", False)},
 }

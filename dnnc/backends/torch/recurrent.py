@@ -246,4 +246,18 @@ class Bidirectional(nn.Module):
         return f"merge_mode={self.merge_mode}"
 
 
+class Embedding(nn.Module):
+    """The IR's ``embedding``: ``weight`` is the canonical (input_dim, output_dim) table, indexed by int64 ids."""
+
+    def __init__(self, input_dim: int, output_dim: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(input_dim, output_dim))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.embedding(ids, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[0]}, {self.weight.shape[1]}"
+
+
 RECURRENT_MODULES = {**CELL_MODULES, "bidirectional": Bidirectional}

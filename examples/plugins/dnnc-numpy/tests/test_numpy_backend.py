@@ -131,7 +131,7 @@ Y3 = rng0.normal(size=(5, 3))
 # The backend object
 # ---------------------------------------------------------------------------
 
-RECURRENT = {"simple_rnn", "lstm", "gru", "bidirectional"}
+RECURRENT = {"simple_rnn", "lstm", "gru", "bidirectional", "embedding"}
 
 
 def test_backend_declares_exactly_the_ops_it_implements():
