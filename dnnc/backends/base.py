@@ -30,6 +30,7 @@ from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from ..compiler.dropout_sites import dropout_sites
 from ..compiler.embedding_ops import check_token_ids, token_inputs
 from ..compiler.ir import ModelIR, OutputIR
 
@@ -277,9 +278,9 @@ class BatchChecks:
         #: input name → the NumPy dtype a backend feeds it as (float32 features, int64 token ids)
         self.input_dtypes: dict[str, np.dtype] = {
             name: np.dtype(np.int64 if name in self.token_limits else np.float32) for name in ir.inputs}
-        #: dropout node → its output shape without the batch axis
+        #: mask key (a dropout node, a recurrent node's dropout site) → its shape without the batch axis
         self.dropout_shapes: dict[str, tuple[int, ...]] = {
-            n.name: tuple(n.shape) for n in ir.nodes if n.op == "dropout"}
+            key: shape for key, (shape, _) in dropout_sites(ir).items()}
         #: (index in ``ir.outputs``, output) of every output with a loss
         self.loss_outputs: tuple[tuple[int, OutputIR], ...] = tuple(
             (i, out) for i, out in enumerate(ir.outputs) if out.loss is not None)

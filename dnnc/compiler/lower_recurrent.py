@@ -40,6 +40,8 @@ def _common(layer: Any) -> dict[str, Any]:
         "use_bias": layer.use_bias,
         "return_sequences": layer.return_sequences,
         "go_backwards": layer.go_backwards,
+        "dropout": layer.dropout,
+        "recurrent_dropout": layer.recurrent_dropout,
     }
     if hasattr(layer, "recurrent_activation"):
         attrs["recurrent_activation"] = activation_ir(layer.recurrent_activation if layer.recurrent_activation

@@ -28,6 +28,11 @@ class _RecurrentAttrs(OpAttrs):
                                                           "(units,).")
     go_backwards: StrictBool = Field(..., description="Process the steps from last to first; the output sequence is "
                                                       "in processing order (Keras's convention, not re-reversed).")
+    dropout: float = Field(..., ge=0, lt=1, description="Training only: x_t·m/(1 − dropout) with one keep mask m per "
+                                                     "sequence (per gate when recurrent_dropout > 0, else shared).")
+    recurrent_dropout: float = Field(..., ge=0, lt=1, description="Training only: h_{t−1}·m_g/(1 − recurrent_dropout) "
+                                                               "in each gate's recurrent matmul, one mask per sequence "
+                                                               "and gate; the state itself is not dropped.")
 
 
 class SimpleRnnAttrs(_RecurrentAttrs):
@@ -85,7 +90,10 @@ def lstm_bias_initial(attrs: LstmAttrs, name: str, init: Any, shape: Shape, rng:
 
 
 _RECURRENCE = ("x_t is the input at step t (steps taken from last to first with go_backwards), h_0 = 0; "
-               "σ is recurrent_activation, φ activation; [·]_g is gate block g of the k·units columns.")
+               "σ is recurrent_activation, φ activation; [·]_g is gate block g of the k·units columns. In training, "
+               "dropout and recurrent_dropout multiply, in gate g's matmuls, x_t by m_x[g]/(1 − dropout) and h_{t−1} "
+               "by m_h[g]/(1 − recurrent_dropout): keep masks drawn once per sequence (Keras's rule), see "
+               "`recurrent_mask_sites`.")
 
 RECURRENT_OPS: list[OpDef] = [
     OpDef("simple_rnn", SimpleRnnAttrs,
@@ -175,3 +183,33 @@ RECURRENT_OPS.append(OpDef(
     layout="the wrapped op's parameters for each direction, forward first: forward_kernel, forward_recurrent_kernel, "
            "forward_bias, backward_kernel, … (Keras's forward_layer and backward_layer)."))
 INITIAL_VALUE_RULES["bidirectional"] = bidirectional_initial
+
+
+# ---------------------------------------------------------------------------
+# recurrent dropout masks
+# ---------------------------------------------------------------------------
+
+def _cell_sites(prefix: str, op: str, a: Any, features: int) -> list[tuple[str, tuple[int, int], float]]:
+    gates = GATES[op]
+    sites = []
+    if a.dropout > 0:
+        # Keras: one shared input mask unless recurrent dropout makes the cell compute gate by gate
+        sites.append((f"{prefix}dropout", (gates if a.recurrent_dropout > 0 else 1, features), a.dropout))
+    if a.recurrent_dropout > 0:
+        sites.append((f"{prefix}recurrent_dropout", (gates, a.units), a.recurrent_dropout))
+    return sites
+
+
+def recurrent_mask_sites(node: Any, features: int) -> list[tuple[str, tuple[int, int], float]]:
+    """The keep masks a recurrent node uses in training: (key, shape without the batch axis, rate).
+
+    Keys are ``<node>/dropout`` and ``<node>/recurrent_dropout`` (bidirectional: ``<node>/forward_dropout``,
+    ``<node>/backward_recurrent_dropout``, …); a mask of shape (k, n) holds one mask per gate (k = the op's
+    gates) or one shared by every gate (k = 1: dropout without recurrent_dropout; simple_rnn has one gate).
+    `features` is the size of the input's last axis."""
+    if node.op == "bidirectional":
+        return [site for d in DIRECTIONS
+                for site in _cell_sites(f"{node.name}/{d}_", node.attrs.layer, node.attrs.cell, features)]
+    if node.op in GATES:
+        return _cell_sites(f"{node.name}/", node.op, node.attrs, features)
+    return []

@@ -125,10 +125,12 @@ def make_targets(ir: ModelIR, batch_size: int = 8, seed: int = 0) -> dict[str, n
 
 
 def make_dropout_masks(ir: ModelIR, batch_size: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
-    """A 0/1 float32 keep mask (keep probability 1 − rate) for every dropout node."""
+    """A 0/1 float32 keep mask (keep probability 1 − rate) for every dropout node and recurrent dropout site."""
+    from ..compiler.dropout_sites import dropout_sites
+
     rng = np.random.default_rng([seed, 3])
-    return {n.name: (rng.random((batch_size, *n.shape)) >= n.attrs.rate).astype(np.float32)
-            for n in ir.nodes if n.op == "dropout"}
+    return {key: (rng.random((batch_size, *shape)) >= rate).astype(np.float32)
+            for key, (shape, rate) in dropout_sites(ir).items()}
 
 
 def make_batch(ir: ModelIR, batch_size: int = 8, seed: int = 0) -> tuple[dict, dict, dict]:

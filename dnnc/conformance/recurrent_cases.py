@@ -55,6 +55,21 @@ def recurrent_cases() -> list[Case]:
             {"type": "bidirectional", "layer": _rnn("simple_rnn", return_sequences=True), "merge_mode": "mul"},
             {"type": "bidirectional", "layer": _rnn("gru", units=3), "merge_mode": "ave"}]),
              ("bidirectional", "simple_rnn", "gru"), notes="two stacked bidirectional layers, mul then ave"),
+        Case("op_lstm_recurrent_dropout", _seq(SEQ, [_rnn("lstm", dropout=0.3, recurrent_dropout=0.4,
+                                                          return_sequences=True), "flatten"]),
+             ("lstm", "recurrent_dropout"), notes="per-gate masks on x and h (Keras's implementation 1)"),
+        Case("op_gru_dropout", _seq(SEQ, [_rnn("gru", dropout=0.4)]), ("gru", "dropout"),
+             notes="one input mask shared by the gates (no recurrent dropout)"),
+        Case("op_gru_recurrent_dropout", _seq(SEQ, [
+            _rnn("gru", recurrent_dropout=0.3, return_sequences=True, bias_init={"type": "random_normal",
+                                                                                 "stddev": 0.3}),
+            _rnn("gru", units=3, reset_after=False, dropout=0.2, recurrent_dropout=0.5)]),
+             ("gru", "recurrent_dropout"), notes="both variants, per-gate masks"),
+        Case("op_simple_rnn_dropout", _seq(SEQ, [_rnn("simple_rnn", dropout=0.3, recurrent_dropout=0.3)]),
+             ("simple_rnn", "recurrent_dropout")),
+        Case("op_bidirectional_dropout", _seq(SEQ, [
+            {"type": "bidirectional", "layer": _rnn("lstm", units=3, dropout=0.25, recurrent_dropout=0.25)}]),
+             ("bidirectional", "recurrent_dropout"), notes="each direction its own masks"),
         Case("op_embedding", _tokens([{"type": "embedding", "input_dim": 7, "output_dim": 3}, "flatten"]),
              ("embedding",), notes="int64 ids of 7 tokens over 6 positions: repeated ids sum their gradients"),
         Case("op_embedding_bidirectional_lstm", _tokens([

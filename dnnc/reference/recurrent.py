@@ -73,6 +73,32 @@ def _zeros(rows: int, units: int, mode: str) -> A.Value:
 # simple RNN and LSTM: pre-activations [x_t, h_{t−1}, 1] @ [kernel; recurrent_kernel; bias]
 # ---------------------------------------------------------------------------
 
+def cell_masks(node, ctx) -> tuple[list | None, list | None]:
+    """The scaled keep masks m/(1 − rate) of one recurrent cell in a training pass: (input masks, state masks),
+    each a list of (batch, n) values (one per gate, or one shared), or None (inference, rate 0)."""
+    a = node.attrs
+    if not ctx.training:
+        return None, None
+    prefix = getattr(node, "mask_prefix", node.name + "/")
+    out: list = []
+    for kind, rate in (("dropout", a.dropout), ("recurrent_dropout", a.recurrent_dropout)):
+        if rate <= 0:
+            out.append(None)
+            continue
+        keep = ctx.masks.get(prefix + kind)
+        if keep is None:
+            raise ValueError(f"the reference needs the mask {prefix + kind!r} in training mode (it draws no random "
+                             "numbers)")
+        keep = np.asarray(keep)
+        scale = 1.0 / (1.0 - A.const(rate, ctx.mode))
+        out.append([A.array(keep[:, g, :], ctx.mode) * scale for g in range(keep.shape[1])])
+    return out[0], out[1]
+
+
+def _masked(v, masks: list | None, g: int = 0):
+    return v if masks is None else v * masks[g]
+
+
 def _stacked_weights(a, p) -> A.Value:
     blocks = [p["kernel"], p["recurrent_kernel"]]
     if a.use_bias:
@@ -80,8 +106,10 @@ def _stacked_weights(a, p) -> A.Value:
     return A.concatenate(blocks, 0)
 
 
-def _step_input(a, x, t: int, h, rows: int, mode: str) -> A.Value:
-    return A.concatenate([x[:, t, :], h] + ([_ones(rows, mode)] if a.use_bias else []), -1)
+def _step_input(a, x, t: int, h, rows: int, mode: str, mx=None, mh=None) -> A.Value:
+    """[x_t·m_x, h·m_h, 1] (masks shared by every gate; None: not dropped)."""
+    parts = [_masked(x[:, t, :], mx), _masked(h, mh)]
+    return A.concatenate(parts + ([_ones(rows, mode)] if a.use_bias else []), -1)
 
 
 def _stacked_grads(a, xins: list, dzs: list, features: int) -> dict[str, A.Value]:
@@ -98,20 +126,21 @@ def simple_rnn_forward(node, xs, p, ctx):
     mode, rows = ctx.mode, A.value(x).shape[0]
     w = _stacked_weights(a, p)
     h = _zeros(rows, a.units, mode)
+    mx, mh = cell_masks(node, ctx)
     steps, order = _steps(node, x)
     states, cache = [], []
     for t in order:
-        xin = _step_input(a, x, t, h, rows, mode)
+        xin = _step_input(a, x, t, h, rows, mode, mx, mh)
         z = A.matmul(xin, w)
         h = activation_forward(a.activation, z, mode)
         states.append(h)
         cache.append((t, xin, z, h))
-    return _output(node, states), (w, cache)
+    return _output(node, states), (w, cache, (mx, mh))
 
 
 def simple_rnn_backward(node, dy, cache, p, ctx, need_dx):
     a = node.attrs
-    w, steps = cache
+    w, steps, (mx, mh) = cache
     features = A.value(p["kernel"]).shape[0]
     w_in = w[: features + a.units].T
     dh = _zeros(A.value(steps[0][1]).shape[0], a.units, ctx.mode)
@@ -124,22 +153,27 @@ def simple_rnn_backward(node, dy, cache, p, ctx, need_dx):
             dh = dh + extra
         dz = activation_backward(a.activation, z, h, dh, ctx.mode)
         dxin = A.matmul(dz, w_in)
-        dxs[t], dh = dxin[:, :features], dxin[:, features:]
+        dxs[t], dh = _masked(dxin[:, :features], mx), _masked(dxin[:, features:], mh)
         xins.append(xin)
         dzs.append(dz)
     return [_input_grad(dxs) if need_dx[0] else None], _stacked_grads(a, xins, dzs, features)
 
 
 def lstm_forward(node, xs, p, ctx):
+    if ctx.training and node.attrs.recurrent_dropout > 0:
+        from .recurrent_dropout import gated_forward
+
+        return gated_forward(node, xs, p, ctx)
     a, x = node.attrs, xs[0]
     u, mode = a.units, ctx.mode
     rows = A.value(x).shape[0]
     w = _stacked_weights(a, p)
     h, c = _zeros(rows, u, mode), _zeros(rows, u, mode)
+    mx, _ = cell_masks(node, ctx)  # without recurrent dropout: one input mask shared by the gates
     steps, order = _steps(node, x)
     states, cache = [], []
     for t in order:
-        xin = _step_input(a, x, t, h, rows, mode)
+        xin = _step_input(a, x, t, h, rows, mode, mx)
         zi, zf, zc, zo = A.split(A.matmul(xin, w), [u] * 4, -1)
         i, f, o = (activation_forward(a.recurrent_activation, z, mode) for z in (zi, zf, zo))
         g = activation_forward(a.activation, zc, mode)
@@ -149,13 +183,17 @@ def lstm_forward(node, xs, p, ctx):
         h = o * ac
         states.append(h)
         cache.append((t, xin, (zi, zf, zc, zo), (i, f, g, o), c_prev, c, ac))
-    return _output(node, states), (w, cache)
+    return _output(node, states), (w, cache, mx)
 
 
 def lstm_backward(node, dy, cache, p, ctx, need_dx):
+    if ctx.training and node.attrs.recurrent_dropout > 0:
+        from .recurrent_dropout import gated_backward
+
+        return gated_backward(node, dy, cache, p, ctx, need_dx)
     a = node.attrs
     u, mode = a.units, ctx.mode
-    w, steps = cache
+    w, steps, mx = cache
     features = A.value(p["kernel"]).shape[0]
     w_in = w[: features + u].T
     rows = A.value(steps[0][1]).shape[0]
@@ -176,7 +214,7 @@ def lstm_backward(node, dy, cache, p, ctx, need_dx):
                             activation_backward(a.activation, zc, g, dg, mode),
                             activation_backward(a.recurrent_activation, zo, o, do, mode)], -1)
         dxin = A.matmul(dz, w_in)
-        dxs[t], dh = dxin[:, :features], dxin[:, features:]
+        dxs[t], dh = _masked(dxin[:, :features], mx), dxin[:, features:]
         xins.append(xin)
         dzs.append(dz)
     return [_input_grad(dxs) if need_dx[0] else None], _stacked_grads(a, xins, dzs, features)
@@ -215,15 +253,20 @@ def _mix_backward(dh, z, h_prev, hh):
 
 
 def gru_forward(node, xs, p, ctx):
+    if ctx.training and node.attrs.recurrent_dropout > 0:
+        from .recurrent_dropout import gated_forward
+
+        return gated_forward(node, xs, p, ctx)
     a, x = node.attrs, xs[0]
     u, mode = a.units, ctx.mode
     rows = A.value(x).shape[0]
     wx, wh = _gru_projections(a, p)
     h = _zeros(rows, u, mode)
+    mx, _ = cell_masks(node, ctx)  # without recurrent dropout: one input mask shared by the gates
     steps, order = _steps(node, x)
     states, cache = [], []
     for t in order:
-        xa = _with_bias(x[:, t, :], a.use_bias, mode)
+        xa = _with_bias(_masked(x[:, t, :], mx), a.use_bias, mode)
         gxz, gxr, gxh = A.split(A.matmul(xa, wx), [u] * 3, -1)
         if a.reset_after:
             ha = _with_bias(h, a.use_bias, mode)
@@ -246,13 +289,17 @@ def gru_forward(node, xs, p, ctx):
         h = _mix(z, h_prev, hh)
         states.append(h)
         cache.append((t, xa, ha, h_prev, zp, rp, z, r, ghh, rh, hp, hh))
-    return _output(node, states), (wx, wh, cache)
+    return _output(node, states), (wx, wh, cache, mx)
 
 
 def gru_backward(node, dy, cache, p, ctx, need_dx):
+    if ctx.training and node.attrs.recurrent_dropout > 0:
+        from .recurrent_dropout import gated_backward
+
+        return gated_backward(node, dy, cache, p, ctx, need_dx)
     a = node.attrs
     u, mode = a.units, ctx.mode
-    wx, wh, steps = cache
+    wx, wh, steps, mx = cache
     features = A.value(p["kernel"]).shape[0]
     kernel_t, recurrent = p["kernel"].T, p["recurrent_kernel"]
     rows = A.value(steps[0][1]).shape[0]
@@ -286,7 +333,7 @@ def gru_backward(node, dy, cache, p, ctx, need_dx):
             rhs.append(rh)
             dhps.append(dhp)
         if need_dx[0]:
-            dxs[t] = A.matmul(dgx, kernel_t)
+            dxs[t] = _masked(A.matmul(dgx, kernel_t), mx)
         xas.append(xa)
         dgxs.append(dgx)
         has.append(ha)
@@ -323,6 +370,7 @@ class _Direction:
 
         self.name, self.op, self.attrs = node.name, node.attrs.layer, direction_attrs(node.attrs, direction)
         self.prefix = direction + "_"
+        self.mask_prefix = f"{node.name}/{direction}_"  # its dropout sites (dnnc.compiler.recurrent_ops)
 
     def params(self, p) -> dict:
         return {k[len(self.prefix):]: v for k, v in p.items() if k.startswith(self.prefix)}

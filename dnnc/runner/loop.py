@@ -242,7 +242,9 @@ class Trainer:
 
     def _draws_dropout(self) -> bool:
         """Whether the backend's own generator draws dropout masks (dropout without strict parity)."""
-        return self.dropout is None and any(n.op == "dropout" and n.attrs.rate > 0 for n in self.ir.nodes)
+        from ..compiler.dropout_sites import dropout_sites
+
+        return self.dropout is None and any(rate > 0 for _, rate in dropout_sites(self.ir).values())
 
     def _write_checkpoint(self, epoch: int, step_in_epoch: int, seconds: float) -> None:
         """The resumable state at (`epoch` to run, `step_in_epoch` batches of it done)."""

@@ -38,6 +38,8 @@ class _Recurrent(LayerBase):
     use_bias: bool = Field(True, description="Add bias vectors (default true).")
     return_sequences: bool = Field(False, description="Return the state after every step, shape (steps, units), instead of the last one, shape (units,) (default false).")
     go_backwards: bool = Field(False, description="Read the sequence from the last step to the first; with return_sequences the states come in that (reversed) processing order, as in Keras (default false).")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Fraction of the input features dropped in training, one mask per sequence reused at every step (Keras's rule; per gate when recurrent_dropout is set); dnnc draws the masks under strict parity (default 0).")
+    recurrent_dropout: float = Field(0.0, ge=0, lt=1, description="Fraction of the state dropped before each recurrent matmul in training, one mask per sequence and gate reused at every step (default 0).")
     kernel_init: Optional[InitializerSpec] = Field(None, description="Input kernel initializer (default: model.defaults, else glorot_uniform).")
     recurrent_init: Optional[InitializerSpec] = Field(None, description="Recurrent kernel initializer (default orthogonal).")
     bias_init: Optional[InitializerSpec] = Field(None, description="Bias initializer (default: model.defaults, else zeros).")

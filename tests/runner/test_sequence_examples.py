@@ -63,3 +63,26 @@ def test_recurrent_example_trains_a_few_batches_identically_on_both_backends(exa
         np.testing.assert_allclose(ht[key], hk[key], rtol=2e-5, atol=1e-6, err_msg=key)
     for key in wt:
         np.testing.assert_allclose(wt[key], wk[key], rtol=0, atol=2e-6, err_msg=key)
+
+
+def test_recurrent_dropout_under_strict_parity_is_one_trajectory_on_both_backends(data_dir):
+    """dnnc draws the per-sequence masks (input and per-gate state masks): Keras and torch train identically."""
+    import tomllib
+
+    data = tomllib.loads((EXAMPLES / "mnist_gru.toml").read_text())
+    data["model"]["layers"][0] = {"type": "gru", "units": 16, "dropout": 0.2, "recurrent_dropout": 0.3}
+    data["training"]["strict_parity"] = True
+    data["training"]["batch_size"] = 64
+    ir = dnnc.compile_spec(data, name="gru-dropout")
+    ds = _load(ir, data_dir)
+    small = Datasets(train=ds.train.take(slice(0, 256)), validation=ds.validation.take(slice(0, 64)), test=None)
+    weights = dnnc.initial_weights(ir)
+    runs = {}
+    for name in ("torch", "keras"):
+        model = get_backend(name, ir).build(ir, weights)
+        runs[name] = (train(model, ir, small, epochs=1).history, model.get_weights())
+    (ht, wt), (hk, wk) = runs["torch"], runs["keras"]
+    for key in ht:
+        np.testing.assert_allclose(ht[key], hk[key], rtol=2e-5, atol=1e-6, err_msg=key)
+    for key in wt:
+        np.testing.assert_allclose(wt[key], wk[key], rtol=0, atol=2e-6, err_msg=key)

@@ -1,5 +1,8 @@
 """Converters of the recurrent ops: Keras's own ``SimpleRNN``, ``LSTM`` and ``GRU`` layers, every argument explicit.
 
+Dropout rates are the IR's; under strict parity the graph executor hands the
+cells dnnc's masks (:func:`.graph.inject_cell_masks`).
+
 The canonical layout is Keras's, so the parameters bind directly to the cell's
 variables (``cell.kernel``, ``cell.recurrent_kernel``, ``cell.bias``).  The
 layers run their generic step loop (``unroll = False``; LSTM/GRU ``use_cudnn = False``),
@@ -39,7 +42,7 @@ def _options(op: str, a: Any, params: dict[str, Any], name: str, ctx: Any) -> di
         "kernel_regularizer": keras_regularizer(keras, params["kernel"].regularizer),
         "recurrent_regularizer": keras_regularizer(keras, params["recurrent_kernel"].regularizer),
         "bias_regularizer": keras_regularizer(keras, bias.regularizer) if bias else None,
-        "dropout": 0.0, "recurrent_dropout": 0.0, "seed": derived_seed(ctx.seed, name),
+        "dropout": a.dropout, "recurrent_dropout": a.recurrent_dropout, "seed": derived_seed(ctx.seed, name),
         "return_sequences": a.return_sequences, "return_state": False, "go_backwards": a.go_backwards,
         "stateful": False, "unroll": False, "name": name,
     }

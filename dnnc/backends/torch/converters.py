@@ -77,7 +77,7 @@ def convert_merge(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
 def convert_recurrent(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
     from .recurrent import RECURRENT_MODULES
 
-    return RECURRENT_MODULES[node.op](_in_features(node, ir), node.attrs)
+    return RECURRENT_MODULES[node.op](_in_features(node, ir), node.attrs, mask_prefix=f"{node.name}/", generator=gen)
 
 
 def convert_embedding(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":

@@ -71,6 +71,18 @@ def torch_gru_weights(kernel: torch.Tensor, recurrent_kernel: torch.Tensor, bias
     return weights
 
 
+def _drop(v: torch.Tensor, masks: list | None, g: int = 0) -> torch.Tensor:
+    """`v` (batch, n) or a sequence (batch, steps, n) times gate g's mask (a shared mask: the only one)."""
+    if masks is None:
+        return v
+    m = masks[g if len(masks) > 1 else 0]
+    return v * (m[:, None, :] if v.dim() == 3 else m)
+
+
+def _project(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return x @ kernel if bias is None else x @ kernel + bias
+
+
 def _is(act: Any, kind: str) -> bool:
     return act.type == kind
 
@@ -81,10 +93,13 @@ class Recurrent(nn.Module):
     gates = 1
     op = ""
 
-    def __init__(self, features: int, attrs: Any, bias_shape: tuple[int, ...]) -> None:
+    def __init__(self, features: int, attrs: Any, bias_shape: tuple[int, ...], mask_prefix: str = "",
+                 generator: torch.Generator | None = None) -> None:
         super().__init__()
         u = attrs.units
         self.units, self.attrs = u, attrs
+        #: the keys of this cell's dropout masks start with it (dnnc.compiler.recurrent_ops.recurrent_mask_sites)
+        self.mask_prefix, self.generator = mask_prefix, generator
         self.kernel = nn.Parameter(torch.zeros(features, self.gates * u))
         self.recurrent_kernel = nn.Parameter(torch.zeros(u, self.gates * u))
         self.bias = nn.Parameter(torch.zeros(bias_shape)) if attrs.use_bias else None
@@ -93,11 +108,36 @@ class Recurrent(nn.Module):
         self.recurrent_act = activation_fn(attrs.recurrent_activation) if gated else None
         self.fused = _is(attrs.activation, "tanh") and (not gated or _is(attrs.recurrent_activation, "sigmoid"))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.attrs.go_backwards:
+    def forward(self, x: torch.Tensor, masks: Any = None) -> torch.Tensor:
+        """`masks`: every dnnc-drawn mask of the step (key → keep mask) or None (this cell draws its own)."""
+        a = self.attrs
+        if a.go_backwards:
             x = x.flip(1)
-        states, last = self._fused(x) if self.fused else self._loop(x)
-        return states if self.attrs.return_sequences else last
+        if self.training and (a.dropout > 0 or a.recurrent_dropout > 0):  # per-sequence masks: the cell loop
+            states, last = self._loop(x, *self._masks(x, masks))
+        else:
+            states, last = self._fused(x) if self.fused else self._loop(x)
+        return states if a.return_sequences else last
+
+    def _masks(self, x: torch.Tensor, given: Any) -> tuple[list | None, list | None]:
+        """(input masks, state masks), each a list of (batch, n) scaled keep masks keep/(1 − rate), one per gate
+        or one shared; dnnc's when given, else drawn from the model's generator."""
+        a = self.attrs
+        per_gate = self.gates if a.recurrent_dropout > 0 else 1
+        out: list = []
+        for kind, rate, shape in (("dropout", a.dropout, (per_gate, x.shape[-1])),
+                                  ("recurrent_dropout", a.recurrent_dropout, (self.gates, self.units))):
+            if rate <= 0:
+                out.append(None)
+                continue
+            key = self.mask_prefix + kind
+            if given is not None and key in given:
+                keep = given[key].to(x.dtype)
+            else:
+                keep = (torch.rand((x.shape[0], *shape), generator=self.generator, dtype=x.dtype) >= rate).to(x.dtype)
+            scaled = keep / (1.0 - rate)
+            out.append([scaled[:, g] for g in range(scaled.shape[1])])
+        return out[0], out[1]
 
     def _zero_state(self, x: torch.Tensor) -> torch.Tensor:
         return x.new_zeros(x.shape[0], self.units)
@@ -105,6 +145,8 @@ class Recurrent(nn.Module):
     def extra_repr(self) -> str:
         a = self.attrs
         path = f"fused torch.{self.fused_op}" if self.fused else "cell loop"
+        if self.fused and (a.dropout > 0 or a.recurrent_dropout > 0):
+            path += " (cell loop in training: dropout)"
         gates = (f"recurrent_activation={_describe(a.recurrent_activation)}, " if self.recurrent_act is not None
                  else "")
         return (f"{self.kernel.shape[0]}, {self.units}, path={path}, activation={_describe(a.activation)}, {gates}"
@@ -120,8 +162,8 @@ class SimpleRnn(Recurrent):
 
     gates, op = 1, "simple_rnn"
 
-    def __init__(self, features: int, attrs: Any) -> None:
-        super().__init__(features, attrs, (attrs.units,))
+    def __init__(self, features: int, attrs: Any, **kw: Any) -> None:
+        super().__init__(features, attrs, (attrs.units,), **kw)
         self.fused = attrs.activation.type in ("tanh", "relu")
 
     @property
@@ -135,14 +177,12 @@ class SimpleRnn(Recurrent):
         out, h = run(x, h0, weights, self.bias is not None, 1, 0.0, self.training, False, True)
         return out, h[0]
 
-    def _loop(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        projected = x @ self.kernel
-        if self.bias is not None:
-            projected = projected + self.bias
+    def _loop(self, x: torch.Tensor, mx: list | None = None, mh: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        projected = _project(_drop(x, mx), self.kernel, self.bias)
         h = self._zero_state(x)
         states = []
         for t in range(x.shape[1]):
-            h = self.act(projected[:, t] + h @ self.recurrent_kernel)
+            h = self.act(projected[:, t] + _drop(h, mh) @ self.recurrent_kernel)
             states.append(h)
         return torch.stack(states, 1), h
 
@@ -152,8 +192,8 @@ class Lstm(Recurrent):
 
     gates, op = 4, "lstm"
 
-    def __init__(self, features: int, attrs: Any) -> None:
-        super().__init__(features, attrs, (4 * attrs.units,))
+    def __init__(self, features: int, attrs: Any, **kw: Any) -> None:
+        super().__init__(features, attrs, (4 * attrs.units,), **kw)
 
     def _fused(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h0 = self._zero_state(x)[None]
@@ -161,14 +201,20 @@ class Lstm(Recurrent):
         out, h, _ = torch.lstm(x, (h0, h0), weights, self.bias is not None, 1, 0.0, self.training, False, True)
         return out, h[0]
 
-    def _loop(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        projected = x @ self.kernel
-        if self.bias is not None:
-            projected = projected + self.bias
+    def _loop(self, x: torch.Tensor, mx: list | None = None, mh: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if mh is None:  # one input mask (or none) shared by the gates: one projection
+            projected = [_project(_drop(x, mx), self.kernel, self.bias)]
+        else:  # recurrent dropout: gate by gate (Keras's implementation 1)
+            kernels, biases = _gates(self.kernel, 4), _gates(self.bias, 4) if self.bias is not None else [None] * 4
+            projected = [_project(_drop(x, mx, g), kernels[g], biases[g]) for g in range(4)]
+            recurrents = _gates(self.recurrent_kernel, 4)
         h = c = self._zero_state(x)
         states = []
         for t in range(x.shape[1]):
-            zi, zf, zc, zo = _gates(projected[:, t] + h @ self.recurrent_kernel, 4)
+            if mh is None:
+                zi, zf, zc, zo = _gates(projected[0][:, t] + h @ self.recurrent_kernel, 4)
+            else:
+                zi, zf, zc, zo = (projected[g][:, t] + (h * mh[g]) @ recurrents[g] for g in range(4))
             c = self.recurrent_act(zf) * c + self.recurrent_act(zi) * self.act(zc)
             h = self.recurrent_act(zo) * self.act(c)
             states.append(h)
@@ -180,9 +226,9 @@ class Gru(Recurrent):
 
     gates, op = 3, "gru"
 
-    def __init__(self, features: int, attrs: Any) -> None:
+    def __init__(self, features: int, attrs: Any, **kw: Any) -> None:
         u = attrs.units
-        super().__init__(features, attrs, (2, 3 * u) if attrs.reset_after else (3 * u,))
+        super().__init__(features, attrs, (2, 3 * u) if attrs.reset_after else (3 * u,), **kw)
         self.fused = self.fused and attrs.reset_after
 
     def _fused(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -191,24 +237,32 @@ class Gru(Recurrent):
         out, h = torch.gru(x, h0, weights, self.bias is not None, 1, 0.0, self.training, False, True)
         return out, h[0]
 
-    def _loop(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _loop(self, x: torch.Tensor, mx: list | None = None, mh: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         u, reset_after = self.units, self.attrs.reset_after
-        gx_all = x @ self.kernel
-        if self.bias is not None:
-            gx_all = gx_all + (self.bias[0] if reset_after else self.bias)
+        input_bias = None if self.bias is None else (self.bias[0] if reset_after else self.bias)
+        recurrent_bias = self.bias[1] if self.bias is not None and reset_after else None
+        if mh is None:  # one input mask (or none) shared by the gates
+            gx_all = _gates(_project(_drop(x, mx), self.kernel, input_bias), 3)
+        else:  # recurrent dropout: gate by gate (Keras's implementation 1)
+            biases = _gates(input_bias, 3) if input_bias is not None else [None] * 3
+            gx_all = [_project(_drop(x, mx, g), k, b) for g, (k, b) in enumerate(zip(_gates(self.kernel, 3), biases))]
+        recurrents = _gates(self.recurrent_kernel, 3)
+        recurrent_biases = _gates(recurrent_bias, 3) if recurrent_bias is not None else [None] * 3
         h = self._zero_state(x)
         states = []
         for t in range(x.shape[1]):
-            gxz, gxr, gxh = _gates(gx_all[:, t], 3)
-            if reset_after:
-                gh = h @ self.recurrent_kernel
-                if self.bias is not None:
-                    gh = gh + self.bias[1]
-                ghz, ghr, ghh = _gates(gh, 3)
-            else:
+            gxz, gxr, gxh = (g[:, t] for g in gx_all)
+            hs = [h] * 3 if mh is None else [h * m for m in mh]
+            if mh is None and reset_after:
+                ghz, ghr, ghh = _gates(_project(h, self.recurrent_kernel, recurrent_bias), 3)
+            elif mh is None:
                 ghz, ghr = _gates(h @ self.recurrent_kernel[:, : 2 * u], 2)
+            else:
+                ghz, ghr = (_project(hs[g], recurrents[g], recurrent_biases[g]) for g in range(2))
+                if reset_after:
+                    ghh = _project(hs[2], recurrents[2], recurrent_biases[2])
             z, r = self.recurrent_act(gxz + ghz), self.recurrent_act(gxr + ghr)
-            recurrent_h = r * ghh if reset_after else (r * h) @ self.recurrent_kernel[:, 2 * u:]
+            recurrent_h = r * ghh if reset_after else (r * hs[2]) @ recurrents[2]
             h = z * h + (1 - z) * self.act(gxh + recurrent_h)
             states.append(h)
         return torch.stack(states, 1), h
@@ -221,17 +275,18 @@ class Bidirectional(nn.Module):
     """The IR's ``bidirectional``: two modules of the wrapped op (``forward``, ``backward``: go_backwards), the
     backward states flipped back to time order when they are a sequence, then merged (Keras's Bidirectional)."""
 
-    def __init__(self, features: int, attrs: Any) -> None:
+    def __init__(self, features: int, attrs: Any, mask_prefix: str = "", generator: torch.Generator | None = None) -> None:
         super().__init__()
         from ...compiler.recurrent_ops import direction_attrs
 
         cell = CELL_MODULES[attrs.layer]
         self.merge_mode, self.sequences = attrs.merge_mode, attrs.cell.return_sequences
-        self.forward_layer = cell(features, direction_attrs(attrs, "forward"))
-        self.backward_layer = cell(features, direction_attrs(attrs, "backward"))
+        self.forward_layer, self.backward_layer = (
+            cell(features, direction_attrs(attrs, d), mask_prefix=f"{mask_prefix}{d}_", generator=generator)
+            for d in ("forward", "backward"))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        yf, yb = self.forward_layer(x), self.backward_layer(x)
+    def forward(self, x: torch.Tensor, masks: Any = None) -> torch.Tensor:
+        yf, yb = self.forward_layer(x, masks), self.backward_layer(x, masks)
         if self.sequences:
             yb = yb.flip(1)
         if self.merge_mode == "concat":
