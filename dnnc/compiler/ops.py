@@ -285,6 +285,8 @@ def _merge_shape(op: str) -> ShapeRule:
 # the table
 # ---------------------------------------------------------------------------
 
+from .ops_spatial import SPATIAL_OPS  # noqa: E402  (it builds on the definitions above)
+
 MERGE_OPS: tuple[str, ...] = ("add", "subtract", "multiply", "average", "maximum", "minimum")
 
 _MERGE_DOCS = {
@@ -330,6 +332,7 @@ BUILTIN_OPS: dict[str, OpDef] = {op.name: op for op in [
           min_inputs=2, max_inputs=None),
     *[OpDef(op, NoAttrs, _MERGE_DOCS[op], _merge_shape(op), min_inputs=2, max_inputs=2 if op == "subtract" else None)
       for op in MERGE_OPS],
+    *SPATIAL_OPS,
 ]}
 """Every built-in op by name."""
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import arith as A
 from .activations import activation_backward, activation_forward
+from .spatial import SPATIAL_OPS
 
 
 @dataclass
@@ -36,12 +37,7 @@ Forward = Callable[[Any, list, Mapping[str, A.Value], Pass], tuple[A.Value, Any]
 Backward = Callable[[Any, A.Value, Any, Mapping[str, A.Value], Pass, Sequence[bool]], tuple[list, dict]]
 
 
-def either(first: A.Value, second: A.Value) -> A.Value:
-    """The value of two formulas of one quantity (equal in exact arithmetic), bounded by the larger bound."""
-    if not isinstance(first, A.Bounded):
-        return first
-    return A.Bounded(first.v, np.maximum(first.bound, second.bound))
-
+either = A.either
 
 # ---------------------------------------------------------------------------
 # input, dense, maxout
@@ -313,5 +309,6 @@ OPS: dict[str, tuple[Forward, Backward | None]] = {
     "average": (average_forward, average_backward),
     "maximum": (maximum_forward, select_backward),
     "minimum": (minimum_forward, select_backward),
+    **SPATIAL_OPS,
 }
 """IR op → (forward, backward).  Its keys are the ops the reference implements (every built-in op)."""

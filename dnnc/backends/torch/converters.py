@@ -74,6 +74,30 @@ def convert_merge(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
     return _modules().Merge(node.op)
 
 
+def _input_shape(node: NodeIR, ir: ModelIR) -> tuple[int, ...]:
+    return tuple(int(d) for d in ir.node(node.inputs[0]).shape)
+
+
+def convert_conv(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    from . import spatial
+
+    shape = _input_shape(node, ir)
+    return spatial.Conv(len(shape) - 1, shape[-1], shape[:-1], node.attrs)
+
+
+def convert_pool(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    from . import spatial
+
+    shape = _input_shape(node, ir)
+    return spatial.Pool(node.op.split("_")[0], len(shape) - 1, shape[:-1], node.attrs)
+
+
+def convert_global_pool(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    from . import spatial
+
+    return spatial.GlobalPool(node.op.split("_")[1])
+
+
 CONVERTERS: dict[str, Converter] = {
     "input": convert_input,
     "dense": convert_dense,
@@ -85,13 +109,19 @@ CONVERTERS: dict[str, Converter] = {
     "reshape": convert_reshape,
     "concatenate": convert_concatenate,
     **{op: convert_merge for op in MERGE_OPS},
+    **{f"conv{r}d": convert_conv for r in (1, 2)},
+    **{f"{kind}_pool{r}d": convert_pool for kind in ("max", "avg") for r in (1, 2)},
+    **{f"global_{kind}_pool{r}d": convert_global_pool for kind in ("max", "avg") for r in (1, 2)},
 }
 """IR op → module builder. Its keys are ``TorchBackend.supported_ops``."""
 
-#: op → canonical parameter name → (attribute path on the node's module, stored transposed)
+#: op → canonical parameter name → (attribute path on the node's module, stored in torch's kernel layout:
+#: :func:`.layout.to_torch`, the transpose of a dense kernel)
 PARAM_BINDINGS: dict[str, dict[str, tuple[str, bool]]] = {
     "dense": {"kernel": ("linear.weight", True), "bias": ("linear.bias", False)},
     "maxout": {"kernel": ("linear.weight", True), "bias": ("linear.bias", False)},
+    "conv1d": {"kernel": ("weight", True), "bias": ("bias", False)},
+    "conv2d": {"kernel": ("weight", True), "bias": ("bias", False)},
     "batch_norm": {"gamma": ("gamma", False), "beta": ("beta", False),
                    "moving_mean": ("moving_mean", False), "moving_variance": ("moving_variance", False)},
 }

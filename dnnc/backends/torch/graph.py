@@ -16,6 +16,7 @@ from torch import nn
 
 from ...compiler.ir import ModelIR
 from .converters import CONVERTERS, PARAM_BINDINGS
+from .layout import torch_shape
 
 
 def sanitize(name: str, taken: set[str]) -> str:
@@ -85,7 +86,7 @@ class GraphModule(nn.Module):
 
 
 def bind_weights(graph: GraphModule, ir: ModelIR) -> dict[str, tuple[torch.Tensor, bool]]:
-    """Canonical key ``node/param`` → (the torch tensor holding it, whether it is stored transposed)."""
+    """Canonical key ``node/param`` → (the torch tensor holding it, whether it is stored in torch's kernel layout, :mod:`.layout`)."""
     bound: dict[str, tuple[torch.Tensor, bool]] = {}
     for key, node, param in ir.weight_specs():
         binding = PARAM_BINDINGS.get(node.op, {}).get(param.name)
@@ -96,7 +97,7 @@ def bind_weights(graph: GraphModule, ir: ModelIR) -> dict[str, tuple[torch.Tenso
             obj = getattr(obj, part)
         if obj is None:
             raise ValueError(f"node {node.name!r} has no torch tensor for parameter {param.name!r}")
-        expected = tuple(reversed(param.shape)) if binding[1] else tuple(param.shape)
+        expected = torch_shape(param.shape) if binding[1] else tuple(param.shape)
         if tuple(obj.shape) != expected:
             raise ValueError(f"{key}: the torch tensor has shape {tuple(obj.shape)}, expected {expected}")
         bound[key] = (obj, binding[1])

@@ -134,7 +134,9 @@ Y3 = rng0.normal(size=(5, 3))
 def test_backend_declares_exactly_the_ops_it_implements():
     backend = NumpyBackend()
     assert backend.name == "numpy" and backend.artifact_suffix == ".npz"
-    assert backend.supported_ops == frozenset(LAYERS) == CORE_OPS
+    # every core op but the spatial ones (convolutions and pooling), which this example does not implement
+    spatial = {op for op in CORE_OPS if "conv" in op or "pool" in op}
+    assert spatial and backend.supported_ops == frozenset(LAYERS) == CORE_OPS - spatial
     ok, detail = backend.status()
     assert ok and detail.startswith("numpy ")
 
