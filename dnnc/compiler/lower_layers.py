@@ -112,6 +112,10 @@ def lower_batch_norm(layer: Any, shapes: Sequence[Shape], defaults: ModelDefault
     })
 
 
+def lower_layer_norm(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> NodeDraft:
+    return NodeDraft("layer_norm", {"axis": -1, "epsilon": layer.epsilon, "center": layer.center, "scale": layer.scale})
+
+
 def lower_dropout(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> NodeDraft:
     return NodeDraft("dropout", {"rate": layer.rate})
 
@@ -176,11 +180,28 @@ def lower_global_pool(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaul
     return NodeDraft(layer.type)
 
 
+def lower_zero_padding(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> NodeDraft:
+    """p → ((p, p), (p, p)); [r, c] → ((r, r), (c, c)); [[t, b], [l, r]] as written (Keras's forms)."""
+    p = layer.padding
+    if isinstance(p, int):
+        pads = ((p, p), (p, p))
+    elif all(isinstance(v, int) for v in p):
+        pads = ((p[0], p[0]), (p[1], p[1]))
+    else:
+        pads = (tuple(p[0]), tuple(p[1]))
+    return NodeDraft("zero_padding2d", {"padding": pads})
+
+
+def lower_upsampling(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> NodeDraft:
+    return NodeDraft("upsampling2d", {"size": _per_axis(layer.size, 2, "size"), "interpolation": layer.interpolation})
+
+
 def builtin_lowerings() -> dict[str, LowerFn]:
     """Map every built-in layer type name to its lowering function."""
     table: dict[str, LowerFn] = {
         "dense": lower_dense, "maxout": lower_maxout, "flatten": lower_flatten, "reshape": lower_reshape,
-        "batch_norm": lower_batch_norm, "dropout": lower_dropout, "concatenate": lower_concatenate,
+        "batch_norm": lower_batch_norm, "layer_norm": lower_layer_norm, "dropout": lower_dropout,
+        "zero_padding2d": lower_zero_padding, "upsampling2d": lower_upsampling, "concatenate": lower_concatenate,
         **{op: lower_merge for op in MERGE_OPS},
         **{f"conv{r}d": lower_conv for r in (1, 2)},
         **{f"{kind}_pool{r}d": lower_pool for kind in ("max", "avg") for r in (1, 2)},

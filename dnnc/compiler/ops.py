@@ -151,6 +151,13 @@ class BatchNormAttrs(OpAttrs):
                          "exactly when the node is frozen (trainable = false), the Keras 3 rule.")
 
 
+class LayerNormAttrs(OpAttrs):
+    axis: Literal[-1] = Field(..., description="The normalised axis: the last one.")
+    epsilon: float = Field(..., gt=0, description="Added to the variance.")
+    center: StrictBool = Field(..., description="Whether the op has the offset parameter beta.")
+    scale: StrictBool = Field(..., description="Whether the op has the scale parameter gamma.")
+
+
 class DropoutAttrs(OpAttrs):
     rate: float = Field(..., ge=0, lt=1, description="Probability of dropping an element in training mode.")
 
@@ -248,6 +255,16 @@ def _batch_norm_trainability(attrs: BatchNormAttrs, trainable: bool) -> BatchNor
     return attrs.model_copy(update={"inference_mode": not trainable})
 
 
+def _layer_norm_params(attrs: LayerNormAttrs, shapes: Sequence[Shape]) -> tuple[ParamSpec, ...]:
+    c = shapes[0][-1]
+    params = []
+    if attrs.scale:
+        params.append(ParamSpec("gamma", (c,), True, "ones"))
+    if attrs.center:
+        params.append(ParamSpec("beta", (c,), True))
+    return tuple(params)
+
+
 def same_rank(shapes: Sequence[Shape], op: str) -> int:
     """The common rank of `shapes`; LoweringError when they differ."""
     ranks = {len(s) for s in shapes}
@@ -323,6 +340,11 @@ BUILTIN_OPS: dict[str, OpDef] = {op.name: op for op in [
           _batch_norm_shape, params=_batch_norm_params,
           layout="gamma (C,) when scale, beta (C,) when center, then moving_mean (C,), moving_variance (C,) "
                  "(not trained).", trainability=_batch_norm_trainability),
+    OpDef("layer_norm", LayerNormAttrs,
+          "y = γ·(x − μ)/sqrt(σ² + ε) + β with the mean μ and the biased variance σ² of each sample's last axis "
+          "(every other axis, the batch axis too, is a row of its own); the same in training and inference mode.",
+          _batch_norm_shape, params=_layer_norm_params,
+          layout="gamma (C,) when scale, beta (C,) when center."),
     OpDef("dropout", DropoutAttrs,
           "Inverted dropout: in training mode y = x·mask/(1 − rate) with mask ~ Bernoulli(1 − rate) per element "
           "(dnnc draws the masks under strict parity); identity at inference.", _same),

@@ -76,6 +76,17 @@ class PoolAttrs(OpAttrs):
                                               "ignored).")
 
 
+class ZeroPaddingAttrs(OpAttrs):
+    padding: tuple[tuple[Annotated[StrictInt, Field(ge=0)], Annotated[StrictInt, Field(ge=0)]], ...] = Field(
+        ..., min_length=2, max_length=2, description="((top, bottom), (left, right)): zero rows and columns added.")
+
+
+class UpSamplingAttrs(OpAttrs):
+    size: tuple[PositiveInt, ...] = Field(..., min_length=2, max_length=2,
+                                          description="(rows, columns): how often each row and column is repeated.")
+    interpolation: Literal["nearest"] = Field(..., description="Each input cell becomes a size[0] × size[1] block.")
+
+
 # ---------------------------------------------------------------------------
 # shape and parameter rules
 # ---------------------------------------------------------------------------
@@ -152,6 +163,17 @@ def _global_shape(rank: int, kind: str):
     return rule
 
 
+def _zero_padding_shape(attrs: ZeroPaddingAttrs, shapes: Sequence[Shape]) -> Shape:
+    h, w, c = _spatial_input(shapes, 2, "zero_padding2d")
+    (top, bottom), (left, right) = attrs.padding
+    return (h + top + bottom, w + left + right, c)
+
+
+def _upsampling_shape(attrs: UpSamplingAttrs, shapes: Sequence[Shape]) -> Shape:
+    h, w, c = _spatial_input(shapes, 2, "upsampling2d")
+    return (h * attrs.size[0], w * attrs.size[1], c)
+
+
 # ---------------------------------------------------------------------------
 # the ops
 # ---------------------------------------------------------------------------
@@ -184,6 +206,11 @@ def _spatial_ops() -> list[OpDef]:
             ops.append(OpDef(f"{kind}_pool{rank}d", PoolAttrs, _POOL_DOC[kind], _pool_shape(rank, kind)))
         for kind in ("max", "avg"):
             ops.append(OpDef(f"global_{kind}_pool{rank}d", NoAttrs, _GLOBAL_DOC[kind], _global_shape(rank, kind)))
+    ops.append(OpDef("zero_padding2d", ZeroPaddingAttrs, "Zeros added around (height, width, channels) input: "
+                     "`padding` rows at the top and bottom, columns at the left and right.", _zero_padding_shape))
+    ops.append(OpDef("upsampling2d", UpSamplingAttrs, "Nearest-neighbour upsampling: output[i, j] = "
+                     "input[⌊i/size[0]⌋, ⌊j/size[1]⌋] (each cell's gradient is the sum over its block).",
+                     _upsampling_shape))
     return ops
 
 

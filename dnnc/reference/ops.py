@@ -160,6 +160,55 @@ def batch_norm_backward(node, dy, cache, p, ctx, need_dx):
 
 
 # ---------------------------------------------------------------------------
+# layer norm
+# ---------------------------------------------------------------------------
+
+def layer_norm_forward(node, xs, p, ctx):
+    """Per row (every position of the last axis' samples): mean, biased variance (two passes), then the two
+    formulas ``(x − μ)·(γ/σ) + β`` (torch's ``layer_norm``) and ``x·s + (β − μ·s)``, ``s = γ/σ`` (Keras's
+    ``ops.layer_normalization`` on TensorFlow), bounded by the larger bound."""
+    a = node.attrs
+    x = xs[0]
+    shape = A.value(x).shape
+    x2 = x.reshape(-1, shape[-1])
+    mu = A.mean(x2, axis=1, keepdims=True)
+    d = x2 - mu
+    var = A.mean(A.square(d), axis=1, keepdims=True)
+    inv = 1.0 / A.sqrt(var + A.const(a.epsilon, ctx.mode))
+    scale = inv * p["gamma"] if a.scale else inv
+    y1, y2 = d * scale, x2 * scale - mu * scale
+    if a.center:
+        y1, y2 = y1 + p["beta"], x2 * scale + (p["beta"] - mu * scale)
+    return either(y1, y2).reshape(shape), (x2, d, mu, inv, scale, shape)
+
+
+def layer_norm_backward(node, dy, cache, p, ctx, need_dx):
+    """The closed form (torch's kernel) and the chain rule through ``x·s + (β − μ·s)`` (TensorFlow's autodiff),
+    statistics per row over the C entries of the last axis."""
+    a = node.attrs
+    x2, d, mu, inv, scale, shape = cache
+    dy2 = dy.reshape(-1, shape[-1])
+    c = A.value(dy2).shape[1]
+    xhat = d * inv
+    grads = {}
+    if a.scale:
+        grads["gamma"] = either(A.sum_(dy2 * xhat, axis=0), A.sum_(dy2 * x2 * inv, axis=0) - A.sum_(dy2 * mu * inv, axis=0))
+    if a.center:
+        grads["beta"] = A.sum_(dy2, axis=0)
+    if not need_dx[0]:
+        return [None], grads
+    dxhat = dy2 * p["gamma"] if a.scale else dy2
+    closed = (inv / float(c)) * (float(c) * dxhat - A.sum_(dxhat, axis=1, keepdims=True)
+                                 - xhat * A.sum_(dxhat * xhat, axis=1, keepdims=True))
+    # chain rule: y = x·s + β − μ·s, s = γ·inv, inv = (var + ε)^(−1/2), var = mean((x − μ)²) (μ held fixed there)
+    dinv = A.sum_(dxhat * x2, axis=1, keepdims=True) - mu * A.sum_(dxhat, axis=1, keepdims=True)
+    dvar = dinv * (-0.5) * inv * inv * inv
+    dmu = -A.sum_(dy2 * scale, axis=1, keepdims=True)
+    chained = dy2 * scale + dmu / float(c) + (2.0 / c) * d * dvar
+    return [either(closed, chained).reshape(shape)], grads
+
+
+# ---------------------------------------------------------------------------
 # ops without parameters
 # ---------------------------------------------------------------------------
 
@@ -300,6 +349,7 @@ OPS: dict[str, tuple[Forward, Backward | None]] = {
     "flatten": (flatten_forward, reshape_backward),
     "reshape": (reshape_forward, reshape_backward),
     "batch_norm": (batch_norm_forward, batch_norm_backward),
+    "layer_norm": (layer_norm_forward, layer_norm_backward),
     "dropout": (dropout_forward, dropout_backward),
     "activation": (activation_forward_op, activation_backward_op),
     "concatenate": (concatenate_forward, concatenate_backward),

@@ -240,7 +240,38 @@ def global_avg_pool_backward(node, dy, cache, p, ctx, need_dx):
     return [_broadcast(share, (shape[0], int(np.prod(shape[1:-1])), shape[-1])).reshape(shape)], {}
 
 
+# ---------------------------------------------------------------------------
+# zero padding, upsampling
+# ---------------------------------------------------------------------------
+
+def zero_padding_forward(node, xs, p, ctx):
+    (top, bottom), (left, right) = node.attrs.padding
+    shape = A.value(xs[0]).shape
+    return A.pad(xs[0], [(0, 0), (top, bottom), (left, right), (0, 0)]), (top, left, shape)
+
+
+def zero_padding_backward(node, dy, cache, p, ctx, need_dx):
+    top, left, shape = cache
+    return [dy[:, top:top + shape[1], left:left + shape[2], :]], {}
+
+
+def upsampling_forward(node, xs, p, ctx):
+    sh, sw = node.attrs.size
+    n, h, w, c = A.value(xs[0]).shape
+    blocks = _broadcast(xs[0].reshape(n, h, 1, w, 1, c), (n, h, sh, w, sw, c))
+    return blocks.reshape(n, h * sh, w * sw, c), (n, h, w, c)
+
+
+def upsampling_backward(node, dy, cache, p, ctx, need_dx):
+    n, h, w, c = cache
+    sh, sw = node.attrs.size
+    blocks = A.transpose(dy.reshape(n, h, sh, w, sw, c), (0, 1, 3, 5, 2, 4)).reshape(n, h, w, c, sh * sw)
+    return [A.sum_(blocks, axis=-1)], {}
+
+
 SPATIAL_OPS = {
+    "zero_padding2d": (zero_padding_forward, zero_padding_backward),
+    "upsampling2d": (upsampling_forward, upsampling_backward),
     **{f"conv{r}d": (conv_forward, conv_backward) for r in (1, 2)},
     **{f"max_pool{r}d": (max_pool_forward, max_pool_backward) for r in (1, 2)},
     **{f"avg_pool{r}d": (avg_pool_forward, avg_pool_backward) for r in (1, 2)},

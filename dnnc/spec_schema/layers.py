@@ -197,8 +197,41 @@ class GlobalAvgPool2D(LayerBase):
     type: Literal["global_avg_pool2d"]
 
 
+NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+class ZeroPadding2D(LayerBase):
+    """Zeros added around (height, width, channels) input."""
+
+    type: Literal["zero_padding2d"]
+    padding: Union[NonNegativeInt, Annotated[list[NonNegativeInt], Field(min_length=2, max_length=2)],
+                   Annotated[list[Annotated[list[NonNegativeInt], Field(min_length=2, max_length=2)]],
+                             Field(min_length=2, max_length=2)]] = Field(
+        1, description="p (every side), [rows, columns] (both sides each), or [[top, bottom], [left, right]] "
+                       "(default 1).")
+
+
+class UpSampling2D(LayerBase):
+    """Nearest-neighbour upsampling of (height, width, channels) input: every cell repeated size[0] × size[1] times."""
+
+    type: Literal["upsampling2d"]
+    size: Window = Field(2, description="Repeats of each row and column: one integer for both or [rows, columns] "
+                                        "(default 2).")
+    interpolation: Literal["nearest"] = Field("nearest", description="Only nearest (default nearest).")
+
+
 SPATIAL_MODELS = [Conv1D, Conv2D, MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D,
-                  GlobalMaxPool1D, GlobalMaxPool2D, GlobalAvgPool1D, GlobalAvgPool2D]
+                  GlobalMaxPool1D, GlobalMaxPool2D, GlobalAvgPool1D, GlobalAvgPool2D, ZeroPadding2D, UpSampling2D]
+
+
+class LayerNorm(LayerBase):
+    """Layer normalisation over the last axis of each sample: y = γ·(x − μ)/sqrt(σ² + ε) + β, with the mean and
+    the biased variance of that axis; the same in training and inference."""
+
+    type: Literal["layer_norm"]
+    epsilon: float = Field(0.001, gt=0, description="Added to the variance (default 0.001, Keras's; torch's is 1e-5).")
+    center: bool = Field(True, description="Learn the offset β (default true).")
+    scale: bool = Field(True, description="Learn the scale γ (default true).")
 
 
 class Dropout(LayerBase):
@@ -277,7 +310,7 @@ class Minimum(_Merge):
 MERGE_MODELS = [Concatenate, Add, Subtract, Multiply, Average, Maximum, Minimum]
 
 BUILTIN_LAYER_MODELS: list[type[LayerBase]] = [
-    Dense, Maxout, Flatten, Reshape, BatchNorm, Dropout, ActivationLayer,
+    Dense, Maxout, Flatten, Reshape, BatchNorm, LayerNorm, Dropout, ActivationLayer,
     *ACTIVATION_LAYER_MODELS, *MERGE_MODELS, *SPATIAL_MODELS,
 ]
 

@@ -1,4 +1,4 @@
-"""The numeric level catches the classic conv/pool porting bugs: each planted in the real torch backend fails.
+"""The numeric level catches the classic CNN porting bugs: each planted in the real torch backend fails.
 
 Every spatial case passes for keras and torch (``test_numeric_level.py``); here one defect at a time is
 patched into the torch backend's modules — the mistakes issue 16 lists — and the case that exercises it
@@ -72,12 +72,21 @@ def _kernel_reversed(monkeypatch):
             monkeypatch.setattr(module, name, reverse)
 
 
+def _layer_norm_torch_epsilon(monkeypatch):
+    """torch's default epsilon 1e-5 instead of the IR's."""
+    from dnnc.backends.torch import modules
+
+    init = modules.LayerNorm.__init__
+    monkeypatch.setattr(modules.LayerNorm, "__init__", lambda self, c, eps, *rest: init(self, c, 1e-5, *rest))
+
+
 DEFECTS = {
     "same_padding_odd_cell_before": (_torch_pads, "op_conv2d_even_same_stride2"),
     "avg_pool_counts_padded_cells": (_avg_counts_padding, "op_avg_pool2d_same_overlap"),
     "max_pool_pads_with_zeros": (_max_pool_pads_zeros, "op_max_pool2d_same_overlap"),
     "flatten_channels_first": (_flatten_channels_first, "op_conv2d"),
     "conv_kernel_transposed": (_kernel_reversed, "op_conv2d"),
+    "layer_norm_epsilon_1e-5": (_layer_norm_torch_epsilon, "op_layer_norm"),
 }
 
 

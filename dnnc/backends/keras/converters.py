@@ -211,6 +211,28 @@ def convert_batch_norm(node: NodeIR, ctx: BuildContext) -> NodeLayers:
     return NodeLayers([bn], lambda xs, training: bn(xs[0], training=training))
 
 
+def convert_layer_norm(node: NodeIR, ctx: BuildContext) -> NodeLayers:
+    """``LayerNormalization`` on the last axis, biased variance, every value from the IR (Keras's epsilon default
+    is 1e-3, torch's 1e-5: neither is relied on)."""
+    a = node.attrs
+    layer = ctx.keras.layers.LayerNormalization(axis=a.axis, epsilon=a.epsilon, center=a.center, scale=a.scale,
+                                                rms_scaling=False, beta_initializer="zeros", gamma_initializer="ones",
+                                                name=node.name)
+    return NodeLayers([layer], _single(layer))
+
+
+def convert_zero_padding(node: NodeIR, ctx: BuildContext) -> NodeLayers:
+    layer = ctx.keras.layers.ZeroPadding2D(padding=tuple(tuple(p) for p in node.attrs.padding),
+                                           data_format="channels_last", name=node.name)
+    return NodeLayers([layer], _single(layer))
+
+
+def convert_upsampling(node: NodeIR, ctx: BuildContext) -> NodeLayers:
+    layer = ctx.keras.layers.UpSampling2D(size=tuple(node.attrs.size), data_format="channels_last",
+                                          interpolation=node.attrs.interpolation, name=node.name)
+    return NodeLayers([layer], _single(layer))
+
+
 def convert_dropout(node: NodeIR, ctx: BuildContext) -> NodeLayers:
     """Inverted dropout with a per-layer seed derived from the spec seed (masks: see graph.KerasGraph.run)."""
     drop = ctx.keras.layers.Dropout(rate=node.attrs.rate, noise_shape=None,
@@ -254,6 +276,7 @@ CONVERTERS: dict[str, Callable[[NodeIR, BuildContext], NodeLayers]] = {
     "dense": convert_dense,
     "maxout": convert_maxout,
     "batch_norm": convert_batch_norm,
+    "layer_norm": convert_layer_norm,
     "dropout": convert_dropout,
     "activation": convert_activation,
     "flatten": convert_flatten,
@@ -268,6 +291,8 @@ CONVERTERS: dict[str, Callable[[NodeIR, BuildContext], NodeLayers]] = {
     **{f"conv{r}d": convert_conv for r in (1, 2)},
     **{op: convert_pool for op in _POOLS},
     **{op: convert_global_pool for op in _GLOBAL_POOLS},
+    "zero_padding2d": convert_zero_padding,
+    "upsampling2d": convert_upsampling,
 }
 
 #: IR op → canonical parameter name → the attribute of the node's main Keras layer holding it.
@@ -278,4 +303,5 @@ PARAM_BINDINGS: dict[str, dict[str, str]] = {
     "conv2d": {"kernel": "kernel", "bias": "bias"},
     "batch_norm": {"gamma": "gamma", "beta": "beta", "moving_mean": "moving_mean",
                    "moving_variance": "moving_variance"},
+    "layer_norm": {"gamma": "gamma", "beta": "beta"},
 }

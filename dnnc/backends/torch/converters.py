@@ -50,6 +50,11 @@ def convert_batch_norm(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
     return _modules().KerasBatchNorm(int(node.shape[-1]), a.momentum, a.epsilon, a.center, a.scale, a.inference_mode)
 
 
+def convert_layer_norm(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    a = node.attrs  # axis is −1 (the only axis the IR allows)
+    return _modules().LayerNorm(int(node.shape[-1]), a.epsilon, a.center, a.scale)
+
+
 def convert_dropout(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
     return _modules().Dropout(node.attrs.rate, gen)
 
@@ -98,11 +103,24 @@ def convert_global_pool(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
     return spatial.GlobalPool(node.op.split("_")[1])
 
 
+def convert_zero_padding(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    from . import spatial
+
+    return spatial.ZeroPadding2D(node.attrs.padding)
+
+
+def convert_upsampling(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    from . import spatial
+
+    return spatial.UpSampling2D(node.attrs.size)
+
+
 CONVERTERS: dict[str, Converter] = {
     "input": convert_input,
     "dense": convert_dense,
     "maxout": convert_maxout,
     "batch_norm": convert_batch_norm,
+    "layer_norm": convert_layer_norm,
     "dropout": convert_dropout,
     "activation": convert_activation,
     "flatten": convert_flatten,
@@ -112,6 +130,8 @@ CONVERTERS: dict[str, Converter] = {
     **{f"conv{r}d": convert_conv for r in (1, 2)},
     **{f"{kind}_pool{r}d": convert_pool for kind in ("max", "avg") for r in (1, 2)},
     **{f"global_{kind}_pool{r}d": convert_global_pool for kind in ("max", "avg") for r in (1, 2)},
+    "zero_padding2d": convert_zero_padding,
+    "upsampling2d": convert_upsampling,
 }
 """IR op → module builder. Its keys are ``TorchBackend.supported_ops``."""
 
@@ -124,4 +144,5 @@ PARAM_BINDINGS: dict[str, dict[str, tuple[str, bool]]] = {
     "conv2d": {"kernel": ("weight", True), "bias": ("bias", False)},
     "batch_norm": {"gamma": ("gamma", False), "beta": ("beta", False),
                    "moving_mean": ("moving_mean", False), "moving_variance": ("moving_variance", False)},
+    "layer_norm": {"gamma": ("gamma", False), "beta": ("beta", False)},
 }

@@ -9,6 +9,7 @@ modules see the data channels-last, exactly as the IR describes it.
   the batch mean and the *biased* batch variance, and updates
   ``moving = momentum·moving + (1 − momentum)·batch`` (biased variance), as
   Keras does; torch's own BatchNorm stores the unbiased variance instead.
+* :class:`LayerNorm` is ``F.layer_norm`` over the last axis with the IR's epsilon.
 * :class:`Dropout` is inverted dropout, ``y = x·mask/(1 − rate)``, with the mask
   either given from outside or drawn from the model's own generator.
 * Activations take their parameters explicitly (:func:`activation_fn`).
@@ -207,6 +208,24 @@ class KerasBatchNorm(nn.Module):
                 + (", inference_mode=True" if self.inference_mode else ""))
 
 
+class LayerNorm(nn.Module):
+    """Layer normalisation over the last axis (``F.layer_norm``: biased variance, ε inside the square root);
+    ``gamma``/``beta`` exist only with ``scale``/``center``."""
+
+    def __init__(self, channels: int, epsilon: float, center: bool, scale: bool) -> None:
+        super().__init__()
+        self.channels, self.epsilon = channels, float(epsilon)
+        self.gamma = nn.Parameter(torch.ones(channels)) if scale else None
+        self.beta = nn.Parameter(torch.zeros(channels)) if center else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, (self.channels,), self.gamma, self.beta, self.epsilon)
+
+    def extra_repr(self) -> str:
+        return (f"{self.channels}, epsilon={self.epsilon}, center={self.beta is not None}, "
+                f"scale={self.gamma is not None}")
+
+
 # ---------------------------------------------------------------------------
 # Layers without weights
 # ---------------------------------------------------------------------------
@@ -346,6 +365,6 @@ class Merge(nn.Module):
 
 
 __all__ = [
-    "ACTIVATIONS", "Activation", "Concatenate", "Dense", "Dropout", "Flatten", "Identity", "KerasBatchNorm",
+    "ACTIVATIONS", "Activation", "Concatenate", "Dense", "Dropout", "Flatten", "Identity", "KerasBatchNorm", "LayerNorm",
     "MERGES", "Maxout", "Merge", "Reshape", "activation_fn",
 ]

@@ -119,3 +119,32 @@ class GlobalPool(nn.Module):
 
     def extra_repr(self) -> str:
         return self.kind
+
+
+class ZeroPadding2D(nn.Module):
+    """Zeros around (N, H, W, C) input: ``F.pad`` directly on the channels-last tensor."""
+
+    def __init__(self, padding: Sequence[Sequence[int]]) -> None:
+        super().__init__()
+        (top, bottom), (left, right) = padding
+        self.pad = (0, 0, left, right, top, bottom)  # channels, width, height
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, self.pad)
+
+    def extra_repr(self) -> str:
+        return f"pad={self.pad}"
+
+
+class UpSampling2D(nn.Module):
+    """Nearest-neighbour upsampling of (N, H, W, C) input: rows then columns repeated (``repeat_interleave``)."""
+
+    def __init__(self, size: Sequence[int]) -> None:
+        super().__init__()
+        self.size = tuple(int(s) for s in size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.repeat_interleave(self.size[0], dim=1).repeat_interleave(self.size[1], dim=2)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}"
