@@ -117,7 +117,7 @@ def lower_layer_norm(layer: Any, shapes: Sequence[Shape], defaults: ModelDefault
 
 
 def lower_dropout(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> NodeDraft:
-    return NodeDraft("dropout", {"rate": layer.rate})
+    return NodeDraft(layer.type, {"rate": layer.rate})  # dropout, spatial_dropout2d
 
 
 def lower_activation(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> NodeDraft:
@@ -200,7 +200,7 @@ def builtin_lowerings() -> dict[str, LowerFn]:
     """Map every built-in layer type name to its lowering function."""
     table: dict[str, LowerFn] = {
         "dense": lower_dense, "maxout": lower_maxout, "flatten": lower_flatten, "reshape": lower_reshape,
-        "batch_norm": lower_batch_norm, "layer_norm": lower_layer_norm, "dropout": lower_dropout,
+        "batch_norm": lower_batch_norm, "layer_norm": lower_layer_norm, "dropout": lower_dropout, "spatial_dropout2d": lower_dropout,
         "zero_padding2d": lower_zero_padding, "upsampling2d": lower_upsampling, "concatenate": lower_concatenate,
         **{op: lower_merge for op in MERGE_OPS},
         **{f"conv{r}d": lower_conv for r in (1, 2)},

@@ -89,6 +89,11 @@ class OpDef:
     #: verifier checks ``trainability(attrs, node.trainable) == attrs``; freezing or unfreezing a node
     #: (:mod:`dnnc.compiler.freezing`) applies it.
     trainability: TrainabilityRule | None = None
+    #: ``(attrs, shape) -> mask shape`` for an op that drops values with a keep mask in training mode (None:
+    #: it draws nothing): the mask's shape without the batch axis, broadcast against the node's output shape
+    #: in ``y = x·mask/(1 − rate)`` (dropout: the output shape; spatial dropout: one value per channel).  dnnc
+    #: draws these masks under strict parity (:mod:`dnnc.runner.dropout`).
+    mask_shape: Callable[[Any, Shape], Shape] | None = None
 
     def check_arity(self, count: int) -> None:
         """Raise LoweringError (key "inputs") unless `count` inputs are allowed."""
@@ -347,7 +352,8 @@ BUILTIN_OPS: dict[str, OpDef] = {op.name: op for op in [
           layout="gamma (C,) when scale, beta (C,) when center."),
     OpDef("dropout", DropoutAttrs,
           "Inverted dropout: in training mode y = x·mask/(1 − rate) with mask ~ Bernoulli(1 − rate) per element "
-          "(dnnc draws the masks under strict parity); identity at inference.", _same),
+          "(dnnc draws the masks under strict parity); identity at inference.", _same,
+          mask_shape=lambda attrs, shape: tuple(shape)),
     OpDef("activation", ActivationAttrs, "The activation function applied element-wise (softmax: over the last "
           "axis).", _same),
     OpDef("concatenate", ConcatenateAttrs, "Concatenation of the inputs along `axis`.", _concatenate_shape,
@@ -360,6 +366,17 @@ BUILTIN_OPS: dict[str, OpDef] = {op.name: op for op in [
 
 #: The names of the built-in ops (what a complete backend declares in ``supported_ops``).
 CORE_OPS: frozenset[str] = frozenset(BUILTIN_OPS)
+
+
+def dropout_nodes(ir: Any) -> dict[str, tuple[Shape, float]]:
+    """Every node of `ir` that draws a keep mask (:attr:`OpDef.mask_shape`): name → (mask shape without the
+    batch axis, rate), in graph order."""
+    out = {}
+    for node in ir.nodes:
+        op = BUILTIN_OPS.get(node.op)
+        if op is not None and op.mask_shape is not None:
+            out[node.name] = (tuple(op.mask_shape(node.attrs, tuple(node.shape))), float(node.attrs.rate))
+    return out
 
 
 def op_table(extra: Mapping[str, OpDef] | None = None) -> dict[str, OpDef]:

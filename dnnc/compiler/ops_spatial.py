@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal, Sequence
 from pydantic import Field, StrictBool, StrictInt
 
 from .ir_types import ActivationIR
-from .ops import LoweringError, NoAttrs, OpAttrs, OpDef, ParamSpec, Shape
+from .ops import DropoutAttrs, LoweringError, NoAttrs, OpAttrs, OpDef, ParamSpec, Shape
 
 PositiveInt = Annotated[StrictInt, Field(gt=0)]
 Padding = Literal["valid", "same"]
@@ -169,6 +169,10 @@ def _zero_padding_shape(attrs: ZeroPaddingAttrs, shapes: Sequence[Shape]) -> Sha
     return (h + top + bottom, w + left + right, c)
 
 
+def _spatial_dropout_shape(attrs: DropoutAttrs, shapes: Sequence[Shape]) -> Shape:
+    return _spatial_input(shapes, 2, "spatial_dropout2d")
+
+
 def _upsampling_shape(attrs: UpSamplingAttrs, shapes: Sequence[Shape]) -> Shape:
     h, w, c = _spatial_input(shapes, 2, "upsampling2d")
     return (h * attrs.size[0], w * attrs.size[1], c)
@@ -211,6 +215,11 @@ def _spatial_ops() -> list[OpDef]:
     ops.append(OpDef("upsampling2d", UpSamplingAttrs, "Nearest-neighbour upsampling: output[i, j] = "
                      "input[⌊i/size[0]⌋, ⌊j/size[1]⌋] (each cell's gradient is the sum over its block).",
                      _upsampling_shape))
+    ops.append(OpDef("spatial_dropout2d", DropoutAttrs, "Inverted dropout of whole feature maps: in training mode "
+                     "y = x·mask/(1 − rate) with one mask value ~ Bernoulli(1 − rate) per sample and channel, the "
+                     "same at every (h, w) (dnnc draws the masks, of shape (1, 1, C) per sample, under strict "
+                     "parity); identity at inference.", _spatial_dropout_shape,
+                     mask_shape=lambda attrs, shape: (1, 1, shape[-1])))
     return ops
 
 

@@ -213,7 +213,8 @@ def layer_norm_backward(node, dy, cache, p, ctx, need_dx):
 # ---------------------------------------------------------------------------
 
 def dropout_forward(node, xs, p, ctx):
-    """Inverted dropout with the given keep mask in training mode; the identity at inference."""
+    """Inverted dropout with the given keep mask in training mode (broadcast: a spatial dropout's mask has one
+    value per sample and channel); the identity at inference."""
     x = xs[0]
     if not ctx.training or node.attrs.rate == 0.0:
         return x, None
@@ -351,6 +352,7 @@ OPS: dict[str, tuple[Forward, Backward | None]] = {
     "batch_norm": (batch_norm_forward, batch_norm_backward),
     "layer_norm": (layer_norm_forward, layer_norm_backward),
     "dropout": (dropout_forward, dropout_backward),
+    "spatial_dropout2d": (dropout_forward, dropout_backward),  # the (N, 1, 1, C) mask broadcasts
     "activation": (activation_forward_op, activation_backward_op),
     "concatenate": (concatenate_forward, concatenate_backward),
     "add": (add_forward, add_backward),

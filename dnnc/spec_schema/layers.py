@@ -220,8 +220,17 @@ class UpSampling2D(LayerBase):
     interpolation: Literal["nearest"] = Field("nearest", description="Only nearest (default nearest).")
 
 
+class SpatialDropout2D(LayerBase):
+    """Dropout of whole feature maps of (height, width, channels) input: each sample's channel is zeroed with
+    probability `rate` at every position, the rest scaled by 1/(1 − rate)."""
+
+    type: Literal["spatial_dropout2d"]
+    rate: float = Field(..., ge=0, lt=1, description="Fraction of channels dropped, in [0, 1).")
+
+
 SPATIAL_MODELS = [Conv1D, Conv2D, MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D,
-                  GlobalMaxPool1D, GlobalMaxPool2D, GlobalAvgPool1D, GlobalAvgPool2D, ZeroPadding2D, UpSampling2D]
+                  GlobalMaxPool1D, GlobalMaxPool2D, GlobalAvgPool1D, GlobalAvgPool2D, ZeroPadding2D, UpSampling2D,
+                  SpatialDropout2D]
 
 
 class LayerNorm(LayerBase):

@@ -80,6 +80,18 @@ def _layer_norm_torch_epsilon(monkeypatch):
     monkeypatch.setattr(modules.LayerNorm, "__init__", lambda self, c, eps, *rest: init(self, c, 1e-5, *rest))
 
 
+def _spatial_dropout_elementwise(monkeypatch):
+    """Spatial dropout given an element-wise mask: the first channel's keep value spread over every channel."""
+    from dnnc.backends.torch import modules
+
+    def forward(self, x, mask=None):
+        if not self.training or mask is None:
+            return x
+        return x * mask[..., :1].to(x.dtype) / (1.0 - self.rate)
+
+    monkeypatch.setattr(modules.SpatialDropout2D, "forward", forward)
+
+
 DEFECTS = {
     "same_padding_odd_cell_before": (_torch_pads, "op_conv2d_even_same_stride2"),
     "avg_pool_counts_padded_cells": (_avg_counts_padding, "op_avg_pool2d_same_overlap"),
@@ -87,6 +99,7 @@ DEFECTS = {
     "flatten_channels_first": (_flatten_channels_first, "op_conv2d"),
     "conv_kernel_transposed": (_kernel_reversed, "op_conv2d"),
     "layer_norm_epsilon_1e-5": (_layer_norm_torch_epsilon, "op_layer_norm"),
+    "spatial_dropout_one_mask_per_sample": (_spatial_dropout_elementwise, "op_spatial_dropout2d"),
 }
 
 
@@ -99,4 +112,14 @@ def test_each_planted_defect_fails_the_numeric_level(defect, monkeypatch):
     structure, numeric = case_levels(CASES_BY_NAME[case], get_registry().available_backend("torch"))
     assert structure.verdict == PASS, [c.message for c in structure.failures]
     assert numeric.verdict == FAIL and not numeric.error, numeric.error
-    assert any("output" in c.message or "loss" in c.message for c in numeric.failures)
+    assert any("output" in c.message or "loss" in c.message or "gradient" in c.message for c in numeric.failures)
+
+
+def test_strict_parity_masks_of_spatial_dropout_have_one_value_per_channel():
+    from dnnc.runner.dropout import DropoutMasks
+
+    ir = CASES_BY_NAME["op_spatial_dropout2d"].ir()
+    masks = DropoutMasks(ir, seed=0).for_step(3, batch_size=5)
+    (name,) = masks
+    assert ir.node(name).op == "spatial_dropout2d" and masks[name].shape == (5, 1, 1, 4)
+    assert set(np.unique(masks[name])) <= {0.0, 1.0}

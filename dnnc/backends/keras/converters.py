@@ -240,6 +240,13 @@ def convert_dropout(node: NodeIR, ctx: BuildContext) -> NodeLayers:
     return NodeLayers([drop], lambda xs, training: drop(xs[0], training=training))
 
 
+def convert_spatial_dropout(node: NodeIR, ctx: BuildContext) -> NodeLayers:
+    """Whole channels dropped (noise shape (batch, 1, 1, C)), seeded like dropout (masks: graph.KerasGraph.run)."""
+    drop = ctx.keras.layers.SpatialDropout2D(rate=node.attrs.rate, data_format="channels_last",
+                                             seed=derived_seed(ctx.seed, node.name), name=node.name)
+    return NodeLayers([drop], lambda xs, training: drop(xs[0], training=training))
+
+
 def convert_activation(node: NodeIR, ctx: BuildContext) -> NodeLayers:
     layer = activation_layer(ctx.keras, node.attrs.activation, node.name)
     return NodeLayers([layer], _single(layer))
@@ -293,6 +300,7 @@ CONVERTERS: dict[str, Callable[[NodeIR, BuildContext], NodeLayers]] = {
     **{op: convert_global_pool for op in _GLOBAL_POOLS},
     "zero_padding2d": convert_zero_padding,
     "upsampling2d": convert_upsampling,
+    "spatial_dropout2d": convert_spatial_dropout,
 }
 
 #: IR op → canonical parameter name → the attribute of the node's main Keras layer holding it.

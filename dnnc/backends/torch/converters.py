@@ -59,6 +59,10 @@ def convert_dropout(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
     return _modules().Dropout(node.attrs.rate, gen)
 
 
+def convert_spatial_dropout(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    return _modules().SpatialDropout2D(node.attrs.rate, gen)
+
+
 def convert_activation(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
     return _modules().Activation(node.attrs.activation)
 
@@ -132,6 +136,7 @@ CONVERTERS: dict[str, Converter] = {
     **{f"global_{kind}_pool{r}d": convert_global_pool for kind in ("max", "avg") for r in (1, 2)},
     "zero_padding2d": convert_zero_padding,
     "upsampling2d": convert_upsampling,
+    "spatial_dropout2d": convert_spatial_dropout,
 }
 """IR op → module builder. Its keys are ``TorchBackend.supported_ops``."""
 

@@ -17,6 +17,7 @@ from torch import nn
 from ...compiler.ir import ModelIR
 from .converters import CONVERTERS, PARAM_BINDINGS
 from .layout import torch_shape
+from ...compiler.ops import dropout_nodes
 
 
 def sanitize(name: str, taken: set[str]) -> str:
@@ -50,6 +51,7 @@ class GraphModule(nn.Module):
         index = {n.name: i for i, n in enumerate(ir.nodes)}
         input_pos = {name: i for i, name in enumerate(ir.inputs)}
         plan: list[tuple[nn.Module, tuple[int, ...], int, int, str, bool]] = []
+        masked = dropout_nodes(ir)  # the nodes that take a keep mask
         for node in ir.nodes:
             build = CONVERTERS.get(node.op)
             if build is None:
@@ -61,7 +63,7 @@ class GraphModule(nn.Module):
             self.module_names[node.name] = key
             slots = tuple(index[i] for i in node.inputs)
             # (module, input slots, output slot, model-input position or -1, node name, is dropout)
-            plan.append((module, slots, index[node.name], input_pos.get(node.name, -1), node.name, node.op == "dropout"))
+            plan.append((module, slots, index[node.name], input_pos.get(node.name, -1), node.name, node.name in masked))
         self._plan = plan
         self._n_values = len(ir.nodes)
         self._outputs = tuple(index[o.name] for o in ir.outputs)
