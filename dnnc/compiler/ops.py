@@ -242,15 +242,21 @@ def _batch_norm_shape(attrs: BatchNormAttrs, shapes: Sequence[Shape]) -> Shape:
     return shapes[0]
 
 
-def _batch_norm_params(attrs: BatchNormAttrs, shapes: Sequence[Shape]) -> tuple[ParamSpec, ...]:
+def _affine_params(attrs: Any, shapes: Sequence[Shape]) -> tuple[ParamSpec, ...]:
+    """gamma (C,) when `attrs.scale`, beta (C,) when `attrs.center` (batch and layer norm)."""
     c = shapes[0][-1]
     params = []
     if attrs.scale:
         params.append(ParamSpec("gamma", (c,), True, "ones"))
     if attrs.center:
         params.append(ParamSpec("beta", (c,), True))
-    params += [ParamSpec("moving_mean", (c,), False), ParamSpec("moving_variance", (c,), False, "ones")]
     return tuple(params)
+
+
+def _batch_norm_params(attrs: BatchNormAttrs, shapes: Sequence[Shape]) -> tuple[ParamSpec, ...]:
+    c = shapes[0][-1]
+    return _affine_params(attrs, shapes) + (ParamSpec("moving_mean", (c,), False),
+                                            ParamSpec("moving_variance", (c,), False, "ones"))
 
 
 def _batch_norm_trainability(attrs: BatchNormAttrs, trainable: bool) -> BatchNormAttrs:
@@ -258,16 +264,6 @@ def _batch_norm_trainability(attrs: BatchNormAttrs, trainable: bool) -> BatchNor
     if attrs.inference_mode == (not trainable):
         return attrs
     return attrs.model_copy(update={"inference_mode": not trainable})
-
-
-def _layer_norm_params(attrs: LayerNormAttrs, shapes: Sequence[Shape]) -> tuple[ParamSpec, ...]:
-    c = shapes[0][-1]
-    params = []
-    if attrs.scale:
-        params.append(ParamSpec("gamma", (c,), True, "ones"))
-    if attrs.center:
-        params.append(ParamSpec("beta", (c,), True))
-    return tuple(params)
 
 
 def same_rank(shapes: Sequence[Shape], op: str) -> int:
@@ -348,7 +344,7 @@ BUILTIN_OPS: dict[str, OpDef] = {op.name: op for op in [
     OpDef("layer_norm", LayerNormAttrs,
           "y = γ·(x − μ)/sqrt(σ² + ε) + β with the mean μ and the biased variance σ² of each sample's last axis "
           "(every other axis, the batch axis too, is a row of its own); the same in training and inference mode.",
-          _batch_norm_shape, params=_layer_norm_params,
+          _batch_norm_shape, params=_affine_params,
           layout="gamma (C,) when scale, beta (C,) when center."),
     OpDef("dropout", DropoutAttrs,
           "Inverted dropout: in training mode y = x·mask/(1 − rate) with mask ~ Bernoulli(1 − rate) per element "

@@ -117,14 +117,19 @@ def batch_norm_forward(node, xs, p, ctx):
     else:
         mu, var = p["moving_mean"], p["moving_variance"]
         d = x2 - mu
+    return _normalized(a, x2, d, mu, var, eps, p, shape)
+
+
+def _normalized(a, x2, d, mu, var, eps, p, shape):
+    """``(x − μ)·(γ/σ) + β`` (torch) and ``x·s + (β − μ·s)``, ``s = γ/σ`` (TensorFlow), bounded by the larger
+    bound; γ and β as the attributes `a` say.  Returns (y of `shape`, the backward's cache)."""
     inv = 1.0 / A.sqrt(var + eps)
     scale = inv * p["gamma"] if a.scale else inv
     y1 = d * scale
     y2 = x2 * scale - mu * scale
     if a.center:
         y1, y2 = y1 + p["beta"], x2 * scale + (p["beta"] - mu * scale)
-    y = either(y1, y2)
-    return y.reshape(shape), (x2, d, mu, inv, scale, shape)
+    return either(y1, y2).reshape(shape), (x2, d, mu, inv, scale, shape)
 
 
 def batch_norm_backward(node, dy, cache, p, ctx, need_dx):
@@ -174,12 +179,7 @@ def layer_norm_forward(node, xs, p, ctx):
     mu = A.mean(x2, axis=1, keepdims=True)
     d = x2 - mu
     var = A.mean(A.square(d), axis=1, keepdims=True)
-    inv = 1.0 / A.sqrt(var + A.const(a.epsilon, ctx.mode))
-    scale = inv * p["gamma"] if a.scale else inv
-    y1, y2 = d * scale, x2 * scale - mu * scale
-    if a.center:
-        y1, y2 = y1 + p["beta"], x2 * scale + (p["beta"] - mu * scale)
-    return either(y1, y2).reshape(shape), (x2, d, mu, inv, scale, shape)
+    return _normalized(a, x2, d, mu, var, A.const(a.epsilon, ctx.mode), p, shape)
 
 
 def layer_norm_backward(node, dy, cache, p, ctx, need_dx):

@@ -15,19 +15,8 @@ from dnnc.compiler.initial_weights import initial_weights
 from dnnc.runner import Trainer
 from dnnc.runner.api import get_backend, load_datasets
 from dnnc.runner.datasets import Datasets
+from support.backends import BACKENDS
 from support.paths import EXAMPLES
-
-
-def _available(name: str) -> bool:
-    try:
-        get_backend(name)
-        return True
-    except Exception:
-        return False
-
-
-BACKENDS = [pytest.param(b, marks=pytest.mark.skipif(not _available(b), reason=f"backend {b!r} is not available"))
-            for b in ("torch", "keras")]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
