@@ -99,7 +99,27 @@ class CompiledModel(Protocol):
     # :func:`run_probe`, which names the backend when it is absent.
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
-        """The optimizer's slots in canonical form (for checkpoints and conformance); may be empty."""
+        """The optimizer's state in canonical form (for checkpoints and conformance); empty before the first step.
+
+        Keys: ``"<node>/<param>/<slot>"`` (slot names of :mod:`dnnc.numerics.optimizers`: ``m``, ``v``,
+        ``momentum``…, arrays in the parameter's canonical layout), ``"iterations"`` (int64, the updates
+        done) and the optimizer's other scalars (``"u_product"`` for nadam, float64).
+        """
+
+    # Optional, for resuming runs (``dnnc resume``) and unfreezing layers; the runner checks that they
+    # exist and fails with a clear message (see OPTIONAL_METHODS) when a backend lacks one:
+    #
+    # ``set_optimizer_state(self, state: Arrays) -> None`` restores what ``optimizer_state()`` returned —
+    #     this backend's or another's (the keys are canonical); an empty mapping means a fresh optimizer.
+    #     Unknown keys or wrong shapes raise ValueError (:func:`split_optimizer_state` does the checks).
+    # ``random_state(self) -> dict[str, np.ndarray]`` / ``set_random_state(self, state) -> None``: the
+    #     state of the model's own random generators (dropout without strict-parity masks), in the
+    #     backend's own keys; restored only on the backend that wrote it.
+    # ``set_trainable(self, ir: ModelIR) -> None`` adopts the trainable flags of ``ir``, this model's IR
+    #     with nodes frozen or unfrozen (:func:`dnnc.compiler.freezing.with_trainable`): the parameters
+    #     flagged trainable get gradients, the others do not, ops follow their trainability-dependent
+    #     attributes (a batch norm's ``inference_mode``), and the optimizer starts afresh over the new set
+    #     of trained parameters (new slots, iteration count 0 — as recompiling a Keras model does).
 
     def layer_param_counts(self) -> dict[str, tuple[int, int]]:
         """The framework's own count per IR node: node name → (trainable, non-trainable)."""
@@ -129,6 +149,25 @@ class Backend(Protocol):
 
     def load(self, path: Path) -> CompiledModel:
         """Load an artifact written by `CompiledModel.save`."""
+
+
+#: Optional CompiledModel methods → what needs them (the runner's message when a backend lacks one).
+OPTIONAL_METHODS: dict[str, str] = {
+    "set_optimizer_state": "resuming a run (the optimizer's slots and iteration count must be restored)",
+    "random_state": "checkpoints of runs whose dropout draws from the backend's generator",
+    "set_random_state": "resuming a run whose dropout draws from the backend's generator",
+    "set_trainable": "unfreezing layers during training",
+}
+
+
+def require_method(model: "CompiledModel", name: str) -> Any:
+    """The bound optional method `name` of `model`; BackendError saying what needs it when it is missing."""
+    method = getattr(model, name, None)
+    if method is None:
+        backend = getattr(model, "backend_name", type(model).__name__)
+        raise BackendError(f"backend {backend!r} does not implement CompiledModel.{name}(), which "
+                           f"{OPTIONAL_METHODS.get(name, 'this operation')} needs")
+    return method
 
 
 class BackendError(Exception):
@@ -163,6 +202,56 @@ def check_weights(ir: ModelIR, weights: Arrays) -> None:
         got = tuple(np.shape(weights[key]))
         if got != tuple(shape):
             raise ValueError(f"weight {key!r} has shape {got}, expected {tuple(shape)}")
+
+
+def check_same_graph(old: ModelIR, new: ModelIR) -> None:
+    """Raise ValueError unless `new` is `old` with (at most) different trainable flags (``set_trainable``)."""
+    def skeleton(ir: ModelIR):
+        return [(n.name, n.op, n.inputs, tuple(n.shape), tuple((p.name, tuple(p.shape)) for p in n.params))
+                for n in ir.nodes]
+
+    if old.name != new.name or skeleton(old) != skeleton(new):
+        raise ValueError(f"set_trainable needs the model's own IR with other trainable flags, not another graph "
+                         f"(model {old.name!r}, received {new.name!r})")
+
+
+def split_optimizer_state(state: Arrays, ir: ModelIR) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """A canonical optimizer state (see :meth:`CompiledModel.optimizer_state`) checked against the IR's
+    optimizer and trained parameters, as (parameter key → slot → array, scalar name → value).
+
+    An empty state is a fresh optimizer.  Otherwise every trained parameter has exactly the optimizer's
+    slots (:func:`dnnc.numerics.optimizers.optimizer_state_names`), and ``iterations`` and the
+    optimizer's scalars are present; anything else raises ValueError.
+    """
+    from ..numerics.optimizers import optimizer_state_names
+
+    if not state:
+        return {}, {}
+    slot_names, scalar_names = optimizer_state_names(ir.training.optimizer)
+    trained = [key for key, _, p in ir.weight_specs() if p.trainable]
+    expected = {f"{key}/{slot}" for key in trained for slot in slot_names} | {"iterations", *scalar_names}
+    missing, unknown = sorted(expected - set(state)), sorted(set(state) - expected)
+    if missing or unknown:
+        def cut(keys):
+            return (", ".join(keys[:4]) + ("…" if len(keys) > 4 else "")) or "none"
+
+        raise ValueError(f"the optimizer state does not fit this model's {ir.training.optimizer['type']} optimizer "
+                         f"and trained parameters: missing {cut(missing)}; unknown {cut(unknown)}")
+    shapes = {key: tuple(p.shape) for key, _, p in ir.weight_specs()}
+    slots: dict[str, dict[str, np.ndarray]] = {key: {} for key in trained} if slot_names else {}
+    scalars: dict[str, np.ndarray] = {}
+    for key, value in state.items():
+        value = np.asarray(value)
+        if "/" in key:
+            param, _, slot = key.rpartition("/")
+            if tuple(value.shape) != shapes[param]:
+                raise ValueError(f"optimizer slot {key!r} has shape {tuple(value.shape)}, expected {shapes[param]}")
+            slots[param][slot] = value
+        elif value.shape != ():
+            raise ValueError(f"optimizer scalar {key!r} has shape {tuple(value.shape)}, expected ()")
+        else:
+            scalars[key] = value
+    return slots, scalars
 
 
 def _batch_shape(shape: Sequence[int]) -> str:
@@ -238,9 +327,10 @@ class Penalty:
 
 
 def penalties(ir: ModelIR) -> list[Penalty]:
-    """Every parameter with a nonzero L1 or L2 factor, in ``ir.weight_specs()`` order."""
+    """Every trained parameter with a nonzero L1 or L2 factor, in ``ir.weight_specs()`` order (the penalty
+    of a frozen parameter is not part of the loss, as in Keras, which adds only trainable weights' penalties)."""
     return [Penalty(key, param.regularizer.l1, param.regularizer.l2) for key, _, param in ir.weight_specs()
-            if param.regularizer is not None and param.regularizer.active]
+            if param.trainable and param.regularizer is not None and param.regularizer.active]
 
 
 def loss_keys(ir: ModelIR) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-from .errors import UserError, guarded
+from .errors import UsageError, UserError, guarded
 from .render import console, summary_table, totals_lines
 
 
@@ -50,13 +50,27 @@ def build(
 ) -> None:
     """Compile a spec with one backend, print the framework's own summary, and save a native artifact."""
     from ..compiler.compile import compile_spec
-    from ..compiler.initial_weights import initial_weights
-    from ..runner.api import get_backend
+    from ..compiler.source import load_source
+    from ..runner.api import get_backend, starting_weights
+    from ..runner.errors import RunnerError
+    from ..runner.resources import check_memory
+    from ..spec_schema.training import MAX_SEED
 
-    ir = compile_spec(spec)
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed must be in 0…{MAX_SEED} (received {seed})")
+    source = load_source(spec)
+    ir = compile_spec(source)
     be = get_backend(backend, ir)
+    check_memory(ir, "build")
+    try:
+        weights, transfer = starting_weights(ir, source.path.resolve().parent, source, seed=seed)
+    except RunnerError as exc:
+        raise UserError(str(exc)) from None
+    if transfer is not None:
+        for line in transfer.lines():
+            console.print(line, markup=False, highlight=False)
     with console.status(f"building {ir.name!r} with {backend}…"):
-        model = be.build(ir, initial_weights(ir, seed))
+        model = be.build(ir, weights)
     counts = model.layer_param_counts()
     if not quiet:
         console.print(model.summary(), markup=False, highlight=False)

@@ -28,8 +28,13 @@ def parse_levels(text: str) -> tuple[str, ...]:
     return tuple(lv for lv in LEVEL_NAMES if lv in parts)
 
 
+MAX_SEEDS = 1000  # a count of training runs per backend; more is a typo, not a plan
+
+
 def parse_seeds(text: Optional[str]) -> tuple[int, ...] | None:
     """``N`` → seeds 0 … N−1; ``a,b,c`` → those seeds; None → the spec's ``[conformance] seeds``."""
+    from ..spec_schema.training import MAX_SEED
+
     if text is None:
         return None
     text = text.strip()
@@ -38,14 +43,16 @@ def parse_seeds(text: Optional[str]) -> tuple[int, ...] | None:
             seeds = tuple(int(s) for s in text.split(",") if s.strip())
         else:
             n = int(text)
-            if n < 1:
-                raise UsageError(f"--seeds must be at least 1 (received {n})")
+            if not 1 <= n <= MAX_SEEDS:
+                raise UsageError(f"--seeds must be a count from 1 to {MAX_SEEDS} (received {n})")
             seeds = tuple(range(n))
     except ValueError:
         raise UsageError(f"--seeds takes a count N (seeds 0…N−1) or a comma-separated list of seeds "
                          f"(received {text!r})") from None
     if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise UsageError(f"--seeds must be distinct non-negative integers (received {text!r})")
+    if any(s > MAX_SEED for s in seeds):
+        raise UsageError(f"--seeds: a seed must be at most {MAX_SEED} (received {text!r})")
     return seeds
 
 
@@ -149,6 +156,7 @@ def conform(
     from ..conformance.options import ConformOptions
     from ..conformance.report import print_report, write_chart, write_json, write_markdown
     from ..runner.api import compile_with_overrides
+    from ..runner.resources import check_memory
 
     if interval not in ("paired", "welch"):
         raise UsageError(f"--interval must be paired or welch (received {interval!r})")
@@ -161,6 +169,7 @@ def conform(
         raise UsageError("--chart draws learning curves, which only the training level produces "
                          "(use --level training or all)")
     _, ir = compile_with_overrides(spec, overrides)
+    check_memory(ir, "build")  # before any backend allocates the model
     options = ConformOptions(levels=levels, seeds=seed_list, tolerance_pp=tolerance, strict=strict, epochs=epochs,
                              data_dir=data_dir, trajectory_steps=trajectory_steps, interval=interval)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -1,4 +1,4 @@
-"""Commands that run models: train, evaluate, predict."""
+"""Commands that run models: train, resume, evaluate, predict."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but warnings, errors and the result."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per epoch on stdout, then one with the test metrics."),
     no_download: bool = typer.Option(False, "--no-download", help="Never download data sets."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in --out (its files are removed first)."),
 ) -> None:
     """Train a spec with one backend; write the run directory (history, metrics, curves, model, weights)."""
     from ..runner.api import train_spec
@@ -53,10 +54,41 @@ def train(
         raise UsageError("--quiet and --json are exclusive")
     mode = "json" if as_json else ("quiet" if quiet else "rich")
     result = train_spec(spec, backend=backend, epochs=epochs, seed=seed, data_dir=data_dir, out=out, overrides=overrides,
-                        progress=mode, download=not no_download, console=console)
+                        progress=mode, download=not no_download, console=console, overwrite=overwrite)
+    _report_result(result, quiet, as_json)
+
+
+def resume(
+    run: Path = typer.Argument(..., show_default=False, help="The run directory to continue (runs/<model>/<time>-<backend>)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Total number of epochs (more than the run had: train further, also after it completed)."),
+    backend: Optional[str] = typer.Option(None, "--backend", "-b", help="Continue with this backend instead of the run's own (checkpoints are canonical)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Directory searched first for MNIST / Fashion-MNIST files (default: the run's own)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but warnings, errors and the result."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per epoch on stdout, then one with the test metrics."),
+    no_download: bool = typer.Option(False, "--no-download", help="Never download data sets."),
+) -> None:
+    """Continue an interrupted run from its checkpoint (killed, Ctrl-C, crashed), ending exactly as the
+    uninterrupted run would; or extend a finished one with --epochs."""
+    from ..runner.resume import resume_run
+
+    if quiet and as_json:
+        raise UsageError("--quiet and --json are exclusive")
+    mode = "json" if as_json else ("quiet" if quiet else "rich")
+    result = resume_run(run, epochs=epochs, backend=backend, data_dir=data_dir, progress=mode,
+                        download=not no_download, console=console)
+    _report_result(result, quiet, as_json)
+
+
+def _report_result(result, quiet: bool, as_json: bool) -> None:
+    """The end of train and resume: the NaN failure (exit 1), the test metrics when quiet, the run directory."""
     report = err_console if as_json else console
     if result.status == "nan":
         err_console.print(f"[red]error[/red]: training stopped: the loss became NaN or infinite (run directory {result.run_dir})")
+        raise typer.Exit(EXIT_FAILURE)
+    if result.status == "diverged":
+        err_console.print(f"[red]error[/red]: the training diverged: the loss became NaN or infinite at "
+                          f"{result.diverged_at}; the run directory {result.run_dir} records it (status 'diverged')",
+                          soft_wrap=True)
         raise typer.Exit(EXIT_FAILURE)
     if quiet and result.test_metrics:
         console.print("  ".join(f"{k} {v:.4f}" for k, v in result.test_metrics.items()))
@@ -131,5 +163,5 @@ def predict(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (train, evaluate, predict):
+    for command in (train, resume, evaluate, predict):
         app.command()(guarded(_runner_errors(command)))

@@ -37,9 +37,13 @@ def validate(
             return
         ir_out.write_text(text + "\n")
     if as_json:
+        from ..compiler.memory import estimate
+
+        memory = estimate(ir)
         typer.echo(json.dumps({
             "valid": True, "name": ir.name, "total_params": ir.param_count,
             "trainable_params": ir.trainable_count, "non_trainable_params": ir.non_trainable_count,
+            "memory_bytes": {"weights": memory.weights, "optimizer_state": memory.optimizer, "total": memory.total},
             "layers": [{"name": n.name, "op": n.op, "shape": list(n.shape), "inputs": list(n.inputs),
                         "trainable": n.trainable_count, "non_trainable": n.non_trainable_count} for n in ir.nodes],
         }, indent=2))

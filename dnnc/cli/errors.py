@@ -38,8 +38,9 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     from ..backends.base import BackendError
     from ..compiler.verify import IRError
     from ..runner.datasets.errors import DataError
+    from ..runner.errors import RunnerError
 
-    return (UserError, BackendError, DataError, IRError, FileNotFoundError)
+    return (UserError, BackendError, DataError, IRError, RunnerError, FileNotFoundError)
 
 
 def guarded(fn: F) -> F:
@@ -57,15 +58,31 @@ def guarded(fn: F) -> F:
         except KeyboardInterrupt:
             err_console.print("interrupted")
             raise typer.Exit(130) from None
-        except Exception as exc:
-            if isinstance(exc, _user_error_types()):
-                err_console.print(f"[red]error[/red]: {escape(str(exc))}")
-                raise typer.Exit(EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILURE) from None
-            if os.environ.get("DNNC_DEBUG"):
-                traceback.print_exc()
-            else:
-                err_console.print(f"[red]internal error[/red]: {type(exc).__name__}: {escape(str(exc))}\n"
-                                  "(a bug in dnnc or a plugin; rerun with DNNC_DEBUG=1 for the traceback)")
+        except OSError as exc:
+            if exc.filename is None or isinstance(exc, _user_error_types()):
+                return _report_other(exc)
+            # a file the command reads or writes (an --out, -o or --ir path…): the environment, not dnnc
+            where = exc.filename if exc.filename2 is None else f"{exc.filename} → {exc.filename2}"
+            err_console.print(f"[red]error[/red]: {escape(str(where))}: {escape(exc.strerror or str(exc))}")
             raise typer.Exit(EXIT_FAILURE) from None
+        except MemoryError as exc:
+            err_console.print(f"[red]error[/red]: out of memory ({escape(str(exc)) or 'MemoryError'}): the model or "
+                              "the data does not fit in this machine's memory")
+            raise typer.Exit(EXIT_FAILURE) from None
+        except Exception as exc:
+            _report_other(exc)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _report_other(exc: Exception) -> None:
+    """A user error as one line; anything else as an internal error (a bug). Always exits."""
+    if isinstance(exc, _user_error_types()):
+        err_console.print(f"[red]error[/red]: {escape(str(exc))}")
+        raise typer.Exit(EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILURE) from None
+    if os.environ.get("DNNC_DEBUG"):
+        traceback.print_exception(exc)
+    else:
+        err_console.print(f"[red]internal error[/red]: {type(exc).__name__}: {escape(str(exc))}\n"
+                          "(a bug in dnnc or a plugin; rerun with DNNC_DEBUG=1 for the traceback)")
+    raise typer.Exit(EXIT_FAILURE) from None

@@ -28,6 +28,8 @@ def _layer_label(node) -> str:
         detail = act.type
     elif act is not None and act.type != "linear":
         detail += f", {act.type}"
+    if not node.trainable:
+        detail += ", frozen"
     return f"{node.name} ({detail})"
 
 
@@ -68,9 +70,14 @@ def totals_lines(trainable: int, frozen: int) -> list[str]:
 
 
 def print_summary(ir: "ModelIR") -> None:
+    from ..compiler.memory import estimate, format_bytes
+
     console.print(summary_table(ir))
     for line in totals_lines(ir.trainable_count, ir.non_trainable_count):
         console.print(line)
+    memory = estimate(ir)
+    detail = f"{memory.describe()}, float32" if memory.optimizer_name else "float32"
+    console.print(f"Parameter memory: {format_bytes(memory.total)} ({detail})")
     for o in ir.outputs:
         if o.loss:
             head = f", head {o.head}" if o.head != "linear" else ""

@@ -37,6 +37,11 @@ def load_spec(source: str | Path | dict | SpecSource, *, registry: Registry | No
     return src, spec
 
 
+def located_error(src: SpecSource, issues) -> SpecError:
+    """A SpecError whose issues carry the file, line and column of their path in `src`."""
+    return _located(src, issues)
+
+
 def _located(src: SpecSource, issues) -> SpecError:
     if src.text:
         issues = locate_issues(src, issues)

@@ -9,6 +9,7 @@ prints them one per line in the form::
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -16,35 +17,62 @@ from typing import Any, Sequence
 Loc = tuple[str | int, ...]
 
 
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def format_path(loc: Loc) -> str:
-    """Render a location tuple as ``model.layers[2].units``.
-
-    A key that is not a bare TOML key is quoted: ``search.space."model.layers[0].times"``.
-    """
+    """Render a location tuple as ``model.layers[2].units`` (other keys quoted: ``training.class_weight."-1"``)."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            text = str(part)
-            if not _BARE_KEY.fullmatch(text):
-                text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-            out += f".{text}" if out else text
+            key = part if _PLAIN_KEY.fullmatch(part) else json.dumps(part, ensure_ascii=False)
+            out += f".{key}" if out else key
     return out
 
 
 def short_repr(value: Any, limit: int = 60) -> str:
-    """A compact rendering of a received value for error messages."""
-    if isinstance(value, str):
-        text = repr(value)
-    elif isinstance(value, dict):
-        text = "{" + ", ".join(f"{k} = {short_repr(v, 20)}" for k, v in value.items()) + "}"
+    """A compact rendering of a received value for error messages, in the spec's own syntax:
+    ``true``/``false``, ``null``, ``[1, 2]``, ``{units = 3}``; at most ``limit`` characters."""
+    parts: list[str] = []
+    _render(value, parts, limit + 1)
+    text = "".join(parts)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _render(value: Any, out: list[str], budget: int) -> int:
+    """Append the rendering of ``value`` to ``out``, stopping once ``budget`` characters are written
+    (so that a value nested thousands deep costs no more than its first characters)."""
+    if budget <= 0:
+        return 0
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif value is None:
+        text = "null"
+    elif isinstance(value, (list, tuple, dict)):
+        items = list(value.items()) if isinstance(value, dict) else list(value)
+        opening, closing = ("{", "}") if isinstance(value, dict) else ("[", "]")
+        out.append(opening)
+        used = 1
+        for n, item in enumerate(items):
+            if used >= budget:
+                return used
+            if n:
+                out.append(", ")
+                used += 2
+            if isinstance(value, dict):
+                key = f"{item[0]} = "
+                out.append(key)
+                used += len(key) + _render(item[1], out, budget - used - len(key))
+            else:
+                used += _render(item, out, budget - used)
+        out.append(closing)
+        return used + 1
     else:
         text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    out.append(text[:budget])
+    return min(len(text), budget)
 
 
 _MISSING = object()

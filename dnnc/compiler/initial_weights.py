@@ -2,8 +2,9 @@
 
 Each parameter gets its own NumPy ``Generator(Philox)`` keyed by the seed and
 the SHA-256 of ``"<node>/<param>"``, so adding a layer does not change the
-other layers' draws.  Values are drawn in float64 with the formulas below and
-stored as float32 in the canonical layout.
+other layers' draws.  Values are drawn in float32 directly (``standard_normal``
+and ``random`` with ``dtype=float32``, then scaled in float32), so drawing a
+parameter peaks at its own size (1.5 times for the truncated normals' re-draw masks).
 
 Fans (Keras convention): for a 2-D kernel (in, out) fan_in = in, fan_out = out;
 for N-D, the receptive field multiplies both; for 1-D, fan_in = fan_out = n.
@@ -13,9 +14,9 @@ initializer       distribution
 ================  ===============================================================
 zeros / ones      constant 0 / 1
 constant          constant `value`
-random_normal     N(mean, stddev²), untruncated
-random_uniform    U[minval, maxval)
-truncated_normal  N(mean, stddev²) re-drawn outside mean ± 2·stddev
+random_normal     mean + stddev·z, z ~ N(0, 1) untruncated
+random_uniform    minval + (maxval − minval)·u, u ~ U[0, 1) (kept below maxval)
+truncated_normal  mean + stddev·z, z ~ N(0, 1) re-drawn (in index order) outside ±2
 variance_scaling  n = fan_in, fan_out or (fan_in + fan_out)/2 (at least 1);
                   uniform: U(±sqrt(3·scale/n));
                   untruncated_normal: N(0, scale/n);
@@ -65,12 +66,35 @@ def param_generator(seed: int, key: str) -> np.random.Generator:
     return np.random.Generator(np.random.Philox(key=[seed & 0xFFFFFFFFFFFFFFFF, digest]))
 
 
+def _normal(rng: np.random.Generator, mean: float, std: float, shape: tuple[int, ...]) -> np.ndarray:
+    out = rng.standard_normal(size=shape, dtype=np.float32)
+    out *= np.float32(std)
+    out += np.float32(mean)
+    return out
+
+
 def _truncated(rng: np.random.Generator, mean: float, std: float, shape: tuple[int, ...]) -> np.ndarray:
-    out = rng.normal(mean, std, size=shape)
-    bad = np.abs(out - mean) > 2 * std
-    while bad.any():
-        out[bad] = rng.normal(mean, std, size=int(bad.sum()))
-        bad = np.abs(out - mean) > 2 * std
+    """Standard normals re-drawn, in index order, until every one is within ±2; then scaled."""
+    out = rng.standard_normal(size=shape, dtype=np.float32)
+    flat = out.reshape(-1)
+    redraw = np.flatnonzero((flat > 2) | (flat < -2))
+    while redraw.size:
+        z = rng.standard_normal(size=redraw.size, dtype=np.float32)
+        keep = (z <= 2) & (z >= -2)
+        flat[redraw[keep]] = z[keep]
+        redraw = redraw[~keep]
+    out *= np.float32(std)
+    out += np.float32(mean)
+    return out
+
+
+def _uniform(rng: np.random.Generator, low: float, high: float, shape: tuple[int, ...]) -> np.ndarray:
+    """U[low, high): float32 uniforms on [0, 1) scaled, kept below float32(high) where rounding reaches it."""
+    out = rng.random(size=shape, dtype=np.float32)
+    out *= np.float32(high) - np.float32(low)
+    out += np.float32(low)
+    below_high = max(np.nextafter(np.float32(high), np.float32(-np.inf)), np.float32(low))
+    np.minimum(out, below_high, out=out)
     return out
 
 
@@ -80,37 +104,37 @@ def _variance_scaling(rng, shape, scale: float, mode: str, distribution: str) ->
     variance = scale / max(1.0, n)
     if distribution == "uniform":
         limit = math.sqrt(3.0 * variance)
-        return rng.uniform(-limit, limit, size=shape)
+        return _uniform(rng, -limit, limit, shape)
     if distribution == "untruncated_normal":
-        return rng.normal(0.0, math.sqrt(variance), size=shape)
+        return _normal(rng, 0.0, math.sqrt(variance), shape)
     return _truncated(rng, 0.0, math.sqrt(variance) / TRUNCATED_STD_FACTOR, shape)
 
 
 def draw(init: Any, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """Draw one array (float32) for an IR initializer (:data:`dnnc.compiler.ir_types.InitializerIR`)."""
+    """Draw one float32 array for an IR initializer (:data:`dnnc.compiler.ir_types.InitializerIR`).
+
+    Every value is drawn in float32 directly (NumPy's float32 generators): no float64 copy is made."""
     kind = init.type
     shape = tuple(shape)
     if kind == "zeros":
-        out = np.zeros(shape)
-    elif kind == "ones":
-        out = np.ones(shape)
-    elif kind == "constant":
-        out = np.full(shape, init.value)
-    elif kind == "random_normal":
-        out = rng.normal(init.mean, init.stddev, size=shape)
-    elif kind == "random_uniform":
-        out = rng.uniform(init.minval, init.maxval, size=shape)
-    elif kind == "truncated_normal":
-        out = _truncated(rng, init.mean, init.stddev, shape)
-    elif kind == "variance_scaling":
-        out = _variance_scaling(rng, shape, init.scale, init.mode, init.distribution)
-    else:
-        family, _, dist = kind.partition("_")
-        if family not in _FAMILIES or dist not in ("normal", "uniform"):
-            raise ValueError(f"unknown initializer {kind!r}")
-        scale, mode = _FAMILIES[family]
-        out = _variance_scaling(rng, shape, scale, mode, "uniform" if dist == "uniform" else "truncated_normal")
-    return np.asarray(out, dtype=np.float32)
+        return np.zeros(shape, dtype=np.float32)
+    if kind == "ones":
+        return np.ones(shape, dtype=np.float32)
+    if kind == "constant":
+        return np.full(shape, init.value, dtype=np.float32)
+    if kind == "random_normal":
+        return _normal(rng, init.mean, init.stddev, shape)
+    if kind == "random_uniform":
+        return _uniform(rng, init.minval, init.maxval, shape)
+    if kind == "truncated_normal":
+        return _truncated(rng, init.mean, init.stddev, shape)
+    if kind == "variance_scaling":
+        return _variance_scaling(rng, shape, init.scale, init.mode, init.distribution)
+    family, _, dist = kind.partition("_")
+    if family not in _FAMILIES or dist not in ("normal", "uniform"):
+        raise ValueError(f"unknown initializer {kind!r}")
+    scale, mode = _FAMILIES[family]
+    return _variance_scaling(rng, shape, scale, mode, "uniform" if dist == "uniform" else "truncated_normal")
 
 
 def initial_weights(ir: ModelIR, seed: int | None = None) -> dict[str, np.ndarray]:

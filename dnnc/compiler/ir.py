@@ -33,6 +33,12 @@ Conventions every backend follows
   ``y = x @ kernel + bias``); a backend with another layout converts in one
   documented place.  Batch-norm moving statistics are parameters that are not
   trained (counted as non-trainable, as Keras does).
+* **Frozen nodes.**  A node with ``trainable = False`` (a layer with
+  ``trainable = false`` in the spec) has every parameter ``trainable = False``:
+  no gradient, no optimizer slot, counted as non-trainable.  Ops whose
+  behaviour depends on it say so in an attribute (batch norm:
+  ``inference_mode``, Keras 3's rule that a frozen batch norm normalises with
+  its moving statistics); :mod:`dnnc.compiler.freezing` changes the flag.
 * **Logits out.**  A model emits logits: when an output's loss is a
   cross-entropy, the final softmax/sigmoid is removed from the graph and
   recorded as the output's ``head``; dnnc applies the head for prediction and
@@ -87,6 +93,7 @@ class NodeIR(_Frozen):
                                            description="The op's attribute model, every attribute explicit.")
     params: tuple[ParamIR, ...] = ()
     shape: tuple[int, ...] = Field(description="Output shape without the batch axis.")
+    trainable: bool = Field(True, description="False for a frozen node: none of its parameters is trained.")
     spec_path: tuple[str | int, ...] = Field((), description="Where the node comes from in the spec (for error messages).")
 
     @field_validator("attrs", mode="before")
@@ -144,6 +151,18 @@ class OutputIR(_Frozen):
     target: Literal["sparse", "one_hot", "binary", "regression"] = "regression"
 
 
+class CheckpointIR(_Frozen):
+    """When the runner writes the resumable checkpoint (``training.checkpoint`` of the spec, resolved)."""
+
+    every_epochs: int = Field(..., ge=0)
+    every_steps: int = Field(..., ge=0)
+    min_seconds: float = Field(..., ge=0)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.every_epochs or self.every_steps)
+
+
 class TrainingIR(_Frozen):
     """Training settings with every default explicit."""
 
@@ -155,6 +174,17 @@ class TrainingIR(_Frozen):
     callbacks: tuple[dict[str, Any], ...] = ()
     class_weight: Optional[dict[str, float]] = None
     strict_parity: bool = False
+    checkpoint: Optional[CheckpointIR] = Field(None, description="Resumable checkpoints (None: none are written).")
+
+
+class InitFromIR(_Frozen):
+    """Where the initial weights of some layers come from (``model.init_from``): copied by the runner
+    (:mod:`dnnc.runner.transfer`) over the weights drawn from the seed."""
+
+    source: str = Field(description="The run directory, weights file or model file, as written in the spec "
+                                    "(relative to the spec file).")
+    layers: Optional[dict[str, str]] = Field(description="This model's layer → the source's layer, or None: every "
+                                                         "layer whose name and parameter shapes match.")
 
 
 class ModelIR(_Frozen):
@@ -169,6 +199,7 @@ class ModelIR(_Frozen):
     training: Optional[TrainingIR] = None
     data: Optional[dict[str, Any]] = None
     conformance: dict[str, Any] = Field(default_factory=dict)
+    init_from: Optional[InitFromIR] = None
 
     # -- lookups -----------------------------------------------------------
     def node(self, name: str) -> NodeIR:

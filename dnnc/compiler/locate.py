@@ -126,7 +126,7 @@ def _child(value: object, part: str | int) -> object:
 def _spellings(part: str | int) -> tuple[str | int, ...]:
     if isinstance(part, int):
         return (part, str(part))
-    if part.isdigit():
+    if part.isascii() and part.isdigit():  # not int("³"): str.isdigit() also accepts other scripts' digits
         return (part, int(part))
     return (part,)
 

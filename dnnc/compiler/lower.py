@@ -7,6 +7,7 @@ the path of the offending key; all of them are raised together.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
@@ -15,8 +16,9 @@ from .errors import Loc, SpecError, SpecIssue, format_path
 from .expand import expand_layers
 from pydantic import ValidationError
 
-from .ir import ModelIR, NodeIR, OutputIR, ParamIR, TrainingIR, _attr_errors
+from .ir import CheckpointIR, InitFromIR, ModelIR, NodeIR, OutputIR, ParamIR, TrainingIR, _attr_errors
 from .ir_types import LINEAR
+from .freezing import set_trainable
 from .ops import LoweringError
 from .verify import CROSS_ENTROPY_HEADS, verify
 from .suggest import did_you_mean, format_choices
@@ -111,9 +113,14 @@ def lower_model(spec: Any, registry: Registry, out: _Collector) -> tuple[list[st
         dup = [n for n, c in Counter(n for n, _ in inputs).items() if c > 1]
         for n in dup:
             out.add(("model", "inputs"), f"duplicate input name {n!r}", received=n)
+    for k, (n, shape) in enumerate(inputs):
+        if math.prod(shape) > MAX_ARRAY_VALUES:
+            out.add(("model", "inputs", k, "shape") if model.inputs else ("model", "input_shape"),
+                    f"input {n!r} would hold {math.prod(shape):.3g} values per sample; {_NO_ARRAY}")
     input_names = [n for n, _ in inputs]
     names = _layer_names(layers, paths, input_names, out)
     known = input_names + names
+    duplicated = {n for n, c in Counter(names).items() if c > 1}
 
     edges: dict[str, list[str]] = {}
     for i, (layer, name) in enumerate(zip(layers, names)):
@@ -124,9 +131,9 @@ def lower_model(spec: Any, registry: Registry, out: _Collector) -> tuple[list[st
                     guess = did_you_mean(src, known)
                     out.add(paths[i] + ("inputs", j), f"unknown input {src!r}", received=src,
                             allowed=format_choices(known), hint=f"did you mean {guess!r}?" if guess else None)
-                elif src == name:
+                elif src == name and name not in duplicated:  # with a duplicate name, `src` may mean the other layer
                     out.add(paths[i] + ("inputs", j), "a layer cannot take its own output as input", received=src)
-                else:
+                elif src != name:
                     srcs.append(src)
             edges[name] = srcs
         elif i == 0:
@@ -203,6 +210,15 @@ def lower_model(spec: Any, registry: Registry, out: _Collector) -> tuple[list[st
     return input_names, nodes, outputs
 
 
+#: The most float32 values one array can hold: 2**61 values are 2**63 bytes, the limit of a 64-bit index.
+MAX_ARRAY_VALUES = 2**61
+_NO_ARRAY = "no array can hold more than 2**61 float32 values (8 EiB, all a 64-bit machine can address)"
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(f"{d:,}" for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
 def _lower_layer(layer: Any, name: str, path: Loc, srcs: list[str], in_shapes: list[tuple[int, ...]], defaults: Any,
                  registry: Registry, out: _Collector) -> NodeIR | None:
     """One layer to one node: the layer type's lowering, then the op's shape and parameter rules."""
@@ -227,6 +243,15 @@ def _lower_layer(layer: Any, name: str, path: Loc, srcs: list[str], in_shapes: l
         extra = {"received": exc.received} if exc.received is not None else {}
         out.add(key_path, exc.message, allowed=exc.allowed, **extra)
         return None
+    arrays = [("this layer's output", shape, " per sample")] + [
+        (f"this layer's {s.name} of shape {_shape_text(s.shape)}", s.shape, "") for s in specs]
+    for what, dims, per in arrays:
+        if math.prod(dims) > MAX_ARRAY_VALUES:
+            key = next((k for k in ("units", "shape") if k in layer.model_fields_set), None)
+            extra = {"received": getattr(layer, key)} if key else {}
+            out.add(path + ((key,) if key else ()), f"{what} would hold {math.prod(dims):.3g} values{per}; {_NO_ARRAY}",
+                    **extra)
+            return None
     chosen = {p.name: p for p in draft.params}
     unknown = sorted(set(chosen) - {s.name for s in specs})
     if unknown:
@@ -238,8 +263,16 @@ def _lower_layer(layer: Any, name: str, path: Loc, srcs: list[str], in_shapes: l
                 init=chosen[s.name].init if s.name in chosen else {"type": s.default_init},
                 regularizer=chosen[s.name].regularizer if s.name in chosen else None)
         for s in specs)
-    return NodeIR(name=name, op=draft.op, inputs=tuple(srcs), attrs=attrs, shape=shape, params=params,
+    node = NodeIR(name=name, op=draft.op, inputs=tuple(srcs), attrs=attrs, shape=shape, params=params,
                   spec_path=path)
+    trainable = getattr(layer, "trainable", True)  # the spec key of LayerBase (plugin tables may lack it)
+    if not trainable:
+        if not specs:
+            out.add(path + ("trainable",), f"layer {name!r} ({layer.type}) has no weights to freeze", received=False,
+                    hint="trainable = false applies to layers with weights (dense, maxout, batch_norm…)")
+            return None
+        node = set_trainable(node, False, op, specs)
+    return node
 
 
 # ---------------------------------------------------------------------------
@@ -355,20 +388,74 @@ def lower_outputs(spec: Any, nodes: list[NodeIR], output_names: list[str], out: 
     return result
 
 
-def lower_training(spec: Any, outputs: list[OutputIR]) -> TrainingIR | None:
+def check_class_weight(spec: Any, outputs: list[OutputIR], out: _Collector) -> None:
+    """class_weight needs one output with a classification loss, and names classes that output has."""
+    weights = spec.training.class_weight if spec.training is not None else None
+    if not weights:
+        return
+    path = ("training", "class_weight")
+    trained = [o for o in outputs if o.loss is not None]
+    if len(trained) != 1:
+        out.add(path, f"class_weight needs a model with one output; this model has {len(trained)} "
+                      f"({', '.join(o.name for o in trained)})", hint="use per-row sample weights (data.sample_weight)")
+        return
+    output = trained[0]
+    if output.target == "regression":
+        out.add(path, f"class_weight needs a classification loss; output {output.name!r} uses {output.loss['type']!r}")
+        return
+    classes = 2 if output.target == "binary" else output.shape[-1]
+    if output.target == "binary" and output.shape[-1] != 1:
+        out.add(path, f"class_weight needs one label per sample; output {output.name!r} has {output.shape[-1]} "
+                      "binary targets")
+        return
+    for key in weights:
+        if int(key) >= classes:
+            out.add(path + (key,), f"class {key} does not exist: output {output.name!r} has {classes} classes",
+                    received=key, allowed=f"0…{classes - 1}")
+
+
+def lower_training(spec: Any, outputs: list[OutputIR], nodes: list[NodeIR], out: _Collector) -> TrainingIR | None:
     t = spec.training
     if t is None:
         return None
+    callbacks = []
+    for i, c in enumerate(t.callbacks):
+        config = c.model_dump(mode="json")
+        if config.get("type") == "unfreeze":
+            config = _lower_unfreeze(config, nodes, ("training", "callbacks", i), out)
+        callbacks.append(config)
     return TrainingIR(
         optimizer=t.optimizer.model_dump(mode="json"),
         batch_size=t.batch_size,
         validation_batch_size=t.validation_batch_size or t.batch_size,
         epochs=t.epochs,
         seed=t.seed,
-        callbacks=tuple(c.model_dump(mode="json") for c in t.callbacks),
+        callbacks=tuple(callbacks),
         class_weight=dict(t.class_weight) if t.class_weight else None,
         strict_parity=t.strict_parity,
+        checkpoint=CheckpointIR(**t.checkpoint.model_dump()),
     )
+
+
+def _lower_unfreeze(config: dict, nodes: list[NodeIR], path: tuple, out: _Collector) -> dict:
+    """The unfreeze callback with its layers explicit: the named ones, checked to be frozen, or every frozen one."""
+    frozen = [n.name for n in nodes if not n.trainable]
+    if config["layers"] is None:
+        if not frozen:
+            out.add(path, "unfreeze has nothing to unfreeze: no layer has trainable = false",
+                    hint="set trainable = false on the layers to train frozen first")
+        return dict(config, layers=frozen)
+    names = {n.name for n in nodes}
+    for j, name in enumerate(config["layers"]):
+        if name not in names:
+            guess = did_you_mean(name, frozen or sorted(names))
+            out.add(path + ("layers", j), f"unknown layer {name!r}", received=name,
+                    allowed=format_choices(frozen) if frozen else None,
+                    hint=f"did you mean {guess!r}?" if guess else None)
+        elif name not in frozen:
+            out.add(path + ("layers", j), f"layer {name!r} is not frozen (it has no trainable = false)", received=name,
+                    allowed=format_choices(frozen) if frozen else "none: no layer is frozen")
+    return config
 
 
 def lower_data(spec: Any, outputs: list[OutputIR], out: _Collector) -> dict | None:
@@ -387,7 +474,31 @@ def lower_data(spec: Any, outputs: list[OutputIR], out: _Collector) -> dict | No
         elif targets & {"sparse"} and explicit and data["labels"] != "sparse":
             out.add(("data", "labels"), "sparse_categorical_crossentropy needs integer labels", received=data["labels"],
                     allowed="'sparse' (or use categorical_crossentropy)")
+        elif targets == {"binary"} and not explicit:
+            data["labels"] = "binary"  # 0/1 float32 (n, 1) for binary_crossentropy on one sigmoid unit
     return data
+
+
+def lower_init_from(spec: Any, nodes: list[NodeIR], out: _Collector) -> InitFromIR | None:
+    """``model.init_from`` with the layer list as a mapping; every named layer must be one with weights."""
+    init = spec.model.init_from
+    if init is None:
+        return None
+    if init.layers is None:
+        return InitFromIR(source=init.run, layers=None)
+    pairs = init.layers.items() if isinstance(init.layers, dict) else ((n, n) for n in init.layers)
+    mapping: dict[str, str] = {}
+    with_weights = [n.name for n in nodes if n.params]
+    for k, (target, source) in enumerate(pairs):
+        path = ("model", "init_from", "layers", target if isinstance(init.layers, dict) else k)
+        if target not in with_weights:
+            known = target in {n.name for n in nodes}
+            guess = None if known else did_you_mean(target, with_weights)
+            out.add(path, f"layer {target!r} " + ("has no weights to copy" if known else "is not a layer of this model"),
+                    received=target, allowed=format_choices(with_weights) or "none",
+                    hint=f"did you mean {guess!r}?" if guess else None)
+        mapping[target] = source
+    return InitFromIR(source=init.run, layers=mapping)
 
 
 def lower(spec: Any, registry: Registry, *, name: str) -> ModelIR:
@@ -399,6 +510,9 @@ def lower(spec: Any, registry: Registry, *, name: str) -> ModelIR:
     input_names, nodes, output_names = lowered
     outputs = lower_outputs(spec, nodes, output_names, out)
     data = lower_data(spec, outputs, out)
+    check_class_weight(spec, outputs, out)
+    training = lower_training(spec, outputs, nodes, out)
+    init_from = lower_init_from(spec, nodes, out)
     if out.issues:
         raise SpecError(out.issues)
     ir = ModelIR(
@@ -407,9 +521,10 @@ def lower(spec: Any, registry: Registry, *, name: str) -> ModelIR:
         inputs=tuple(input_names),
         nodes=tuple(nodes),
         outputs=tuple(outputs),
-        training=lower_training(spec, outputs),
+        training=training,
         data=data,
         conformance=spec.conformance.model_dump(mode="json"),
+        init_from=init_from,
     )
     verify(ir, registry.ops)  # a failure here is a bug in dnnc or in a plugin's lowering, never the spec's
     return ir

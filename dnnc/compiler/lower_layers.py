@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from ..spec_schema.layers import BUILTIN_LAYER_MODELS, layer_type_name
+from ..spec_schema.layers import BUILTIN_LAYER_MODELS, LayerBase, layer_type_name
 from ..spec_schema.model import ModelDefaults
 from .ir_types import LINEAR, activation_ir, initializer_ir, regularizer_ir
 from .ops import BUILTIN_OPS, CORE_OPS, MERGE_OPS, LoweringError, OpAttrs, same_rank
@@ -108,6 +108,7 @@ def lower_batch_norm(layer: Any, shapes: Sequence[Shape], defaults: ModelDefault
         "epsilon": _first(layer.epsilon, defaults.batch_norm.epsilon),
         "center": layer.center,
         "scale": layer.scale,
+        "inference_mode": not layer.trainable,  # a frozen batch norm uses its moving statistics (Keras 3)
     })
 
 
@@ -119,7 +120,7 @@ def lower_activation(layer: Any, shapes: Sequence[Shape], defaults: ModelDefault
     if layer.type == "activation":
         act = activation_ir(layer.activation)
     else:  # an activation type used as a layer: its own fields minus the layer keys
-        act = activation_ir(layer.model_dump(exclude={"name", "inputs"}))
+        act = activation_ir(layer.model_dump(exclude=set(LayerBase.model_fields)))
     return NodeDraft("activation", {"activation": act})
 
 
@@ -130,7 +131,7 @@ def lower_concatenate(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaul
     axis = layer.axis - 1 if layer.axis > 0 else layer.axis
     if layer.axis == 0 or not -rank <= axis < rank:
         raise LoweringError(f"axis out of range for inputs of rank {rank} (batch axis excluded)", key="axis",
-                            received=layer.axis, allowed=f"1…{rank} or −{rank}…−1")
+                            received=layer.axis, allowed="1 or −1" if rank == 1 else f"1…{rank} or −{rank}…−1")
     return NodeDraft("concatenate", {"axis": axis % rank - rank})
 
 

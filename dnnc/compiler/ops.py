@@ -11,7 +11,9 @@ layer types define (:attr:`dnnc.plugins.vocabulary.LayerType.op`, collected in
 * its **shape rule**: the output shape from the attributes and the input
   shapes (shapes exclude the batch axis; data is channels-last);
 * its **parameters**: names, shapes and trainability as functions of the
-  attributes and input shapes, in canonical order and canonical layout.
+  attributes and input shapes, in canonical order and canonical layout;
+* optionally, how its attributes follow the node's ``trainable`` flag (a
+  frozen node): :attr:`OpDef.trainability` (batch norm: ``inference_mode``).
 
 :func:`dnnc.compiler.verify.verify` checks every node of an IR against its
 op's definition, and the lowering computes shapes and parameter shapes with
@@ -63,6 +65,8 @@ class ParamSpec:
 
 ShapeRule = Callable[[Any, Sequence[Shape]], Shape]
 ParamRule = Callable[[Any, Sequence[Shape]], tuple[ParamSpec, ...]]
+#: ``(attrs, trainable) -> attrs``: the attributes a node of the op has when its ``trainable`` flag is `trainable`.
+TrainabilityRule = Callable[[Any, bool], Any]
 
 
 def _no_params(attrs: Any, shapes: Sequence[Shape]) -> tuple[ParamSpec, ...]:
@@ -81,6 +85,10 @@ class OpDef:
     max_inputs: int | None = 1
     params: ParamRule = _no_params
     layout: str = ""
+    #: How the attributes follow the node's ``trainable`` flag (None: they do not depend on it).  The
+    #: verifier checks ``trainability(attrs, node.trainable) == attrs``; freezing or unfreezing a node
+    #: (:mod:`dnnc.compiler.freezing`) applies it.
+    trainability: TrainabilityRule | None = None
 
     def check_arity(self, count: int) -> None:
         """Raise LoweringError (key "inputs") unless `count` inputs are allowed."""
@@ -138,6 +146,9 @@ class BatchNormAttrs(OpAttrs):
     epsilon: float = Field(..., gt=0, description="Added to the variance.")
     center: StrictBool = Field(..., description="Whether the op has the offset parameter beta.")
     scale: StrictBool = Field(..., description="Whether the op has the scale parameter gamma.")
+    inference_mode: StrictBool = Field(
+        ..., description="Normalise with the moving statistics and never update them, in training mode too; true "
+                         "exactly when the node is frozen (trainable = false), the Keras 3 rule.")
 
 
 class DropoutAttrs(OpAttrs):
@@ -230,6 +241,13 @@ def _batch_norm_params(attrs: BatchNormAttrs, shapes: Sequence[Shape]) -> tuple[
     return tuple(params)
 
 
+def _batch_norm_trainability(attrs: BatchNormAttrs, trainable: bool) -> BatchNormAttrs:
+    """A frozen batch norm runs in inference mode (Keras 3): ``inference_mode = not trainable``."""
+    if attrs.inference_mode == (not trainable):
+        return attrs
+    return attrs.model_copy(update={"inference_mode": not trainable})
+
+
 def same_rank(shapes: Sequence[Shape], op: str) -> int:
     """The common rank of `shapes`; LoweringError when they differ."""
     ranks = {len(s) for s in shapes}
@@ -297,10 +315,12 @@ BUILTIN_OPS: dict[str, OpDef] = {op.name: op for op in [
     OpDef("batch_norm", BatchNormAttrs,
           "Training mode: y = γ·(x − μ_B)/sqrt(σ²_B + ε) + β with the batch mean and the biased batch variance "
           "over every axis but the channel axis, then moving = momentum·moving + (1 − momentum)·batch (biased "
-          "variance). Inference mode uses the moving statistics.",
+          "variance). Inference mode uses the moving statistics: y = γ·(x − moving_mean)/sqrt(moving_variance + ε) "
+          "+ β. With inference_mode (a frozen node) the inference formula is used in training mode too, the moving "
+          "statistics never change, and the gradient with respect to x is γ/sqrt(moving_variance + ε)·∂y.",
           _batch_norm_shape, params=_batch_norm_params,
           layout="gamma (C,) when scale, beta (C,) when center, then moving_mean (C,), moving_variance (C,) "
-                 "(not trained)."),
+                 "(not trained).", trainability=_batch_norm_trainability),
     OpDef("dropout", DropoutAttrs,
           "Inverted dropout: in training mode y = x·mask/(1 − rate) with mask ~ Bernoulli(1 − rate) per element "
           "(dnnc draws the masks under strict parity); identity at inference.", _same),
@@ -358,6 +378,9 @@ def ops_markdown(table: Mapping[str, OpDef] | None = None) -> str:
         "layout; the canonical weight key is `<node>/<param>`. `dnnc.compiler.verify.verify` checks every node",
         "against this table. An `activation` attribute is one of the spec's activations with every parameter",
         "written out (`dnnc/compiler/ir_types.py`), e.g. `{ type = \"leaky_relu\", negative_slope = 0.01 }`.",
+        "A node with parameters may be frozen (the node's `trainable` is false, from `trainable = false` on the",
+        "layer): none of its parameters is trained (no gradient, no optimizer slot, no penalty), and an op whose",
+        "behaviour depends on it says so in an attribute (`batch_norm`: `inference_mode`).",
         "",
     ]
     for name, op in table.items():

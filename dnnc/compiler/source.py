@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from dnnc.compiler import brackets
 from dnnc.compiler.errors import SpecError, SpecIssue
 
 Format = Literal["toml", "json"]
@@ -97,11 +98,14 @@ def parse_text(
 def _parse_toml(text: str, display: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
+    except RecursionError:
+        raise SpecError([_too_deep(text, "toml", display)]) from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         line: int | None
         column: int | None
         m = _TOML_POS.search(message)
+        at_end = m is None
         if m:
             line, column = int(m.group(1)), int(m.group(2))
             message = message[: m.start()]
@@ -110,7 +114,31 @@ def _parse_toml(text: str, display: str) -> dict[str, Any]:
             if m:
                 message = message[: m.start()]
             line, column = _end_position(text)
-        raise SpecError([_syntax_issue(display, message, line, column)]) from None
+        issue = _unclosed_array(text, message, line, column, at_end, display)
+        raise SpecError([issue or _syntax_issue(display, message, line, column)]) from None
+
+
+def _unclosed_array(text: str, message: str, line: int, column: int, at_end: bool, display: str) -> SpecIssue | None:
+    """An array never closed, reported at its ``[`` rather than where tomllib gave up: the end of the
+    document, or the next ``[table]`` header (which tomllib reads as a nested array)."""
+    stop = len(text) if at_end else brackets.offset_of(text, line, column)
+    opened = brackets.scan(text, "toml", stop).open_at_stop
+    if not opened or text[opened[0]] != "[":
+        return None
+    first_line, first_column = brackets.position(text, opened[0])
+    if first_line >= line or not (at_end or brackets.looks_like_table_header(text, line)):
+        return None
+    where = "at the end of the file" if at_end else f"at line {line}, column {column}"
+    return SpecIssue(path=(), message="this array is never closed: ']' is missing", file=display, line=first_line,
+                     column=first_column, kind="syntax",
+                     hint=f"the parser stopped {where} ({message.rstrip('.')})")
+
+
+def _too_deep(text: str, fmt: Format, display: str) -> SpecIssue:
+    found = brackets.scan(text, fmt)
+    line, column = brackets.position(text, found.deepest_from) if found.deepest_from is not None else (1, 1)
+    return _syntax_issue(display, f"arrays and tables are nested too deeply for the parser "
+                                  f"({found.max_depth:,} levels from here)", line, column)
 
 
 def _parse_json(text: str, display: str) -> dict[str, Any]:
@@ -119,7 +147,7 @@ def _parse_json(text: str, display: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise SpecError([_syntax_issue(display, exc.msg, exc.lineno, exc.colno)]) from None
     except RecursionError:
-        raise SpecError([_syntax_issue(display, "nested too deeply", 1, 1)]) from None
+        raise SpecError([_too_deep(text, "json", display)]) from None
     if not isinstance(data, dict):
         line, column = _first_token(text)
         raise SpecError(

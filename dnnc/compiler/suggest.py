@@ -8,6 +8,8 @@ from typing import Iterable
 
 #: Minimum difflib similarity ratio for a suggestion.
 CUTOFF = 0.6
+#: Edits (insertions, deletions, substitutions, swaps) within which a suggestion counts as a typo.
+TYPO_EDITS = 2
 
 _SEPARATORS = re.compile(r"[\s_\-]+")
 
@@ -31,8 +33,28 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     folded: dict[str, str] = {}
     for c in options:
         folded.setdefault(c.casefold(), c)
-    match = difflib.get_close_matches(word.casefold(), list(folded), n=1, cutoff=CUTOFF)
-    return folded[match[0]] if match else None
+    target = word.casefold()
+    matches = difflib.get_close_matches(target, list(folded), n=len(folded), cutoff=CUTOFF)
+    if not matches:
+        return None
+    # a near typo (at most TYPO_EDITS edits) beats difflib's ranking, the fewest edits first: 'adma' is one swap
+    # from 'adam' but two insertions from 'adamax', which difflib ranks higher
+    typos = [(d, n) for n, m in enumerate(matches) if (d := edit_distance(target, m)) <= TYPO_EDITS]
+    return folded[matches[min(typos)[1]]] if typos else folded[matches[0]]
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Optimal-string-alignment distance: insertions, deletions, substitutions and swaps of adjacent characters."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[-1]
 
 
 def format_choices(choices: Iterable[object], limit: int = 12) -> str:

@@ -119,6 +119,9 @@ def issue_from_error(err: dict, data: Any, root: type[BaseModel]) -> SpecIssue:
                          hint=f"did you mean {guess!r}?" if guess else None, kind="unknown_key")
     if kind == "union_tag_invalid":
         tags = _quoted(ctx.get("expected_tags", ""))
+        if isinstance(received, dict) and not isinstance(received.get("type"), str):
+            return SpecIssue(path + ("type",), f"expected a string naming the {_category(path)}", received=received.get("type"),
+                             allowed=format_choices(tags), kind="type")
         tag = ctx.get("tag")
         guess = did_you_mean(str(tag), tags)
         return SpecIssue(path, f"unknown {_category(path)} {tag!r}", allowed=format_choices(tags),
@@ -139,11 +142,13 @@ def issue_from_error(err: dict, data: Any, root: type[BaseModel]) -> SpecIssue:
         bound = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
         word = "at least" if kind == "too_short" else "at most"
         return SpecIssue(path, f"must have {word} {bound} item{'s' if bound != 1 else ''}", received=received)
+    if kind == "finite_number":
+        return SpecIssue(path, "must be a finite number", received=received, kind="range")
     if kind in _TYPE_WORDS:
         return SpecIssue(path, f"expected {_TYPE_WORDS[kind]}", received=received, kind="type")
     if kind == "string_pattern_mismatch":
-        return SpecIssue(path, "not a valid name (letters, digits, '_', '.', '-'; not starting with a digit)",
-                         received=received)
+        return SpecIssue(path, "not a valid name", received=received,
+                         allowed="ASCII letters A–Z a–z, digits 0–9, '_', '.' and '-', starting with a letter or '_'")
     message = err.get("msg", "invalid value")
     message = re.sub(r"^(Value error|Assertion failed), ", "", message)
     return SpecIssue(path, message, received=_MISSING if isinstance(received, dict) else received)

@@ -16,7 +16,12 @@ Invariants:
   shape rule gives for its attributes and input shapes (an input node's
   declared shape has positive entries);
 * each node's parameters are exactly what its op defines — names in canonical
-  order, shapes, trainability;
+  order, shapes, trainability (a parameter is trainable when its op says so
+  and its node is not frozen);
+* only a node with parameters can be frozen (``trainable = False``), and the
+  attributes of an op that depends on it agree with the flag
+  (:attr:`~dnnc.compiler.ops.OpDef.trainability`: a frozen batch norm has
+  ``inference_mode`` true, a trainable one false);
 * outputs name distinct nodes and carry their shapes; an output's head and
   target agree with its loss (a cross-entropy loss is computed from logits,
   with the softmax or sigmoid head the compiler removed from the graph; every
@@ -154,12 +159,24 @@ def _check_params(node, op: OpDef, in_shapes, bad) -> None:
     if want != have:
         bad(node.name, "params", f"are {have} but {node.op} with these attributes has {want}")
         return
+    if not node.trainable and not specs:
+        bad(node.name, "trainable", f"is false, but a {node.op} node has no parameters to freeze")
     for k, (spec, param) in enumerate(zip(specs, node.params)):
         if tuple(param.shape) != spec.shape:
             bad(node.name, f"params[{k}].shape", f"{param.name} is {list(param.shape)} but {node.op} gives "
                                                  f"{list(spec.shape)}")
-        if param.trainable != spec.trainable:
-            bad(node.name, f"params[{k}].trainable", f"{param.name} must be {'trainable' if spec.trainable else 'not trainable'}")
+        expected = spec.trainable and node.trainable
+        if param.trainable != expected:
+            why = "" if spec.trainable == expected else " (the node is frozen)"
+            bad(node.name, f"params[{k}].trainable", f"{param.name} must be {'trainable' if expected else 'not trainable'}{why}")
+    if op.trainability is not None:
+        wanted = op.trainability(node.attrs, node.trainable)
+        if wanted != node.attrs:
+            fields = [f for f in type(node.attrs).model_fields if getattr(wanted, f) != getattr(node.attrs, f)]
+            state = "trainable" if node.trainable else "frozen"
+            for f in fields:
+                bad(node.name, f"attrs.{f}", f"is {getattr(node.attrs, f)!r} but a {state} {node.op} node has "
+                                             f"{getattr(wanted, f)!r}")
 
 
 def _check_head(out, field: str, bad) -> None:

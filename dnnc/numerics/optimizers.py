@@ -207,3 +207,30 @@ def make_reference_optimizer(opt_ir: Mapping[str, Any]) -> ReferenceOptimizer:
     except KeyError:
         raise ValueError(f"unknown optimizer type {kind!r}; known: {', '.join(sorted(REFERENCE_OPTIMIZERS))}") from None
     return cls(opt_ir)
+
+
+def optimizer_state_names(opt_ir: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(slot names per trained parameter, scalar names besides ``iterations``) of an optimizer IR dict.
+
+    The canonical optimizer state (``CompiledModel.optimizer_state``) after the first step holds, for every
+    trained parameter ``<node>/<param>``, one array ``<node>/<param>/<slot>`` per slot name, ``iterations``
+    and the scalars.
+    """
+    kind = opt_ir.get("type")
+    if kind == "sgd":
+        slots: tuple[str, ...] = ("momentum",) if opt_ir["momentum"] else ()
+    elif kind in ("adam", "adamw"):
+        slots = ("m", "v", "v_hat") if opt_ir["amsgrad"] else ("m", "v")
+    elif kind == "nadam":
+        slots = ("m", "v")
+    elif kind == "adamax":
+        slots = ("m", "u")
+    elif kind == "rmsprop":
+        slots = ("v",) + (("mean_grad",) if opt_ir["centered"] else ()) + (("momentum",) if opt_ir["momentum"] else ())
+    elif kind == "adagrad":
+        slots = ("accumulator",)
+    elif kind == "adadelta":
+        slots = ("mean_sq_grad", "mean_sq_delta")
+    else:
+        raise ValueError(f"unknown optimizer type {kind!r}; known: {', '.join(sorted(REFERENCE_OPTIMIZERS))}")
+    return slots, (("u_product",) if kind == "nadam" else ())

@@ -13,11 +13,13 @@ from .history import History
 from .loop import Trainer, evaluate_split, train
 from .metrics import MetricSet
 from .progress import JsonProgress, Progress, QuietProgress, RichProgress, make_progress
+from .resume import resume_run
 from .sampling import BatchSource, SequentialBatches, ShuffledBatches, epoch_permutation
 
 __all__ = [
     "Batch", "BatchSource", "Callback", "CallbackContext", "History", "JsonProgress", "LocalExecutor", "MetricSet",
     "Progress", "QuietProgress", "RichProgress", "RunResult", "RunnerError", "SequentialBatches", "ShapeMismatch",
     "ShuffledBatches", "StepExecutor", "Trainer", "TrainingContext", "TrainingState", "compile_with_overrides", "epoch_permutation", "evaluate_run",
-    "evaluate_split", "get_backend", "load_run_model", "make_progress", "predict", "train", "train_spec",
+    "evaluate_split", "get_backend", "load_run_model", "make_progress", "predict", "resume_run", "train",
+    "train_spec",
 ]

@@ -12,14 +12,15 @@ No framework is imported until a backend builds a model.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from ..backends.base import Backend, BackendError, CompiledModel, check_supported
-from ..compiler.compile import compile_spec
+from ..compiler.compile import compile_spec, located_error
 from ..compiler.errors import SpecError
 from ..compiler.initial_weights import initial_weights
 from ..compiler.ir import ModelIR
@@ -29,8 +30,11 @@ from .callbacks.base import Callback
 from .callbacks.factory import build_callbacks
 from .checksums import sha256_file
 from .context import CallbackContext
-from .datasets import Datasets, load_data
-from .data_checks import check_split
+from .datasets import Datasets
+from .datasets.load import load_raw
+from .datasets.prepare import prepare
+from .data_checks import check_finite, check_raw, check_split, data_warnings
+from .divergence import DivergenceWatch
 from .errors import RunnerError
 from .executor import LocalExecutor
 from .history import History
@@ -39,8 +43,11 @@ from .loop import Trainer, evaluate_split
 from .metrics import MetricSet
 from .overrides import apply_overrides, attribute_issues
 from .progress import Progress, TeeProgress, TextLogProgress, make_progress
+from .checkpoint import CHECKPOINT_FILE, Checkpoint, CheckpointWriter
+from .transfer import TransferReport, transfer_weights
 from .records import (IR_FILE, LOG_FILE, MANIFEST, WEIGHTS, RunRecords, default_run_dir, determinism_settings,
-                      framework_versions, read_run, system_info)
+                      framework_versions, read_run, read_weights, system_info, writing)
+from .resources import check_memory
 
 
 @dataclass
@@ -54,8 +61,11 @@ class RunResult:
     history: History
     test_metrics: dict[str, float]
     status: str
-    """``"completed"``, ``"stopped_early"`` (a callback stopped training) or ``"nan"`` (terminate_on_nan)."""
+    """``"completed"``, ``"stopped_early"`` (a callback stopped training), ``"nan"`` (terminate_on_nan) or
+    ``"diverged"`` (the loss became NaN or infinite and training went on)."""
     files: dict[str, Path] = field(default_factory=dict)
+    diverged_at: str | None = None
+    """Where the loss first stopped being finite (``'epoch 3, step 17 (global step 217)'``), if it did."""
 
 
 # --------------------------------------------------------------------------
@@ -86,7 +96,8 @@ def get_backend(name: str, ir: ModelIR | None = None) -> Backend:
 
 
 def load_datasets(ir: ModelIR, *, base_dir: Path | None, data_dir: Path | None = None, download: bool = True) -> Datasets:
-    """The data of ``ir.data``, prepared for the model's inputs and outputs.
+    """The data of ``ir.data``, prepared for the model's inputs and outputs, with its values checked
+    (:func:`~dnnc.runner.data_checks.check_raw`, :func:`~dnnc.runner.data_checks.check_finite`).
 
     The data table is validated with the installed vocabulary, so dataset types added by
     plugins load through their `DatasetType.load`; a table the installed plugins do not
@@ -105,11 +116,27 @@ def load_datasets(ir: ModelIR, *, base_dir: Path | None, data_dir: Path | None =
                           + "; ".join(("data." + i.render()) if i.path else i.render() for i in issues))
     loaders = {name: t.load for name, t in registry.datasets.items() if t.load is not None}
     seed = ir.training.seed if ir.training is not None else 0
-    return load_data(
+    raw = load_raw(
         spec, base_dir=base_dir, data_dir=None if data_dir is None else Path(data_dir), seed=seed,
-        input_names=list(ir.inputs), output_names=[o.name for o in ir.outputs], download=download,
-        input_shapes={name: ir.node(name).shape for name in ir.inputs}, loaders=loaders,
+        input_names=list(ir.inputs), output_names=[o.name for o in ir.outputs], download=download, loaders=loaders,
     )
+    check_raw(ir, raw)
+    datasets = prepare(raw, spec, seed=seed, input_shapes={name: ir.node(name).shape for name in ir.inputs})
+    check_finite(datasets)
+    return datasets
+
+
+def starting_weights(ir: ModelIR, base_dir: Path | None, source: SpecSource | None = None, *, seed: int | None = None
+                     ) -> tuple[dict[str, np.ndarray], TransferReport | None]:
+    """The weights a model starts from: drawn from the seed (default: the training seed), then the layers of
+    ``model.init_from`` copied in (:mod:`dnnc.runner.transfer`; its spec errors located in `source`)."""
+    weights = initial_weights(ir, seed)
+    try:
+        return transfer_weights(ir, weights, base_dir)
+    except SpecError as exc:
+        if source is None:
+            raise
+        raise located_error(source, exc.issues) from None
 
 
 def _status(history: History) -> str:
@@ -121,6 +148,24 @@ def _status(history: History) -> str:
 # --------------------------------------------------------------------------
 # train
 # --------------------------------------------------------------------------
+
+
+def open_run_dir(out: str | Path | None, model_name: str, backend: str, runs_root: str | Path = "runs", *,
+                 overwrite: bool = False) -> RunRecords:
+    """The records of a new run, holding its directory's lock: ``out``, or a fresh default directory
+    (``<runs_root>/<model>/<YYYYmmdd-HHMMSS>-<backend>``, created atomically so that two runs started in the
+    same second get two directories)."""
+    if out is not None:
+        return RunRecords(Path(out), overwrite=overwrite)
+    while True:
+        run_dir = default_run_dir(model_name, backend, runs_root)
+        with writing(run_dir):
+            run_dir.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                run_dir.mkdir()
+            except FileExistsError:
+                continue  # another run took it since default_run_dir looked
+        return RunRecords(run_dir, fresh=True)
 
 
 def train_spec(
@@ -136,6 +181,7 @@ def train_spec(
     download: bool = True,
     runs_root: str | Path = "runs",
     console=None,
+    overwrite: bool = False,
     callbacks: Sequence[Callback] = (),
     data_loader: Callable[..., Datasets] | None = None,
     artifacts: bool = True,
@@ -144,7 +190,8 @@ def train_spec(
 
     ``epochs`` / ``seed`` are shorthands for ``--set training.epochs=…`` / ``training.seed=…``
     (applied after ``overrides``, validated like the file).  ``out`` is the run
-    directory (default ``<runs_root>/<model>/<YYYYmmdd-HHMMSS>-<backend>``).
+    directory (default ``<runs_root>/<model>/<YYYYmmdd-HHMMSS>-<backend>``); one that already holds a
+    run is replaced only with ``overwrite``.  The directory is claimed (locked) before the data is loaded.
     ``callbacks`` run after the spec's own (``dnnc tune`` adds its pruning callback);
     ``data_loader`` replaces :func:`load_datasets` (same arguments; ``dnnc tune``'s
     workers pass one that keeps the data of earlier trials).  ``artifacts=False`` skips the
@@ -157,45 +204,87 @@ def train_spec(
     if seed is not None:
         overrides.append(f"training.seed={int(seed)}")
     spec_path = Path(spec_path)
-    _, ir = compile_with_overrides(spec_path, overrides)
+    source, ir = compile_with_overrides(spec_path, overrides)
     if ir.training is None:
         raise RunnerError(f"{spec_path} has no [training] table: nothing says how to train the model")
     if not all(o.loss is not None for o in ir.outputs):
         raise RunnerError(f"{spec_path}: every output needs a loss to train")
+    check_memory(ir, "train")  # before the data and the weights are allocated
     base_dir = spec_path.resolve().parent
-    datasets = (data_loader or load_datasets)(ir, base_dir=base_dir, data_dir=data_dir, download=download)
-    for part, rows in (("training", datasets.train), ("validation", datasets.validation), ("test", datasets.test)):
-        if rows is not None:
-            check_split(ir, rows, part)  # before anything is written
-    chosen = get_backend(backend, ir)
-    model = chosen.build(ir, initial_weights(ir, ir.training.seed))
-
-    run_dir = Path(out) if out is not None else default_run_dir(ir.name, backend, runs_root)
-    records = RunRecords(run_dir)
-    records.copy_spec(spec_path)
-    records.write_ir(ir)
-    records.start_manifest(
-        model=ir.name,
-        spec={"path": str(spec_path.resolve()), "sha256": sha256_file(spec_path), "overrides": overrides},
-        spec_dir=str(base_dir),
-        data_dir=None if data_dir is None else str(Path(data_dir).resolve()),
-        backend={"name": chosen.name, "status": chosen.status()[1], "artifact_suffix": chosen.artifact_suffix},
-        frameworks=framework_versions(),
-        **system_info(),
-        seed=ir.training.seed,
-        epochs=ir.training.epochs,
-        batch_size=ir.training.batch_size,
-        determinism=determinism_settings(ir.training.strict_parity),
-        data=datasets.meta,
-    )
-    shown = make_progress(progress, console) if isinstance(progress, str) else progress
-    reporter = TeeProgress(shown, TextLogProgress(records.path(LOG_FILE)))
-    context = CallbackContext(ir=ir, run_dir=run_dir, message=lambda text: reporter.message(text, "info"))
-    trainer = None
+    records = open_run_dir(out, ir.name, backend, runs_root, overwrite=overwrite)
     try:
-        all_callbacks = build_callbacks(ir.training.callbacks, context) + list(callbacks)
-        trainer = Trainer(model, ir, datasets, callbacks=all_callbacks, progress=reporter, run_dir=run_dir,
-                          artifact_suffix=chosen.artifact_suffix)
+        datasets = (data_loader or load_datasets)(ir, base_dir=base_dir, data_dir=data_dir, download=download)
+        for part, rows in (("training", datasets.train), ("validation", datasets.validation), ("test", datasets.test)):
+            if rows is not None:
+                check_split(ir, rows, part)  # before anything is written
+        chosen = get_backend(backend, ir)
+        weights, transfer = starting_weights(ir, base_dir, source)
+        model = chosen.build(ir, weights)
+    except BaseException:
+        records.discard()
+        raise
+    try:
+        records.copy_spec(spec_path)
+        records.write_ir(ir)
+        records.start_manifest(
+            model=ir.name,
+            spec={"path": str(spec_path.resolve()), "sha256": sha256_file(spec_path), "overrides": overrides},
+            spec_dir=str(base_dir),
+            data_dir=None if data_dir is None else str(Path(data_dir).resolve()),
+            backend=backend_record(chosen),
+            frameworks=framework_versions(),
+            **system_info(),
+            seed=ir.training.seed,
+            epochs=ir.training.epochs,
+            batch_size=ir.training.batch_size,
+            determinism=determinism_settings(ir.training.strict_parity),
+            data=datasets.meta,
+            **({"init_from": transfer.to_dict()} if transfer is not None else {}),
+        )
+        return fit_and_record(records, ir, chosen, model, datasets, epochs=ir.training.epochs, progress=progress,
+                              console=console, notes=transfer.lines() if transfer is not None else (),
+                              callbacks=callbacks, artifacts=artifacts)
+    finally:
+        records.close()
+
+
+def backend_record(backend: Backend) -> dict[str, Any]:
+    """The manifest's ``backend`` entry."""
+    return {"name": backend.name, "status": backend.status()[1], "artifact_suffix": backend.artifact_suffix}
+
+
+def fit_and_record(records: RunRecords, ir: ModelIR, backend: Backend, model: CompiledModel, datasets: Datasets, *,
+                   epochs: int, progress: str | Progress = "rich", console=None,
+                   resume: "Checkpoint | None" = None, notes: Sequence[str] = (),
+                   callbacks: Sequence[Callback] = (), artifacts: bool = True) -> RunResult:
+    """Train (or, with `resume`, continue) `model` with the spec's callbacks (then `callbacks`), write the run's
+    result files and finish the manifest (status ``failed`` / ``interrupted`` on an exception, which is
+    re-raised).  `notes` are shown (and logged) first; ``artifacts=False`` skips the native model file and the
+    learning-curve plot (see :func:`train_spec`).  The caller holds the directory's lock and releases it."""
+    run_dir = records.run_dir
+    shown = make_progress(progress, console) if isinstance(progress, str) else progress
+    with writing(records.path(LOG_FILE)):
+        reporter = TeeProgress(shown, TextLogProgress(records.path(LOG_FILE)))
+    if records.lock.taken_over is not None:
+        reporter.message(f"took over the lock of {run_dir} left by a run that ended without releasing it "
+                         f"({records.lock.taken_over.describe()})", "warning")
+    for warning in data_warnings(datasets.meta):
+        reporter.message(warning, "warning")
+    for line in notes:
+        reporter.message(line)
+    context = CallbackContext(ir=ir, run_dir=run_dir, message=lambda text: reporter.message(text, "info"))
+    config = ir.training.checkpoint
+    checkpoints = (CheckpointWriter(records.path(CHECKPOINT_FILE), config)
+                   if config is not None and config.enabled else None)
+    if resume is None:
+        records.path(CHECKPOINT_FILE).unlink(missing_ok=True)  # a fresh run: nothing to resume from yet
+    trainer = None
+    watch = DivergenceWatch()
+    try:
+        all_callbacks = [*build_callbacks(ir.training.callbacks, context), *callbacks, watch]
+        trainer = Trainer(model, ir, datasets, epochs=epochs, callbacks=all_callbacks, progress=reporter,
+                          run_dir=run_dir, artifact_suffix=backend.artifact_suffix, checkpoints=checkpoints,
+                          resume=resume)
         history = trainer.fit()
     except BaseException as exc:
         reporter.close()
@@ -210,18 +299,23 @@ def train_spec(
         "weights": records.save_weights(model.get_weights()),
     }
     if artifacts:
-        saved = records.save_model(model, chosen.artifact_suffix)
+        saved = records.save_model(model, backend.artifact_suffix)
         if saved:
             files["model"] = saved[0]
-        curves = records.plot_curves(history, title=f"{ir.name} ({chosen.name})")
+        curves = records.plot_curves(history, title=f"{ir.name} ({backend.name})")
         if curves is not None:
             files["learning_curves"] = curves
+    if checkpoints is not None and records.path(CHECKPOINT_FILE).is_file():
+        files["checkpoint"] = records.path(CHECKPOINT_FILE)
     status = _status(history)
+    extra = {}
+    if watch.first is not None and status != "nan":
+        status, extra = "diverged", {"diverged_at": watch.describe()}
     records.finish_manifest(status, frameworks=framework_versions(), steps=history.steps,
-                            epochs_run=len(history.epochs), test_metrics=history.test)
+                            epochs_run=len(history.epochs), test_metrics=history.test, **extra)
     files["manifest"] = records.path(MANIFEST)
-    return RunResult(run_dir=run_dir, ir=ir, backend=chosen.name, model=model, history=history,
-                     test_metrics=dict(history.test), status=status, files=files)
+    return RunResult(run_dir=run_dir, ir=ir, backend=backend.name, model=model, history=history,
+                     test_metrics=dict(history.test), status=status, files=files, diverged_at=watch.describe())
 
 
 # --------------------------------------------------------------------------
@@ -248,7 +342,7 @@ def _holds_weights_of(path: Path, run_dir: Path) -> bool:
     try:
         with np.load(path, allow_pickle=False) as data:
             keys = set(data.files)
-    except (OSError, ValueError):
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         return False
     ir = read_run(run_dir)[0]
     return keys == {key for key, _, _ in ir.weight_specs()}
@@ -277,6 +371,7 @@ def load_run_model(target: str | Path, backend: str | None = None) -> tuple[Comp
                 raise RunnerError(f"{target}: neither canonical weights of a run nor a model file of an installed backend")
             model = matches[0].load(target)
             manifest = read_run(run_dir)[1] if run_dir is not None else {}
+            check_finite_weights(model.get_weights(), target, manifest)
             return model, model.ir, manifest
     else:
         raise RunnerError(f"{target} not found")
@@ -284,10 +379,25 @@ def load_run_model(target: str | Path, backend: str | None = None) -> tuple[Comp
     name = backend or manifest.get("backend", {}).get("name")
     if not name:
         raise RunnerError(f"{run_dir}/{MANIFEST} does not name the backend; pass backend=")
-    with np.load(weights_path, allow_pickle=False) as data:
-        weights = {k: data[k] for k in data.files}
+    weights = read_weights(weights_path, ir)
+    check_finite_weights(weights, weights_path, manifest)
     model = get_backend(name, ir).build(ir, weights)
     return model, ir, manifest
+
+
+def check_finite_weights(weights: Mapping[str, np.ndarray], source: Path, manifest: Mapping[str, Any]) -> None:
+    """Refuse weights with NaN or infinite values: a diverged run has nothing to evaluate or predict with."""
+    bad = {key: int(np.count_nonzero(~np.isfinite(w))) for key, w in weights.items() if w.dtype.kind == "f"}
+    bad = {key: n for key, n in bad.items() if n}
+    if not bad:
+        return
+    listing = ", ".join(f"{key}: {n:,} of {weights[key].size:,}" for key, n in list(bad.items())[:4])
+    more = f" and {len(bad) - 4} more arrays" if len(bad) > 4 else ""
+    status = manifest.get("status")
+    where = f"; the run's status is {status!r}" + (f" (at {manifest['diverged_at']})" if manifest.get("diverged_at") else "")
+    raise RunnerError(f"{source}: the weights are not finite ({listing}{more} values are NaN or infinite)"
+                      f"{where if status else ''}: the training diverged, so there is nothing to evaluate or predict "
+                      "with; retrain with a lower learning rate")
 
 
 def evaluate_run(

@@ -33,18 +33,23 @@ and may **request**
   A callback that does this declares ``changes_learning_rate = True`` (see
   :class:`~dnnc.runner.callbacks.base.Callback`) so the loop records
   ``learning_rate`` in the history;
+* :meth:`~TrainingContext.unfreeze`: make frozen layers trainable from the
+  next step on (the unfreeze callback does this; the optimizer starts afresh);
 * :meth:`~TrainingContext.message`: a line for the user (progress display and
   ``train.log``), with level ``"info"``, ``"warning"`` or ``"error"``.
 
 Everything the loop changes while it runs is in one :class:`TrainingState` of
-plain numbers (epoch, global step, learning-rate factor, stop request), the
-part of a checkpoint that belongs to the loop; a callback keeps its own state
-(patience counters, best values) in its own attributes.
+plain values (epoch, global step, learning-rate factor, stop request, unfrozen
+layers), the part of a checkpoint that belongs to the loop; a callback keeps its
+own state (patience counters, best values) in its own attributes and hands it
+to checkpoints through ``state()`` / ``restore()``
+(:class:`~dnnc.runner.callbacks.base.Callback`).  ``resumed`` is True when the
+run continues from a checkpoint (``dnnc resume``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
@@ -90,6 +95,17 @@ class TrainingState:
     """Every step uses ``float32(learning_rate_at(schedule, step) · lr_factor)``."""
     stop_reason: str | None = None
     """Why training is to stop (``"early_stopping"``, ``"nan"``, …), None while it goes on."""
+    unfrozen: list[str] = field(default_factory=list)
+    """Layers made trainable during the run (:meth:`TrainingContext.unfreeze`), in order."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "global_step": self.global_step, "lr_factor": self.lr_factor,
+                "stop_reason": self.stop_reason, "unfrozen": list(self.unfrozen)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainingState":
+        return cls(epoch=int(data["epoch"]), global_step=int(data["global_step"]), lr_factor=float(data["lr_factor"]),
+                   stop_reason=data["stop_reason"], unfrozen=[str(n) for n in data["unfrozen"]])
 
 
 @dataclass(frozen=True)
@@ -131,6 +147,8 @@ class TrainingContext:
         report: Report | None = None,
         state: TrainingState | None = None,
         rows: Rows | None = None,
+        unfreeze: Callable[[Sequence[str]], None] | None = None,
+        resumed: bool = False,
     ) -> None:
         self.ir = ir
         self.model = model
@@ -149,6 +167,8 @@ class TrainingContext:
         self._history_keys = list(history_keys)
         self._report = report
         self._rows = rows
+        self._unfreeze = unfreeze
+        self.resumed = bool(resumed)
         self.state = state or TrainingState(epoch=self.start_epoch, global_step=self.start_epoch * self.steps_per_epoch)
 
     # -- reading ----------------------------------------------------------------
@@ -201,6 +221,14 @@ class TrainingContext:
         if base <= 0.0:
             raise RunnerError("cannot rescale a learning rate of 0")
         self.state.lr_factor = float(rate) / base
+
+    def unfreeze(self, layers: Sequence[str]) -> None:
+        """Make the frozen `layers` trainable from the next step on: their weights join the gradients, a frozen
+        batch norm leaves inference mode, and the optimizer starts afresh over the trained weights (new slots,
+        iteration count 0).  RunnerError for a layer that is unknown or not frozen."""
+        if self._unfreeze is None:
+            raise RunnerError("this run cannot unfreeze layers (no training loop is attached to the context)")
+        self._unfreeze(list(layers))
 
     def message(self, text: str, level: str = "info") -> None:
         """Show ``text`` to the user (``level``: ``"info"``, ``"warning"`` or ``"error"``)."""

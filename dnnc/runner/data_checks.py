@@ -1,14 +1,104 @@
-"""Checks and conversions between the prepared data and the model: shapes, labels, class weights."""
+"""Checks and conversions between the data and the model: values, shapes, labels, class weights.
+
+:func:`check_raw` refuses, before any preprocessing, arrays with NaN or infinite values and sparse
+labels that are not whole numbers, naming the file and the array or column, how many rows and the
+first row; :func:`check_finite` refuses features that the preprocessing made non-finite (a tiny
+``divide_by``); :func:`check_split` checks shapes and label ranges against the model.
+"""
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
 from ..compiler.ir import ModelIR
-from .datasets.containers import Split
+from .datasets.containers import Datasets, RawData, Split
 from .errors import RunnerError, ShapeMismatch
+
+
+class BadValues(RunnerError):
+    """The data holds values no model can learn from (NaN, infinities, fractional class labels)."""
+
+
+def data_warnings(meta: Mapping[str, Any]) -> list[str]:
+    """The warnings a data loader recorded (e.g. a built-in data set's file that is not the official one)."""
+    warnings = meta.get("warnings") or []
+    return [str(w) for w in warnings] if isinstance(warnings, list) else []
+
+
+def _arrays(split: Split) -> Iterator[tuple[str, str, np.ndarray]]:
+    for name, a in split.inputs.items():
+        yield "features", name, a
+    for name, a in split.targets.items():
+        yield "targets", name, a
+    if split.sample_weight is not None:
+        yield "sample_weight", "", split.sample_weight
+
+
+def describe_source(meta: Mapping[str, Any], role: str, name: str, part: str) -> str:
+    """Where an array came from: ``array 'y' of data.npz``, ``column(s) ['a', 'b'] of t.csv``, an IDX file."""
+    files = meta.get("files") or []
+    dataset = meta.get("dataset", "?")
+    label = {"features": f"the features of input {name!r}", "targets": f"the targets of output {name!r}",
+             "sample_weight": "the sample weights"}[role]
+    if dataset == "npz" and files:
+        arrays = meta.get("arrays", {})
+        keys = arrays.get("test", {}) if part == "test" and arrays.get("test") else arrays
+        key = keys.get(role) if role == "sample_weight" else keys.get(role, {}).get(name)
+        return f"{files[0]['path']}: array {key!r} ({label})"
+    if dataset == "csv" and files:
+        columns = meta.get("columns", {}).get(role, {}).get(name)
+        return f"{files[0]['path']}: column(s) {columns!r} ({label})"
+    if dataset in ("mnist", "fashion_mnist") and files:
+        kind = "images" if role == "features" else "labels"
+        path = next((f["path"] for f in files if f.get("role") == f"{part}_{kind}"), None)
+        if path:
+            return f"{path} ({label})"
+    return f"the {dataset} data set's {part} rows ({label})"
+
+
+def _first_bad_rows(array: np.ndarray, bad_values: np.ndarray) -> tuple[int, int]:
+    """(rows with at least one bad value, index of the first) for a per-element boolean mask."""
+    rows = bad_values.reshape(bad_values.shape[0], -1).any(axis=1) if bad_values.ndim > 1 else bad_values
+    hits = np.flatnonzero(rows)
+    return int(hits.size), int(hits[0]) if hits.size else -1
+
+
+def check_raw(ir: ModelIR, raw: RawData) -> None:
+    """Refuse NaN or infinite values in any array, and sparse class labels that are not whole numbers."""
+    sparse = {o.name for o in ir.outputs if o.target == "sparse"}
+    for part, split in (("train", raw.train), ("test", raw.test)):
+        if split is None:
+            continue
+        for role, name, array in _arrays(split):
+            if array.dtype.kind not in "fc" or array.size == 0:
+                continue
+            count, first = _first_bad_rows(array, ~np.isfinite(array))
+            if count:
+                raise BadValues(f"{describe_source(raw.meta, role, name, part)}: {count} of {array.shape[0]} rows "
+                                f"hold NaN or infinite values (the first is row {first}); fix or remove those rows")
+            if role == "targets" and name in sparse:
+                count, first = _first_bad_rows(array, array != np.round(array))
+                if count:
+                    value = np.ravel(array[first])[0]
+                    raise BadValues(
+                        f"{describe_source(raw.meta, role, name, part)}: sparse_categorical_crossentropy needs whole "
+                        f"class labels 0, 1, 2…, but {count} of {array.shape[0]} rows are not whole numbers (the first "
+                        f"is row {first}: {float(value):.8g}); for values to regress use a regression loss such as mse")
+
+
+def check_finite(datasets: Datasets) -> None:
+    """Refuse features that the preprocessing made NaN or infinite (the raw values were finite)."""
+    for part, split in (("training", datasets.train), ("validation", datasets.validation), ("test", datasets.test)):
+        if split is None:
+            continue
+        for name, array in split.inputs.items():
+            count, first = _first_bad_rows(array, ~np.isfinite(array))
+            if count:
+                raise BadValues(f"input {name!r}: after the preprocessing (divide_by, standardize) {count} of "
+                                f"{array.shape[0]} {part} rows hold NaN or infinite values (the first is {part} row "
+                                f"{first}); the scale overflows float32: use a larger divide_by")
 
 
 def _shape(shape) -> str:

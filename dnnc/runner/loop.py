@@ -24,6 +24,19 @@ For each epoch ``e`` (0-based, from ``start_epoch`` to ``epochs − 1``):
 After the last epoch: ``on_train_end`` (which may restore the best weights),
 then the test rows are evaluated (keys ``test_…``) and ``on_test_end`` runs.
 
+Checkpoints and resuming (:mod:`dnnc.runner.checkpoint`): with a
+``checkpoints`` writer the loop writes the resumable state after the steps and
+epochs it says are due (a mid-epoch one after ``on_batch_end``, an epoch one
+after ``on_epoch_end`` and the history entry).  ``resume`` continues from such a
+checkpoint: the weights, the trainability of unfrozen layers, the optimizer
+state and, on the backend that wrote it, the dropout generators are restored
+before ``prepare``; ``on_train_begin`` runs, then every callback gets its state
+back and the history is the checkpoint's; the epoch in progress continues
+after its last done batch with its running metric sums, without
+``on_epoch_begin``.  A run continued this way ends bit for bit as the
+uninterrupted run would have (same weights, history and test metrics; only
+the timings differ).
+
 ``class_weight`` becomes per-sample weights (multiplied into the data's own
 sample weights, if any) for the training rows only.
 
@@ -43,10 +56,12 @@ from typing import Iterable
 
 import numpy as np
 
-from ..backends.base import CompiledModel
+from ..backends.base import CompiledModel, require_method
+from ..compiler.freezing import frozen_nodes, with_trainable
 from ..compiler.ir import ModelIR
 from .callbacks.base import Callback, CallbackList
-from .context import TrainingContext, copied_rows
+from .checkpoint import Checkpoint, CheckpointWriter, ir_digest
+from .context import TrainingContext, TrainingState, copied_rows
 from .data_checks import check_split, class_sample_weights
 from .datasets.containers import Datasets, Split
 from .dropout import DropoutMasks
@@ -99,6 +114,8 @@ class Trainer:
         batch_source: BatchSource | None = None,
         run_dir: Path | None = None,
         artifact_suffix: str | None = None,
+        checkpoints: CheckpointWriter | None = None,
+        resume: Checkpoint | None = None,
     ) -> None:
         if ir.training is None:
             raise RunnerError(f"model {ir.name!r} has no [training] table: nothing says how to train it")
@@ -107,9 +124,13 @@ class Trainer:
         self.ir = ir
         self.datasets = datasets
         self.epochs = int(training.epochs if epochs is None else epochs)
-        self.start_epoch = int(start_epoch)
-        if self.start_epoch < 0 or self.start_epoch > self.epochs:
+        self.resume = resume
+        self.checkpoints = checkpoints
+        if resume is not None:
+            start_epoch = resume.state.epoch
+        if start_epoch < 0 or start_epoch > self.epochs:
             raise RunnerError(f"start_epoch must be in [0, {self.epochs}] (received {start_epoch})")
+        self.start_epoch = int(start_epoch)
         self.seed = int(training.seed if seed is None else seed)
         self.batch_size = int(batch_size or training.batch_size)
         self.validation_batch_size = int(validation_batch_size or training.validation_batch_size or self.batch_size)
@@ -148,9 +169,12 @@ class Trainer:
             validation_rows=None if datasets.validation is None else datasets.validation.n,
             test_rows=None if datasets.test is None else datasets.test.n,
             run_dir=self.run_dir, artifact_suffix=artifact_suffix, report=self.progress.message,
-            rows=copied_rows(datasets),
+            state=None if resume is None else TrainingState.from_dict(resume.state.to_dict()),
+            unfreeze=self._unfreeze, resumed=resume is not None, rows=copied_rows(datasets),
         )
         self.state = self.context.state
+        if resume is not None:
+            self._check_resumable(resume)
 
     def _history_keys(self) -> list[str]:
         """Every key an epoch's logs will hold."""
@@ -166,24 +190,106 @@ class Trainer:
         """Inference-mode losses and metrics of ``split`` (rows in order), keys prefixed."""
         return evaluate_split(self.executor, split, self._eval_metrics, batch_size or self.validation_batch_size, prefix)
 
+    # -- unfreezing, checkpoints, resuming -----------------------------------------
+    def _unfreeze(self, layers: list[str]) -> None:
+        """``context.unfreeze``: the model adopts the IR with `layers` trainable; the state records them."""
+        current = self.model.ir
+        names = {n.name for n in current.nodes}
+        unknown = [n for n in layers if n not in names]
+        trained = [n for n in layers if n in names and current.node(n).trainable]
+        if unknown or trained:
+            raise RunnerError(f"cannot unfreeze {', '.join(map(repr, unknown + trained))}: "
+                              + ("not a layer of the model" if unknown else "not frozen")
+                              + f" (frozen layers: {', '.join(frozen_nodes(current)) or 'none'})")
+        self._set_trainable(layers)
+        self.state.unfrozen.extend(layers)
+
+    def _set_trainable(self, layers: list[str]) -> None:
+        require_method(self.model, "set_trainable")(with_trainable(self.model.ir, {n: True for n in layers}))
+
+    def _check_resumable(self, ckpt: Checkpoint) -> None:
+        facts = self._facts()
+        if ckpt.ir_sha256 != ir_digest(self.ir):
+            raise RunnerError("the checkpoint belongs to another model: its IR differs from this run's ir.json")
+        if ckpt.facts != facts:
+            changed = ", ".join(f"{k} {ckpt.facts.get(k)} → {v}" for k, v in facts.items() if ckpt.facts.get(k) != v)
+            raise RunnerError(f"the checkpoint cannot continue this run: the batch order would differ ({changed})")
+        if ckpt.step_in_epoch and ckpt.state.epoch >= self.epochs:
+            raise RunnerError(f"the checkpoint is in epoch {ckpt.state.epoch + 1}, but the run has {self.epochs} epochs")
+
+    def _facts(self) -> dict[str, int]:
+        return {"seed": self.seed, "batch_size": self.batch_size, "steps_per_epoch": self.steps_per_epoch,
+                "train_rows": self.datasets.train.n}
+
+    def _restore_model(self, ckpt: Checkpoint) -> None:
+        """Weights, unfrozen layers, optimizer state and (same backend only) the dropout generators."""
+        model = self.model
+        model.set_weights(ckpt.weights)
+        if ckpt.state.unfrozen:
+            self._set_trainable(list(ckpt.state.unfrozen))
+        if ckpt.optimizer:
+            require_method(model, "set_optimizer_state")(ckpt.optimizer)
+        if not self._draws_dropout():
+            return
+        same = ckpt.backend == getattr(model, "backend_name", None)
+        if same and ckpt.random is not None:
+            require_method(model, "set_random_state")(ckpt.random)
+        else:
+            why = (f"the checkpoint was written by {ckpt.backend!r}" if not same
+                   else "the checkpoint holds no generator state")
+            self.progress.message(f"dropout masks after the checkpoint differ from the uninterrupted run's: {why} "
+                                  "(with training.strict_parity = true dnnc draws them itself)", "warning")
+
+    def _draws_dropout(self) -> bool:
+        """Whether the backend's own generator draws dropout masks (dropout without strict parity)."""
+        return self.dropout is None and any(n.op == "dropout" and n.attrs.rate > 0 for n in self.ir.nodes)
+
+    def _write_checkpoint(self, epoch: int, step_in_epoch: int, seconds: float) -> None:
+        """The resumable state at (`epoch` to run, `step_in_epoch` batches of it done)."""
+        model = self.model
+        state = TrainingState.from_dict(self.state.to_dict())
+        state.epoch = epoch
+        self.history.steps = self.state.global_step
+        random_state = getattr(model, "random_state", None)
+        self.checkpoints.write(Checkpoint(
+            backend=getattr(model, "backend_name", "?"), ir_sha256=ir_digest(self.ir), state=state,
+            step_in_epoch=step_in_epoch, epoch_seconds=seconds, history=self.history.to_dict(), facts=self._facts(),
+            weights=model.get_weights(), optimizer=model.optimizer_state(),
+            random=random_state() if random_state is not None and self._draws_dropout() else None,
+            metrics=self.train_metrics.state() if step_in_epoch else None, callbacks=self.callbacks.states(),
+        ))
+
     # -- training ---------------------------------------------------------------
     def fit(self) -> History:
         """Run the epochs, then the test evaluation; return the history (test metrics in ``history.test``)."""
         train = self.datasets.train
         self.callbacks.bind(self.context)
+        resume = self.resume
+        if resume is not None:
+            self._restore_model(resume)
         prepare = getattr(self.executor, "prepare", None)
         if prepare is not None:
             prepare()
         try:
             self.progress.train_begin(self.context)
             self.callbacks.on_train_begin()
-            logs: dict[str, float] = {}
+            if resume is not None:
+                self.callbacks.restore(resume.callbacks)
+                self.history = History.from_dict(resume.history)
+                self.progress.message(f"resuming from the checkpoint of {resume.position(self.steps_per_epoch)}, "
+                                      f"written {resume.written} by {resume.backend}")
+            logs: dict[str, float] = self.history.last
             for epoch in range(self.start_epoch, self.epochs):
-                logs = self._run_epoch(epoch, train)
                 if self.state.stop_reason is not None:
+                    break  # the checkpoint was written when training stopped
+                partial = resume is not None and epoch == resume.state.epoch and resume.step_in_epoch > 0
+                logs = self._run_epoch(epoch, train, resume if partial else None)
+                stopped = self.state.stop_reason is not None
+                if stopped:
                     self.history.stopped_epoch = epoch
                     self.history.stop_reason = self.state.stop_reason
-                    break
+                if self.checkpoints is not None and self.checkpoints.epoch_due(epoch, stopped or epoch == self.epochs - 1):
+                    self._write_checkpoint(epoch + 1, 0, 0.0)
             self.history.steps = self.state.global_step
             self.callbacks.on_train_end(logs)
             test_logs: dict[str, float] = {}
@@ -197,16 +303,24 @@ class Trainer:
             self.progress.close()
         return self.history
 
-    def _run_epoch(self, epoch: int, train: Split) -> dict[str, float]:
-        started = time.perf_counter()
+    def _run_epoch(self, epoch: int, train: Split, resume: Checkpoint | None = None) -> dict[str, float]:
+        """One epoch; with `resume` (a mid-epoch checkpoint of this epoch) it continues after the done batches."""
+        done = resume.step_in_epoch if resume is not None else 0
+        started = time.perf_counter() - (resume.epoch_seconds if resume is not None else 0.0)
         state, context = self.state, self.context
         state.epoch = epoch
         metrics = self.train_metrics
-        metrics.reset()
-        self.callbacks.on_epoch_begin(epoch)
+        if resume is not None:
+            metrics.load_state(resume.metrics)
+        else:
+            metrics.reset()
+            self.callbacks.on_epoch_begin(epoch)
         self.progress.epoch_begin(epoch, self.steps_per_epoch)
         per_batch = self.callbacks.wants_batches
+        checkpoints = self.checkpoints
         for step, index in enumerate(self.batch_source.batches(epoch)):
+            if step < done:
+                continue
             batch = gather(train, index, self.train_weights)
             masks = self.dropout.for_step(state.global_step, batch.size) if self.dropout else None
             result = self.executor.train_step(batch, learning_rate=context.learning_rate(), dropout_masks=masks)
@@ -217,6 +331,8 @@ class Trainer:
             self.progress.batch_end(step + 1, metrics.result)
             if state.stop_reason is not None:
                 break
+            if checkpoints is not None and checkpoints.step_due(state.global_step):
+                self._write_checkpoint(epoch, step + 1, time.perf_counter() - started)
         logs = metrics.result()
         if context.has_validation:
             logs.update(self.evaluate(self.datasets.validation, prefix="val_"))

@@ -92,6 +92,32 @@ class TerminateOnNaN(StrictModel):
     type: Literal["terminate_on_nan"]
 
 
+class Unfreeze(StrictModel):
+    """Make frozen layers (`trainable = false`) trainable after some epochs, optionally with a new learning rate:
+    the second phase of fine-tuning transferred layers.
+
+    At the start of the epoch after `after_epochs` epochs the layers' weights join the gradients (a frozen
+    batch_norm leaves inference mode) and the optimizer starts afresh over the trained weights (new slots,
+    iteration count 0), as recompiling a Keras model does.
+    """
+
+    type: Literal["unfreeze"]
+    after_epochs: int = Field(
+        ..., ge=1, description="Epochs trained with the layers frozen: 4 trains epochs 1–4 frozen, 5 on unfrozen (required)."
+    )
+    layers: Optional[list[str]] = Field(
+        None, min_length=1, description="Names of the frozen layers to unfreeze (default: every frozen layer)."
+    )
+    learning_rate: Optional[float] = Field(
+        None,
+        gt=0,
+        description=(
+            "The learning rate of the first unfrozen step; later steps follow the optimizer's schedule scaled by the "
+            "same factor (default: the rate goes on unchanged)."
+        ),
+    )
+
+
 BUILTIN_CALLBACK_MODELS: list[type[StrictModel]] = [
-    EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, TensorBoard, CsvLogger, TerminateOnNaN, Histograms,
+    EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, TensorBoard, CsvLogger, TerminateOnNaN, Histograms, Unfreeze,
 ]

@@ -6,16 +6,21 @@ equals ``dataset = { type = "mnist" }``.  The runner turns this table into
 numpy arrays with :func:`dnnc.runner.datasets.load_data`; the order of the
 preparation steps is: split off the test rows (`test_split`), split off the
 validation rows (`validation_split` or `validation`), `divide_by`, `reshape`,
-`standardize` (fitted on the training rows only), then the labels.
+`standardize` (fitted on the training rows only), then the labels.  `classes`
+selects and relabels rows before everything else; `train_rows` keeps the first
+training rows once the validation rows are taken.
 """
 
 from __future__ import annotations
+
+import math
 
 from typing import Annotated, Literal, Union
 
 from pydantic import BeforeValidator, Field, PositiveInt, model_validator
 
 from .base import StrictModel, type_shorthand
+from .training import MAX_SEED
 
 # --------------------------------------------------------------------------
 # Data sets
@@ -65,7 +70,9 @@ class XorDataset(StrictModel):
     """
 
     type: Literal["xor"]
-    repeat: PositiveInt = Field(1, description="How many copies of the four points form the training rows (default 1).")
+    repeat: PositiveInt = Field(
+        1, le=10**9, description="How many copies of the four points form the training rows (default 1)."
+    )
     noise: float = Field(
         0.0,
         ge=0,
@@ -90,12 +97,22 @@ class GaussianDataset(StrictModel):
     """
 
     type: Literal["gaussian"]
-    rows: PositiveInt = Field(1000, description="Number of rows (default 1000).")
+    rows: PositiveInt = Field(1000, le=10**9, description="Number of rows (default 1000).")
     shape: Annotated[list[PositiveInt], Field(min_length=1)] = Field(
         [100], description="Shape of one row's features (default [100])."
     )
-    classes: int = Field(10, ge=2, description="Number of classes of the random labels (default 10).")
-    seed: int = Field(0, ge=0, description="Seed of the draws (default 0; independent of training.seed).")
+    classes: int = Field(10, ge=2, le=10**9, description="Number of classes of the random labels (default 10).")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed of the draws (default 0; independent of training.seed).")
+
+    @model_validator(mode="after")
+    def _holdable(self) -> "GaussianDataset":
+        values = self.rows * math.prod(self.shape)
+        if values > 2**61:
+            raise ValueError(f"rows × the size of shape is {values:.3g} values; no array can hold more than 2**61 "
+                             "float32 values (8 EiB, all a 64-bit machine can address)")
+        return self
+
+
 class CaliforniaHousingDataset(StrictModel):
     """California housing (1990 US census, StatLib): 20,640 block groups, 8 features, 1 target.
 
@@ -199,6 +216,7 @@ class ValidationSpec(StrictModel):
     seed: int | None = Field(
         None,
         ge=0,
+        le=MAX_SEED,
         description="Seed of the random choice; only with `random` (default: the training seed).",
     )
 
@@ -243,12 +261,31 @@ class DataSpec(StrictModel):
             "input shape when the sizes agree, else the data's own shape)."
         ),
     )
-    labels: Literal["sparse", "one_hot"] = Field(
+    labels: Literal["sparse", "one_hot", "binary"] = Field(
         "sparse",
         description=(
             'Form of class labels: "sparse" = int64 class indices of shape (n,), for '
             'sparse_categorical_crossentropy; "one_hot" = float32 rows of shape (n, num_classes), for '
-            'categorical_crossentropy (default "sparse"). Only class targets are affected.'
+            'categorical_crossentropy; "binary" = float32 0/1 of shape (n, 1), for binary_crossentropy on one '
+            'sigmoid unit (labels must be 0 or 1) (default "sparse"; "one_hot" and "binary" are chosen from the '
+            "loss when the key is not set). Only class targets are affected."
+        ),
+    )
+    classes: list[Annotated[int, Field(ge=0)]] | dict[str, Annotated[int, Field(ge=0)]] | None = Field(
+        None,
+        description=(
+            "Keep only the rows of these classes and relabel them: a list gives the new labels by position "
+            "([5, 6]: class 5 becomes 0, class 6 becomes 1, every other row is dropped); a table old class → new "
+            'label may also merge classes ({ "5" = 0, "7" = 0, "6" = 1 }). Applied to the training and test rows '
+            "before anything else; the new labels run from 0 (num_classes defaults to the largest + 1). Needs one "
+            "class target (default: every row, labels unchanged)."
+        ),
+    )
+    train_rows: PositiveInt | None = Field(
+        None,
+        description=(
+            "Train on the first N training rows only, counted after `classes` and after the validation rows are "
+            "taken (default: every training row)."
         ),
     )
     num_classes: int | None = Field(
@@ -330,6 +367,10 @@ class DataSpec(StrictModel):
                 f"(received validation_split = {self.validation_split} and validation = "
                 f"{self.validation.model_dump(exclude_none=True)})"
             )
+        if self.classes is not None:
+            mapping = class_mapping(self.classes)  # raises ValueError for bad keys or duplicates
+            if sorted(set(mapping.values())) != list(range(max(mapping.values()) + 1)):
+                raise ValueError(f"classes: the new labels must be 0, 1, 2… without gaps (received {self.classes})")
         kind = self.dataset.type
         if kind in BUILTIN_DATASET_NAMES:
             if self.test_split is not None:
@@ -354,3 +395,21 @@ class DataSpec(StrictModel):
         if kind == "csv" and self.targets is None:
             raise ValueError('csv data needs `targets`: the column(s) to predict, e.g. targets = "price"')
         return self
+
+
+def class_mapping(classes: list[int] | dict[str, int]) -> dict[int, int]:
+    """``data.classes`` as old class → new label (ValueError for a duplicate class or a key that is no class)."""
+    if isinstance(classes, list):
+        if len(set(classes)) != len(classes):
+            raise ValueError(f"classes: a class is listed twice (received {classes})")
+        return {c: i for i, c in enumerate(classes)}
+    out: dict[int, int] = {}
+    for key, label in classes.items():
+        try:
+            old = int(key)
+        except ValueError:
+            raise ValueError(f"classes: keys are class numbers such as \"5\" (received {key!r})") from None
+        if old < 0 or str(old) != key.strip():
+            raise ValueError(f"classes: keys are class numbers such as \"5\" (received {key!r})")
+        out[old] = label
+    return out

@@ -12,7 +12,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from .base import StrictModel, type_shorthand
+from .base import Float32, StrictModel, type_shorthand
 
 
 class Zeros(StrictModel):
@@ -31,23 +31,23 @@ class Constant(StrictModel):
     """Every element equal to `value`."""
 
     type: Literal["constant"]
-    value: float = Field(0.0, description="The constant (default 0.0).")
+    value: Float32 = Field(0.0, description="The constant (default 0.0).")
 
 
 class RandomNormal(StrictModel):
     """Untruncated normal N(mean, stddev²)."""
 
     type: Literal["random_normal"]
-    mean: float = Field(0.0, description="Mean (default 0.0).")
-    stddev: float = Field(0.05, gt=0, description="Standard deviation (default 0.05).")
+    mean: Float32 = Field(0.0, description="Mean (default 0.0).")
+    stddev: Float32 = Field(0.05, gt=0, description="Standard deviation (default 0.05).")
 
 
 class RandomUniform(StrictModel):
     """Uniform on [minval, maxval)."""
 
     type: Literal["random_uniform"]
-    minval: float = Field(-0.05, description="Lower bound (default −0.05).")
-    maxval: float = Field(0.05, description="Upper bound (default 0.05).")
+    minval: Float32 = Field(-0.05, description="Lower bound (default −0.05).")
+    maxval: Float32 = Field(0.05, description="Upper bound (default 0.05).")
 
     @model_validator(mode="after")
     def _check_bounds(self):
@@ -60,15 +60,15 @@ class TruncatedNormal(StrictModel):
     """N(mean, stddev²) with values beyond two stddev from the mean re-drawn."""
 
     type: Literal["truncated_normal"]
-    mean: float = Field(0.0, description="Mean (default 0.0).")
-    stddev: float = Field(0.05, gt=0, description="Standard deviation before truncation (default 0.05).")
+    mean: Float32 = Field(0.0, description="Mean (default 0.0).")
+    stddev: Float32 = Field(0.05, gt=0, description="Standard deviation before truncation (default 0.05).")
 
 
 class VarianceScaling(StrictModel):
     """The general family behind Glorot, He and LeCun: variance scale/n."""
 
     type: Literal["variance_scaling"]
-    scale: float = Field(1.0, gt=0, description="Variance scale (default 1.0).")
+    scale: Float32 = Field(1.0, gt=0, description="Variance scale (default 1.0).")
     mode: Literal["fan_in", "fan_out", "fan_avg"] = Field("fan_in", description="Which fan is n (default fan_in).")
     distribution: Literal["truncated_normal", "untruncated_normal", "uniform"] = Field(
         "truncated_normal", description="Distribution (default truncated_normal)."

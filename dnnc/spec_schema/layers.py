@@ -4,7 +4,8 @@ Every layer may carry `name` (unique; default `<type>`, `<type>_1`, … in
 declaration order, as Keras names layers) and `inputs` (names of model inputs
 or other layers; default: the previous layer in the list, so a plain list is a
 sequential model).  A bare string is shorthand for a layer with defaults:
-`"flatten"` equals `{ type = "flatten" }`.
+`"flatten"` equals `{ type = "flatten" }`.  A layer with weights may carry
+`trainable = false` (frozen: its weights are not trained).
 """
 
 from __future__ import annotations
@@ -31,6 +32,15 @@ class LayerBase(StrictModel):
     name: Optional[str] = Field(None, pattern=NAME_PATTERN, description="Unique layer name (default: derived from the type).")
     inputs: Annotated[Optional[list[str]], BeforeValidator(_as_list)] = Field(
         None, description="Names of the layers or model inputs feeding this layer (default: the previous layer)."
+    )
+    trainable: bool = Field(
+        True,
+        description=(
+            "false freezes the layer: its weights are excluded from the gradients and the optimizer and count as "
+            "non-trainable; a frozen batch_norm also normalises with its moving statistics and never updates them "
+            "(Keras 3). Only layers with weights can be frozen; an `unfreeze` callback makes them trainable again "
+            "(default true)."
+        ),
     )
 
 

@@ -9,21 +9,17 @@ the loss, so extreme logits give exact, finite values (docs/optimizers.md).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import BeforeValidator, Field
 
-from .base import StrictModel, type_shorthand
+from .base import StrictModel, aliased_shorthand
 
 _ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae"}
 
 
-def _loss_shorthand(value: Any) -> Any:
-    """`"adam"`-style shorthand, plus the Keras long names of mse/mae."""
-    value = type_shorthand(value)
-    if isinstance(value, dict) and value.get("type") in _ALIASES:
-        value = {**value, "type": _ALIASES[value["type"]]}
-    return value
+_loss_shorthand = aliased_shorthand(_ALIASES)
+"""`"adam"`-style shorthand, plus the Keras long names of mse/mae."""
 
 
 LabelSmoothing = Annotated[
@@ -52,7 +48,7 @@ class Huber(StrictModel):
     """Mean over the last axis of ½e² if |e| <= delta, else delta·|e| − ½delta² (e = ŷ − y)."""
 
     type: Literal["huber"]
-    delta: float = Field(1.0, gt=0, allow_inf_nan=False, description="Where the loss turns from quadratic to linear (default 1.0).")
+    delta: float = Field(1.0, gt=0, description="Where the loss turns from quadratic to linear (default 1.0).")
 
 
 class BinaryCrossentropy(StrictModel):

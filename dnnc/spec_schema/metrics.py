@@ -12,16 +12,12 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BeforeValidator, Field
 
-from .base import StrictModel, type_shorthand
+from .base import StrictModel, aliased_shorthand
 
 _ALIASES = {"acc": "accuracy", "mean_squared_error": "mse", "mean_absolute_error": "mae"}
 
 
-def _metric_shorthand(value):
-    value = type_shorthand(value)
-    if isinstance(value, dict) and value.get("type") in _ALIASES:
-        value = {**value, "type": _ALIASES[value["type"]]}
-    return value
+_metric_shorthand = aliased_shorthand(_ALIASES)
 
 
 class _Metric(StrictModel):

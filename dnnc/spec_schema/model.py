@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, Union
 
 from pydantic import BeforeValidator, Field, model_validator
 
@@ -36,6 +36,31 @@ class ModelDefaults(StrictModel):
     batch_norm: BatchNormDefaults = Field(default_factory=BatchNormDefaults)
 
 
+class InitFrom(StrictModel):
+    """Start from the weights of another trained network (transfer learning): its layers are copied into
+    this model's layers of the same parameter shapes, every other layer is drawn from the seed as usual.
+    `build` and `train` print which layers were copied and which were drawn fresh."""
+
+    run: str = Field(
+        ...,
+        min_length=1,
+        description=(
+            "Where the weights come from, relative to the spec file: a run directory (its weights.npz, else its "
+            "checkpoint.npz), a weights.npz or checkpoint.npz, an .npz of canonical weights (keys "
+            "\"<layer>/<param>\"), or a saved model of an installed backend (.keras, .pt…) (required)."
+        ),
+    )
+    layers: Optional[Union[Annotated[list[Annotated[str, Field(pattern=NAME_PATTERN)]], Field(min_length=1)],
+                           dict[str, Annotated[str, Field(pattern=NAME_PATTERN)]]]] = Field(
+        None,
+        description=(
+            "Which layers to copy: a list of names found in both networks, or a table this model's layer → the "
+            "source's layer. A listed layer whose parameters differ in shape is an error naming both shapes "
+            "(default: every layer whose name and parameter shapes match; the others are drawn fresh)."
+        ),
+    )
+
+
 class ModelSectionBase(StrictModel):
     """Fields of `[model]` other than `layers` (whose union depends on the installed plugins)."""
 
@@ -47,12 +72,13 @@ class ModelSectionBase(StrictModel):
         None, min_length=1, description="Names of the output layers (default: the last layer)."
     )
     defaults: ModelDefaults = Field(default_factory=ModelDefaults)
+    init_from: Optional[InitFrom] = Field(None, description="Copy trained layers from another network (default: none).")
 
     @model_validator(mode="before")
     @classmethod
     def _one_input_form(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            has_shape, has_inputs = "input_shape" in data, "inputs" in data
+        if isinstance(data, dict):  # a JSON null counts as absent
+            has_shape, has_inputs = data.get("input_shape") is not None, data.get("inputs") is not None
             if has_shape and has_inputs:
                 raise ValueError("give either input_shape (one input) or inputs (named inputs), not both")
             if not has_shape and not has_inputs:

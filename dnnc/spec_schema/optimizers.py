@@ -35,15 +35,15 @@ LearningRate = Annotated[
 ]
 """A finite number >= 0, or a schedule table."""
 
-Rate = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
+Rate = Annotated[float, Field(ge=0, lt=1)]
 """A decay or momentum coefficient in [0, 1)."""
 
-Epsilon = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Epsilon = Annotated[float, Field(gt=0)]
 WeightDecay = Annotated[
     float,
-    Field(ge=0, allow_inf_nan=False, description="Decoupled weight decay: w ← w − lr·weight_decay·w before each update."),
+    Field(ge=0, description="Decoupled weight decay: w ← w − lr·weight_decay·w before each update."),
 ]
-ClipThreshold = Optional[Annotated[float, Field(gt=0, allow_inf_nan=False)]]
+ClipThreshold = Optional[Annotated[float, Field(gt=0)]]
 
 _CLIP_HELP = {
     "clipnorm": "> 0: rescale each variable's gradient to L2 norm <= clipnorm (default none).",
@@ -140,7 +140,7 @@ class Adagrad(_Optimizer):
     type: Literal["adagrad"]
     learning_rate: LearningRate = Field(1e-3, description="Learning rate >= 0, or a schedule table (default 0.001).")
     initial_accumulator_value: float = Field(
-        0.1, ge=0, allow_inf_nan=False, description="Starting value of the accumulator (default 0.1)."
+        0.1, ge=0, description="Starting value of the accumulator (default 0.1)."
     )
     epsilon: Epsilon = Field(1e-7, description="Added inside the square root (default 1e-7).")
 

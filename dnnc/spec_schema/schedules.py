@@ -8,22 +8,15 @@ k-th parameter update (0-based) uses f(k).  The formulas are the Keras 3 ones
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from .base import StrictModel, type_shorthand
+from .base import Float32, StrictModel, type_shorthand
 
 
-def _reject_bool(value: Any) -> Any:
-    """TOML/JSON booleans are not numbers here (pydantic would read true as 1.0)."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a number, received the boolean {str(value).lower()}")
-    return value
-
-
-LearningRateValue = Annotated[float, Field(ge=0, allow_inf_nan=False), BeforeValidator(_reject_bool)]
-"""A finite learning rate >= 0."""
+LearningRateValue = Annotated[Float32, Field(ge=0)]
+"""A learning rate >= 0 that float32 can hold (the runner rounds every rate to float32)."""
 
 DecaySteps = Annotated[int, Field(gt=0, description="Steps over which the decay is measured (> 0).")]
 
@@ -34,7 +27,7 @@ class ExponentialDecay(StrictModel):
     type: Literal["exponential_decay"]
     initial_learning_rate: LearningRateValue = Field(description="Learning rate at step 0 (required).")
     decay_steps: DecaySteps = Field(description="Steps per factor of decay_rate (required, > 0).")
-    decay_rate: float = Field(gt=0, allow_inf_nan=False, description="Factor per decay_steps steps (required, > 0).")
+    decay_rate: float = Field(gt=0, description="Factor per decay_steps steps (required, > 0).")
     staircase: bool = Field(False, description="Decay in whole multiples of decay_steps (default false).")
 
 
@@ -77,7 +70,7 @@ class PolynomialDecay(StrictModel):
     initial_learning_rate: LearningRateValue = Field(description="Learning rate at step 0 (required).")
     decay_steps: DecaySteps = Field(description="Steps to reach end_learning_rate (required, > 0).")
     end_learning_rate: LearningRateValue = Field(1e-4, description="Final learning rate (default 0.0001).")
-    power: float = Field(1.0, gt=0, allow_inf_nan=False, description="Exponent of the polynomial (default 1.0).")
+    power: float = Field(1.0, gt=0, description="Exponent of the polynomial (default 1.0).")
     cycle: bool = Field(
         False,
         description="After decay_steps, stretch the period to the next multiple of decay_steps instead of staying at the end value (default false).",
@@ -90,7 +83,7 @@ class InverseTimeDecay(StrictModel):
     type: Literal["inverse_time_decay"]
     initial_learning_rate: LearningRateValue = Field(description="Learning rate at step 0 (required).")
     decay_steps: DecaySteps = Field(description="Steps per unit of decay (required, > 0).")
-    decay_rate: float = Field(ge=0, allow_inf_nan=False, description="Decay rate (required, >= 0).")
+    decay_rate: float = Field(ge=0, description="Decay rate (required, >= 0).")
     staircase: bool = Field(False, description="Decay in whole multiples of decay_steps (default false).")
 
 

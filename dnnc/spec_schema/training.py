@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Optional, Union
 
-from pydantic import Discriminator, Field, Tag
+from pydantic import AfterValidator, Discriminator, Field, Tag
 
 from .base import StrictModel
 from .losses import LossSpec
 from .metrics import MetricSpec
 from .optimizers import OptimizerSpec
+
+
+MAX_SEED = 2**32 - 1
+"""The largest seed: every backend's generator takes a 32-bit unsigned seed (TensorFlow's global seed is a
+signed 64-bit integer, NumPy's legacy seeding 32 bits), with room for the offsets dnnc adds to a seed."""
+
+
+def _class_index_key(key: str) -> str:
+    if not (key.isascii() and key.isdigit()) or (len(key) > 1 and key[0] == "0"):
+        raise ValueError('not a class index: the keys of class_weight are the classes 0, 1, 2… written as strings, '
+                         'e.g. "0" = 1.0')
+    return key
+
+
+ClassIndexKey = Annotated[str, AfterValidator(_class_index_key)]
 
 
 def _single_or_per_output(value: Any) -> str:
@@ -34,6 +49,30 @@ MetricsField = Annotated[
 ]
 
 
+class CheckpointSpec(StrictModel):
+    """Resumable checkpoints of the whole training state (what `dnnc resume` continues from).
+
+    One file, ``checkpoint.npz`` in the run directory, replaced atomically each time: the weights (moving
+    statistics included), the optimizer's slots and iteration count, the position in the batch order, the
+    dropout generators, the learning-rate factor, which layers were unfrozen, every callback's state, the
+    history so far and, mid-epoch, the epoch's running metric sums.
+    """
+
+    every_epochs: int = Field(1, ge=0, description="Write one at the end of every N-th epoch (default 1; 0: not at epoch ends).")
+    every_steps: int = Field(
+        0, ge=0, description="Also write one after every N-th optimizer step, counted over the whole run (default 0: never mid-epoch)."
+    )
+    min_seconds: float = Field(
+        5.0,
+        ge=0,
+        description=(
+            "Skip a checkpoint due less than this many seconds after the previous one, so that tiny epochs do not "
+            "spend their time writing (default 5; 0: write every one). The end of the last epoch always gets one, "
+            "unless every_epochs and every_steps are both 0 (no checkpoints)."
+        ),
+    )
+
+
 class TrainingSectionBase(StrictModel):
     """Fields of `[training]` other than `callbacks` (whose union depends on the installed plugins)."""
 
@@ -48,13 +87,18 @@ class TrainingSectionBase(StrictModel):
     batch_size: int = Field(32, gt=0, description="Training batch size (default 32).")
     validation_batch_size: Optional[int] = Field(None, gt=0, description="Evaluation batch size (default: batch_size).")
     epochs: int = Field(10, ge=1, description="Number of epochs (default 10).")
-    seed: int = Field(0, ge=0, description="Seed of the initial weights, the batch order and dropout masks (default 0).")
-    class_weight: Optional[dict[str, Annotated[float, Field(ge=0)]]] = Field(
-        None, description="Class index (as a string key) → sample weight for classification losses."
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed of the initial weights, the batch order and dropout masks (default 0).")
+    class_weight: Optional[dict[ClassIndexKey, Annotated[float, Field(ge=0)]]] = Field(
+        None, description='Class index (as a string key, "0", "1"…) → sample weight, for a model with one output '
+                          "and a classification loss; classes not listed weigh 1.0."
     )
     strict_parity: bool = Field(
         False,
         description="Draw dropout masks from the seed and use deterministic kernels so backends follow one trajectory (default false).",
+    )
+    checkpoint: CheckpointSpec = Field(
+        default_factory=CheckpointSpec,
+        description="Resumable checkpoints for `dnnc resume` (default: at the end of every epoch, at most one per 5 seconds, and after the last epoch).",
     )
 
 
@@ -64,5 +108,5 @@ class ConformanceSection(StrictModel):
     accuracy_tolerance: float = Field(
         0.5, gt=0, description="Allowed difference of mean test accuracy between backends, in percentage points (default 0.5)."
     )
-    seeds: int = Field(2, ge=1, description="Seeds trained per backend at the training level (default 2).")
+    seeds: int = Field(2, ge=1, le=1000, description="Seeds trained per backend at the training level (default 2).")
     confidence: float = Field(0.95, gt=0, lt=1, description="Confidence level of the interval for the difference (default 0.95).")

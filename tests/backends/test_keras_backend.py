@@ -73,7 +73,8 @@ def bn(name, src, c, momentum=0.9, epsilon=1e-3, center=True, scale=True, lead=(
     params += [ParamIR(name="moving_mean", shape=(c,), trainable=False, init=ZEROS),
                ParamIR(name="moving_variance", shape=(c,), trainable=False, init={"type": "ones"})]
     return NodeIR(name=name, op="batch_norm", inputs=(src,), shape=tuple(lead) + (c,), params=tuple(params),
-                  attrs={"axis": -1, "momentum": momentum, "epsilon": epsilon, "center": center, "scale": scale})
+                  attrs={"axis": -1, "momentum": momentum, "epsilon": epsilon, "center": center, "scale": scale,
+                         "inference_mode": False})
 
 
 def node(name, op, srcs, out_shape, **attrs):

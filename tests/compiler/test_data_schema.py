@@ -123,7 +123,8 @@ def test_builtin_dataset_models_are_the_union():
 def test_json_schema_documents_defaults():
     schema = DataSpec.model_json_schema()
     props = schema["properties"]
-    for key in ("divide_by", "labels", "validation_split", "test_split", "standardize", "features", "targets"):
+    for key in ("divide_by", "labels", "validation_split", "test_split", "standardize", "features", "targets",
+                "classes", "train_rows"):
         assert "default" in props[key]["description"].lower(), key
     assert 'default "sparse"' in props["labels"]["description"]
     assert "LAST" in props["validation_split"]["description"]
@@ -200,7 +201,7 @@ def test_csv_needs_targets_and_one_char_delimiter():
 
 
 def test_bad_labels_and_reshape():
-    assert "'sparse' or 'one_hot'" in errors_of({"dataset": "mnist", "labels": "onehot"})
+    assert "'sparse', 'one_hot' or 'binary'" in errors_of({"dataset": "mnist", "labels": "onehot"})
     assert "greater than 0" in errors_of({"dataset": "mnist", "reshape": [0, 784]})
 
 

@@ -45,3 +45,19 @@ def test_toml_and_json_give_the_same_ir(tmp_path):
     a = dnnc.compile_spec(src)
     b = dnnc.compile_spec(tmp_path / "fashion_mlp_sgd.json")
     assert a == b
+
+
+TRANSFER_TOTALS = {  # (trainable, non-trainable): task B's copied hidden layers are frozen at first
+    "fashion_a_eight_classes.toml": (266_408, 0),
+    "fashion_b_sandal_or_shirt.toml": (101, 265_600),
+    "fashion_b_fresh.toml": (265_701, 0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFER_TOTALS))
+def test_transfer_examples_validate(name):
+    ir = dnnc.compile_spec(EXAMPLES / "transfer" / name)
+    assert (ir.trainable_count, ir.non_trainable_count) == TRANSFER_TOTALS[name]
+    if name == "fashion_b_sandal_or_shirt.toml":
+        assert ir.init_from.layers is None and ir.data["labels"] == "binary"
+        assert ir.training.callbacks[0]["layers"] == ["hidden1", "hidden2"]

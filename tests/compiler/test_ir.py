@@ -26,7 +26,8 @@ def test_ir_is_frozen():
 def test_every_default_is_explicit():
     ir = dnnc.compile_spec(EXAMPLES / "mnist_bn_dropout.toml")
     bn = ir.node("batch_norm")
-    assert bn.attrs.model_dump() == {"axis": -1, "momentum": 0.99, "epsilon": 0.001, "center": True, "scale": True}
+    assert bn.attrs.model_dump() == {"axis": -1, "momentum": 0.99, "epsilon": 0.001, "center": True, "scale": True,
+                                    "inference_mode": False}
     dense = ir.node("dense")
     assert dense.param("kernel").init.model_dump() == {"type": "glorot_uniform"}
     assert dense.param("bias").init.model_dump() == {"type": "zeros"}

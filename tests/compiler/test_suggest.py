@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dnnc.compiler.suggest import did_you_mean, format_choices
+from dnnc.compiler.suggest import did_you_mean, edit_distance, format_choices
 
 LAYERS = [
     "dense", "flatten", "reshape", "batch_norm", "dropout", "relu", "leaky_relu", "elu", "selu",
@@ -30,6 +30,7 @@ DENSE_KEYS = ["units", "activation", "use_bias", "kernel_init", "bias_init", "ke
         ("activaton", DENSE_KEYS, "activation"),
         ("sparse_categorical_crossentropie", LOSSES, "sparse_categorical_crossentropy"),
         ("categorical_cross_entropy", LOSSES, "categorical_crossentropy"),
+        ("adma", ["adadelta", "adagrad", "adam", "adamax", "adamw", "nadam", "rmsprop", "sgd"], "adam"),  # one swap
         ("conv2d", LAYERS, None),  # nothing close: no suggestion
         ("xyz", DENSE_KEYS, None),
         ("dense", LAYERS, None),  # the word itself is never suggested
@@ -43,6 +44,13 @@ def test_did_you_mean(word: str, choices: list[str], expected: str | None) -> No
 def test_did_you_mean_accepts_any_iterable_and_is_deterministic() -> None:
     assert did_you_mean("ad", (c for c in ["add", "adam"])) == did_you_mean("ad", {"adam", "add"})
     assert did_you_mean("RELU", {"relu": 1, "elu": 2}) == "relu"
+
+
+def test_edit_distance_counts_swaps_as_one_edit() -> None:
+    assert edit_distance("adma", "adam") == 1
+    assert edit_distance("adma", "adamax") == 2
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance("", "abc") == 3
 
 
 def test_format_choices() -> None:

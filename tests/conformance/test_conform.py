@@ -215,8 +215,8 @@ def test_a_broken_backend_fails_the_numeric_level(data_dir, tmp_path, monkeypatc
     for c in failed:
         assert c["target"].startswith("dense_1[") and c["tolerance"] == 1e-5
         assert c["value"] - c["expected"] == pytest.approx(1e-3, abs=2e-6)
-        # max|Δ| / max(1, max|logit|): the logits of this batch stay below ~1.2 in magnitude
-        assert 1e-3 / 1.5 < c["error"] <= 1e-3 * (1 + 1e-3)
+        # max|Δ| / max(1, max|logit|): the logits of this batch stay below ~1.75 in magnitude (measured 1.73)
+        assert 1e-3 / 2 < c["error"] <= 1e-3 * (1 + 1e-3)
     # gradients and the trajectory do not go through forward(): they still agree
     assert all(c["status"] == "PASS" for c in report["levels"]["numeric"]["checks"] if c["name"] == "gradient")
 

@@ -64,9 +64,16 @@ def test_relu_with_std_001_and_glorot_shrink_layer_by_layer_and_he_keeps_the_spr
         stds = [a["std"] for a in hidden(inspected[name])]
         return np.array(stds[1:]) / np.array(stds[:-1])
 
+    def average(name):  # the geometric mean of the four ratios
+        return float(np.prod(shrink(name)) ** (1 / 4))
+
+    # One 100 × 100 kernel's draw moves one layer's ratio by several hundredths (measured with the float32
+    # draws: Glorot 0.653–0.818, average 0.694; He 0.924–1.157, average 0.981), the average much less.
     assert np.all(shrink("relu_std001") < 0.1)
-    assert np.all((shrink("relu_glorot") > 0.65) & (shrink("relu_glorot") < 0.75))  # about 1/sqrt(2)
-    assert np.all((shrink("relu_he") > 0.95) & (shrink("relu_he") < 1.02))
+    assert np.all((shrink("relu_glorot") > 0.6) & (shrink("relu_glorot") < 0.85))
+    assert 0.66 < average("relu_glorot") < 0.74  # about 1/sqrt(2)
+    assert np.all((shrink("relu_he") > 0.88) & (shrink("relu_he") < 1.2))
+    assert 0.95 < average("relu_he") < 1.02
     for name in ("relu_std001", "relu_glorot", "relu_he"):
         for a in hidden(inspected[name]):
             assert 0.45 < a["zero_fraction"] < 0.6 and a["dead_units"] <= 4

@@ -72,7 +72,7 @@ def test_shorthand_equals_table_and_ir_is_explicit():
     "spec, fragment",
     [
         ({"type": "sgd", "learning_rate": -0.1}, "greater than or equal to 0"),
-        ({"type": "sgd", "learning_rate": True}, "boolean"),
+        ({"type": "sgd", "learning_rate": True}, "Input should be a valid number"),
         ({"type": "adam", "clipnorm": 1.0, "global_clipnorm": 1.0}, "only one of clipnorm, global_clipnorm and clipvalue"),
         ({"type": "adam", "clipnorm": 1.0, "clipvalue": 0.5}, "received clipnorm=1.0, clipvalue=0.5"),
         ({"type": "adam", "clipnorm": 0.0}, "greater than 0"),

@@ -119,7 +119,7 @@ def test_keras_optimizer_starts_at_the_schedule_value_for_step_zero():
         ({"type": "exponential_decay", "initial_learning_rate": 0.1, "decay_steps": 0, "decay_rate": 0.9}, "greater than 0"),
         ({"type": "exponential_decay", "initial_learning_rate": 0.1, "decay_steps": 10}, "decay_rate"),
         ({"type": "exponential_decay", "initial_learning_rate": -0.1, "decay_steps": 10, "decay_rate": 0.9}, "greater than or equal to 0"),
-        ({"type": "exponential_decay", "initial_learning_rate": 0.1, "decay_steps": 2.5, "decay_rate": 0.9}, "fractional part"),
+        ({"type": "exponential_decay", "initial_learning_rate": 0.1, "decay_steps": 2.5, "decay_rate": 0.9}, "Input should be a valid integer"),
         ({"type": "piecewise_constant", "boundaries": [5, 10], "values": [0.1, 0.01]},
          "one more entry than boundaries (received 2 boundaries [5, 10] and 2 values [0.1, 0.01])"),
         ({"type": "piecewise_constant", "boundaries": [10, 10], "values": [0.1, 0.01, 0.001]}, "strictly increasing"),

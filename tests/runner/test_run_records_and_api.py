@@ -13,18 +13,14 @@ from dnnc.cli.app import app
 from dnnc.compiler.errors import SpecError
 from dnnc.runner import compile_with_overrides, evaluate_run, predict, train_spec
 from dnnc.numerics.heads import sigmoid, softmax
-from support.fakes import FakeBackend, xor_spec
+from support.fakes import DIVERGING_SPEC, use_fake_backend, xor_spec
 
 runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
 def fake_backend(monkeypatch):
-    from dnnc.plugins.manager import get_registry
-
-    backend = FakeBackend()
-    monkeypatch.setitem(get_registry().backends, "fake", backend)
-    return backend
+    return use_fake_backend(monkeypatch)
 
 
 def write_spec(tmp_path, text, name="spec.toml") -> Path:
@@ -294,8 +290,7 @@ def test_cli_train_errors(tmp_path, args, code, text):
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_cli_train_exits_1_when_the_loss_becomes_nan(tmp_path):
-    spec = write_spec(tmp_path, xor_spec(repeat=2, epochs=3).replace("learning_rate = 0.5", "learning_rate = 1e300")
-                      + "\n[[training.callbacks]]\ntype = \"terminate_on_nan\"\n")
+    spec = write_spec(tmp_path, DIVERGING_SPEC + "\n[[training.callbacks]]\ntype = \"terminate_on_nan\"\n")
     r = runner.invoke(app, ["train", str(spec), "--backend", "fake", "--quiet", "--out", str(tmp_path / "run")])
     assert r.exit_code == 1, r.output
     assert "terminate_on_nan" in r.stderr and "NaN or infinite" in r.stderr

@@ -274,6 +274,23 @@ strict_parity = {strict}
 """
 
 
+#: Linear layers, mse and a learning rate of 1e30: the weights overflow float32 and the loss is NaN from step 3.
+DIVERGING_SPEC = """
+spec_version = 1
+name = "diverging"
+[data]
+dataset = { type = "xor", repeat = 4 }
+[model]
+input_shape = [2]
+layers = [{ type = "dense", units = 8 }, { type = "dense", units = 1 }]
+[training]
+loss = "mse"
+optimizer = { type = "sgd", learning_rate = 1e30 }
+batch_size = 4
+epochs = 3
+"""
+
+
 def xor_spec(*, repeat=8, rate=0.0, batch=4, epochs=5, seed=0, strict="false", data_extra="", training_extra="") -> str:
     return XOR_SPEC.format(repeat=repeat, rate=rate, batch=batch, epochs=epochs, seed=seed, strict=strict,
                            data_extra=data_extra, training_extra=training_extra)
@@ -292,3 +309,12 @@ class RecordingExecutor(LocalExecutor):
     def evaluate_step(self, batch):
         self.eval_sizes.append(batch.size)
         return super().evaluate_step(batch)
+
+
+def use_fake_backend(monkeypatch) -> "FakeBackend":
+    """Register a fresh FakeBackend as backend "fake" for one test (undone by ``monkeypatch``)."""
+    from dnnc.plugins.manager import get_registry
+
+    backend = FakeBackend()
+    monkeypatch.setitem(get_registry().backends, "fake", backend)
+    return backend

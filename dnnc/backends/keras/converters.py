@@ -102,6 +102,18 @@ def _param_options(keras, node: NodeIR) -> dict[str, Any]:
     }
 
 
+def set_layer_trainable(node: NodeIR, layers: NodeLayers) -> None:
+    """The ``trainable`` flag of the node's main layer (the one holding its parameters).
+
+    A Keras ``BatchNormalization`` with ``trainable = False`` runs in inference mode whatever ``training``
+    says (Keras 3), which is what the IR's ``inference_mode`` asks for, so a batch norm's flag is read
+    from that attribute; every other layer with parameters takes the node's flag.
+    """
+    if not node.params:
+        return
+    layers.main.trainable = not node.attrs.inference_mode if node.op == "batch_norm" else node.trainable
+
+
 def _single(layer) -> Call:
     return lambda xs, training: layer(xs[0])
 

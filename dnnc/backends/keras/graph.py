@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from ...compiler.ir import ModelIR
 from ..base import BackendError
-from .converters import CONVERTERS, PARAM_BINDINGS, BuildContext, NodeLayers
+from .converters import CONVERTERS, PARAM_BINDINGS, BuildContext, NodeLayers, set_layer_trainable
 
 
 def _model_name(name: str) -> str:
@@ -38,6 +38,7 @@ class KerasGraph:
             except KeyError:
                 raise BackendError(f"the keras backend has no converter for op {node.op!r} (layer {node.name!r})") from None
             layers = convert(node, ctx)
+            set_layer_trainable(node, layers)
             self.nodes[node.name] = layers
             if node.op == "input":
                 symbolic[node.name] = keras.Input(shape=tuple(node.shape), name=node.name, dtype="float32")
@@ -63,6 +64,16 @@ class KerasGraph:
     @property
     def dropout_nodes(self) -> frozenset[str]:
         return frozenset(self._dropout_rates)
+
+    def seed_generators(self) -> dict[str, Any]:
+        """Dropout node → the ``keras.random.SeedGenerator`` its layer draws the masks from."""
+        return {name: self.nodes[name].main.seed_generator for name in self._dropout_rates}
+
+    def set_trainable(self, ir: ModelIR) -> None:
+        """Set every layer's ``trainable`` from `ir` (the same graph, other trainable flags)."""
+        self.ir = ir
+        for node in ir.nodes:
+            set_layer_trainable(node, self.nodes[node.name])
 
     # -- running (inside tf.function) -----------------------------------------
     def call_model(self, inputs: Mapping[str, Any], training: bool) -> list[Any]:

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from ...compiler.ir import ModelIR
-from ..base import Arrays, BackendError, BatchChecks, StepResult, check_weights, loss_keys, named_losses, penalties
+from ..base import (Arrays, BackendError, BatchChecks, StepResult, check_same_graph, check_weights, loss_keys,
+                    named_losses, penalties, split_optimizer_state)
 from .graph import KerasGraph
 from .optimizers import build_keras_optimizer
 from .runtime import configure, determinism_enabled, import_keras, jit_compile_setting
@@ -85,9 +86,6 @@ class KerasModel:
         #: The native functional model (logits out).
         self.keras_model = self.graph.model
         self._variables = self.graph.variables
-        self._trainable: list[tuple[str, Any]] = [
-            (key, self._variables[key]) for key, _, param in ir.weight_specs() if param.trainable]
-        regularised = [(self._variables[p.key], p.l1, p.l2) for p in penalties(ir)]
         self._checks = BatchChecks(ir)
         self._input_names = tuple(ir.inputs)
         self._loss_outputs = list(self._checks.loss_outputs)
@@ -96,9 +94,27 @@ class KerasModel:
         self._lr_cache: tuple[np.float32, Any] | None = None
         #: Whether the step functions are XLA-compiled (see runtime.jit_compile_setting).
         self.jit_compile = jit_compile_setting(determinism_enabled())
+        self._bind_trainable()
+        self.set_weights(weights)
+
+    def _bind_trainable(self) -> None:
+        """The trained variables, their penalties and the step functions, from the IR's trainable flags."""
+        ir = self.ir
+        self._trainable: list[tuple[str, Any]] = [
+            (key, self._variables[key]) for key, _, param in ir.weight_specs() if param.trainable]
+        regularised = [(self._variables[p.key], p.l1, p.l2) for p in penalties(ir)]
         self._steps = StepFunctions(self.graph, self._loss_outputs, [v for _, v in self._trainable], regularised,
                                     self.jit_compile, self._get_optimizer)
-        self.set_weights(weights)
+
+    def set_trainable(self, ir: ModelIR) -> None:
+        """Adopt the trainable flags of `ir` (this model's IR with nodes frozen or unfrozen): the layers' own
+        ``trainable`` follows, the step functions are traced again, and the optimizer starts afresh over the new
+        trained variables (new slots, iteration count 0), as recompiling a Keras model does."""
+        check_same_graph(self.ir, ir)
+        self.ir = ir
+        self.graph.set_trainable(ir)
+        self._optimizer = None
+        self._bind_trainable()
 
     # -- weights -------------------------------------------------------------------
     def get_weights(self) -> dict[str, np.ndarray]:
@@ -185,21 +201,63 @@ class KerasModel:
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
         """``"<node>/<param>/<slot>"`` (slot names of dnnc.numerics.optimizers, e.g. ``m``, ``v``,
-        ``momentum``) plus ``"iterations"`` (int64); empty before the first step."""
+        ``momentum``), ``"iterations"`` (int64) and the optimizer's scalars (nadam: ``"u_product"``); empty
+        before the first step."""
         opt = self._optimizer
         if opt is None or int(read_variable(opt.iterations)) == 0:
             return {}
+        out = {key: read_variable(variable) for key, variable in self._optimizer_slots(opt).items()}
+        out["iterations"] = np.asarray(int(read_variable(opt.iterations)), dtype=np.int64)
+        for name, variable in self._optimizer_scalars(opt).items():
+            out[name] = np.asarray(read_variable(variable), dtype=np.float64)
+        return out
+
+    def _optimizer_slots(self, opt) -> dict[str, Any]:
+        """Canonical slot key ``"<node>/<param>/<slot>"`` → the optimizer's Keras variable."""
         slots = SLOT_NAMES.get(self.ir.training.optimizer["type"], {})
         prefixes = {var.path.replace("/", "_") + "_": key for key, var in self._trainable}
-        out: dict[str, np.ndarray] = {}
+        out: dict[str, Any] = {}
         for variable in opt.variables:
             name = variable.name
             for prefix, key in prefixes.items():
                 if name.startswith(prefix) and name[len(prefix):] in slots:
-                    out[f"{key}/{slots[name[len(prefix):]]}"] = read_variable(variable)
+                    out[f"{key}/{slots[name[len(prefix):]]}"] = variable
                     break
-        out["iterations"] = np.asarray(int(read_variable(opt.iterations)), dtype=np.int64)
         return out
+
+    @staticmethod
+    def _optimizer_scalars(opt) -> dict[str, Any]:
+        """The optimizer's scalars besides the iteration count, by canonical name (nadam: its momentum product)."""
+        product = getattr(opt, "_u_product", None)
+        return {} if product is None else {"u_product": product}
+
+    def set_optimizer_state(self, state: Arrays) -> None:
+        """Restore what :meth:`optimizer_state` returned (possibly another backend's: the keys are canonical)."""
+        slots, scalars = split_optimizer_state(state, self.ir)
+        self._optimizer = None  # a fresh optimizer: its slots hold their initial values
+        opt = self._get_optimizer()
+        if not state:
+            return
+        variables = self._optimizer_slots(opt)
+        for key, values in slots.items():
+            for slot, value in values.items():
+                variables[f"{key}/{slot}"].assign(_f32(value))
+        opt.iterations.assign(int(scalars.pop("iterations")))
+        for name, variable in self._optimizer_scalars(opt).items():
+            variable.assign(np.asarray(scalars[name], dtype=variable.dtype))
+
+    def random_state(self) -> dict[str, np.ndarray]:
+        """The seed-generator state of every dropout layer (what its next masks are drawn from): ``"<node>"`` →
+        int64 (2,)."""
+        return {name: read_variable(gen.state) for name, gen in self.graph.seed_generators().items()}
+
+    def set_random_state(self, state: Arrays) -> None:
+        generators = self.graph.seed_generators()
+        if set(state) != set(generators):
+            raise ValueError(f"a Keras random state holds the dropout layers {sorted(generators)} "
+                             f"(received {sorted(state)})")
+        for name, gen in generators.items():
+            gen.state.assign(np.asarray(state[name], dtype=np.int64))
 
     # -- introspection ----------------------------------------------------------------------
     def layer_param_counts(self) -> dict[str, tuple[int, int]]:

@@ -47,7 +47,7 @@ def convert_maxout(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
 
 def convert_batch_norm(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
     a = node.attrs  # axis is −1 (the only axis the IR allows today)
-    return _modules().KerasBatchNorm(int(node.shape[-1]), a.momentum, a.epsilon, a.center, a.scale)
+    return _modules().KerasBatchNorm(int(node.shape[-1]), a.momentum, a.epsilon, a.center, a.scale, a.inference_mode)
 
 
 def convert_dropout(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":

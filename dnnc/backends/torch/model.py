@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from ...compiler.ir import ModelIR, OutputIR
-from ..base import Arrays, BatchChecks, StepResult, check_weights, loss_keys, named_losses, penalties
+from ..base import (Arrays, BatchChecks, StepResult, check_same_graph, check_weights, loss_keys, named_losses,
+                    penalties, split_optimizer_state)
 from .graph import GraphModule, bind_weights
 from .losses import torch_loss
 from .optimizers import build_torch_optimizer, set_learning_rate
@@ -58,16 +59,10 @@ class TorchModel:
         self.graph = GraphModule(ir, self.generator)
         self._bound = bind_weights(self.graph, ir)
         self._trainable: list[tuple[str, torch.nn.Parameter, bool]] = []
-        for key, node, param in ir.weight_specs():
-            tensor, transposed = self._bound[key]
-            if isinstance(tensor, torch.nn.Parameter):
-                tensor.requires_grad_(param.trainable)
-                if param.trainable:
-                    self._trainable.append((key, tensor, transposed))
-        #: (tensor, l1, l2) of every regularised parameter (the penalty does not depend on the layout)
-        self._penalties: list[tuple[torch.Tensor, float, float]] = [
-            (self._bound[p.key][0], p.l1, p.l2) for p in penalties(ir)]
-        self._params = [p for _, p, _ in self._trainable]
+        self._params: list[torch.nn.Parameter] = []
+        #: (tensor, l1, l2) of every regularised trained parameter (the penalty does not depend on the layout)
+        self._penalties: list[tuple[torch.Tensor, float, float]] = []
+        self._bind_trainable()
         self._checks = BatchChecks(ir)
         self._input_names = tuple(ir.inputs)
         self._loss_outputs: list[tuple[int, OutputIR, np.dtype]] = [
@@ -79,6 +74,29 @@ class TorchModel:
         self.export_error: str | None = None
         self.set_weights(weights)
         self._set_mode(False)
+
+    def _bind_trainable(self) -> None:
+        """requires_grad and the list of trained parameters from the IR's trainable flags."""
+        self._trainable = []
+        for key, node, param in self.ir.weight_specs():
+            tensor, transposed = self._bound[key]
+            if isinstance(tensor, torch.nn.Parameter):
+                tensor.requires_grad_(param.trainable)
+                if param.trainable:
+                    self._trainable.append((key, tensor, transposed))
+        self._params = [p for _, p, _ in self._trainable]
+        self._penalties = [(self._bound[p.key][0], p.l1, p.l2) for p in penalties(self.ir)]
+
+    def set_trainable(self, ir: ModelIR) -> None:
+        """Adopt the trainable flags of `ir` (this model's IR with nodes frozen or unfrozen); the optimizer
+        starts afresh over the new trained parameters (new slots, iteration count 0)."""
+        check_same_graph(self.ir, ir)
+        self.ir = ir
+        for node in ir.nodes:
+            if node.op == "batch_norm":
+                self.graph.module_for(node.name).inference_mode = bool(node.attrs.inference_mode)
+        self._bind_trainable()
+        self._optimizer = None
 
     # -- weights -------------------------------------------------------------
     def get_weights(self) -> dict[str, np.ndarray]:
@@ -198,9 +216,10 @@ class TorchModel:
         return probe(self, inputs, targets, nodes=nodes, pre_activations=pre_activations)
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
-        """``"<node>/<param>/<slot>"`` → slot in the canonical layout, plus ``"iterations"``; empty before the first step."""
+        """``"<node>/<param>/<slot>"`` → slot in the canonical layout, ``"iterations"`` and the optimizer's scalars
+        (nadam: ``"u_product"``); empty before the first step."""
         opt = self._optimizer
-        if opt is None:
+        if opt is None or opt.iterations == 0:
             return {}
         out: dict[str, np.ndarray] = {}
         for key, p, transposed in self._trainable:
@@ -208,10 +227,33 @@ class TorchModel:
                 if isinstance(value, torch.Tensor):
                     a = value.detach().numpy()
                     out[f"{key}/{slot}"] = np.array(a.T if transposed and a.ndim == 2 else a, order="C", copy=True)
-        iterations = getattr(opt, "iterations", None)
-        if iterations is not None:
-            out["iterations"] = np.asarray(iterations, dtype=np.int64)
+        out["iterations"] = np.asarray(opt.iterations, dtype=np.int64)
+        out.update({k: np.asarray(v, dtype=np.float64) for k, v in opt.global_state().items()})
         return out
+
+    def set_optimizer_state(self, state: Arrays) -> None:
+        """Restore what :meth:`optimizer_state` returned (possibly another backend's: the keys are canonical)."""
+        optimizer = self._optimizer or self._build_optimizer()
+        slots, scalars = split_optimizer_state(state, self.ir)
+        optimizer.state.clear()
+        optimizer.reset_global_state()
+        by_key = {key: (p, transposed) for key, p, transposed in self._trainable}
+        for key, values in slots.items():
+            p, transposed = by_key[key]
+            entry = optimizer.state[p]
+            for slot, a in values.items():
+                a = np.asarray(a, dtype=np.float32)
+                entry[slot] = torch.from_numpy(np.array(a.T if transposed else a, order="C", copy=True))
+        optimizer.load_global_state(int(scalars.pop("iterations", 0)), scalars)
+
+    def random_state(self) -> dict[str, np.ndarray]:
+        """The model's generator (dropout draws when no masks are given): ``{"torch_generator": uint8 bytes}``."""
+        return {"torch_generator": self.generator.get_state().numpy().copy()}
+
+    def set_random_state(self, state: Arrays) -> None:
+        if set(state) != {"torch_generator"}:
+            raise ValueError(f"a torch random state holds 'torch_generator' (received {sorted(state)})")
+        self.generator.set_state(torch.from_numpy(np.asarray(state["torch_generator"], dtype=np.uint8).copy()))
 
     # -- introspection --------------------------------------------------------
     def layer_param_counts(self) -> dict[str, tuple[int, int]]:

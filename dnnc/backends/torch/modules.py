@@ -149,14 +149,18 @@ class KerasBatchNorm(nn.Module):
     biased batch variance over every axis but the last, then
     ``moving = momentum·moving + (1 − momentum)·batch`` (biased variance).
     Inference mode uses the moving statistics.  ``gamma``/``beta`` exist only
-    with ``scale``/``center``; the moving statistics are buffers.
+    with ``scale``/``center``; the moving statistics are buffers.  With
+    ``inference_mode`` (a frozen node) the module computes the inference
+    formula in training mode too and never updates the moving statistics.
     """
 
-    def __init__(self, channels: int, momentum: float, epsilon: float, center: bool, scale: bool) -> None:
+    def __init__(self, channels: int, momentum: float, epsilon: float, center: bool, scale: bool,
+                 inference_mode: bool) -> None:
         super().__init__()
         self.channels = channels
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
+        self.inference_mode = bool(inference_mode)
         self.gamma = nn.Parameter(torch.ones(channels)) if scale else None
         self.beta = nn.Parameter(torch.zeros(channels)) if center else None
         self.register_buffer("moving_mean", torch.zeros(channels))
@@ -164,7 +168,7 @@ class KerasBatchNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.channels)
-        if not self.training:
+        if not self.training or self.inference_mode:
             y = F.batch_norm(flat, self.moving_mean, self.moving_variance, self.gamma, self.beta, False, 0.0, self.epsilon)
         elif flat.shape[0] > 1:
             y = F.batch_norm(flat, None, None, self.gamma, self.beta, True, 0.0, self.epsilon)
@@ -199,7 +203,8 @@ class KerasBatchNorm(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"{self.channels}, momentum={self.momentum}, epsilon={self.epsilon}, "
-                f"center={self.beta is not None}, scale={self.gamma is not None}")
+                f"center={self.beta is not None}, scale={self.gamma is not None}"
+                + (", inference_mode=True" if self.inference_mode else ""))
 
 
 # ---------------------------------------------------------------------------

@@ -57,6 +57,11 @@ class KerasFormulaOptimizer(torch.optim.Optimizer):
     opt_type: str = ""
     hyperparameters: tuple[str, ...] = ()
 
+    # torch wraps these two in torch._disable_dynamo, whose first call imports torch._dynamo (seconds of
+    # start-up for every run); dnnc never compiles its optimizers, so the undecorated methods do.
+    add_param_group = torch.optim.Optimizer.add_param_group.__wrapped__
+    zero_grad = torch.optim.Optimizer.zero_grad.__wrapped__
+
     def __init__(
         self,
         params: Iterable[Any],
@@ -83,12 +88,34 @@ class KerasFormulaOptimizer(torch.optim.Optimizer):
         self.clipnorm = clipnorm
         self.global_clipnorm = global_clipnorm
         self.clipvalue = clipvalue
-        self.state[_GLOBAL_STATE] = {"iterations": 0}
+        self.reset_global_state()
 
     @property
     def iterations(self) -> int:
         """Number of updates done so far (Keras's `optimizer.iterations`)."""
         return self.state[_GLOBAL_STATE]["iterations"]
+
+    def _initial_global_state(self) -> dict[str, float]:
+        """Per-optimizer scalars other than the iteration count, at iteration 0 (Nadam: its momentum product)."""
+        return {}
+
+    def reset_global_state(self) -> None:
+        self.state[_GLOBAL_STATE] = {"iterations": 0, **self._initial_global_state()}
+
+    def global_state(self) -> dict[str, float]:
+        """The per-optimizer scalars other than the iteration count, by canonical name (e.g. ``u_product``)."""
+        return {k: v for k, v in self.state[_GLOBAL_STATE].items() if k != "iterations"}
+
+    def load_global_state(self, iterations: int, scalars: Mapping[str, Any]) -> None:
+        """Restore the iteration count and the scalars of :meth:`global_state` (ValueError for unknown ones)."""
+        expected = set(self._initial_global_state())
+        unknown = sorted(set(scalars) - expected)
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no optimizer state {', '.join(unknown)} "
+                             f"(it has: iterations{''.join(', ' + k for k in sorted(expected))})")
+        state = {"iterations": int(iterations), **self._initial_global_state()}
+        state.update({k: float(np.asarray(v)) for k, v in scalars.items()})
+        self.state[_GLOBAL_STATE] = state
 
     def _clip(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
         """The clipped gradients, as new tensors (the inputs are left alone); `grads` itself without clipping."""
@@ -252,9 +279,8 @@ class KerasNadam(KerasFormulaOptimizer):
     opt_type = "nadam"
     hyperparameters = ("beta_1", "beta_2", "epsilon")
 
-    def __init__(self, params, **kwargs):
-        super().__init__(params, **kwargs)
-        self.state[_GLOBAL_STATE]["u_product"] = 1.0
+    def _initial_global_state(self) -> dict[str, float]:
+        return {"u_product": 1.0}
 
     def _u(self, t: int) -> float:
         return self.defaults["beta_1"] * (1.0 - 0.5 * 0.96**t)

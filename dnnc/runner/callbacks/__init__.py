@@ -16,10 +16,11 @@ from .monitor import Monitor, resolve_mode
 from .reduce_lr_on_plateau import ReduceLROnPlateau
 from .tensorboard import TensorBoard
 from .terminate_on_nan import TerminateOnNaN
+from .unfreeze import Unfreeze
 
 __all__ = [
     "BUILTIN_CALLBACKS", "Callback", "CallbackContext", "CallbackList", "CsvLogger", "EarlyStopping",
     "HistogramEventWriter", "Histograms", "ModelCheckpoint", "Monitor", "ReduceLROnPlateau", "ScalarEventWriter",
-    "TensorBoard", "TerminateOnNaN",
+    "TensorBoard", "TerminateOnNaN", "Unfreeze",
     "atomic_save_npz", "atomic_write", "build_callback", "build_callbacks", "resolve_mode",
 ]

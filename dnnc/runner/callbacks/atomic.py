@@ -17,11 +17,24 @@ from typing import BinaryIO, Callable, Mapping
 import numpy as np
 
 
+def current_umask() -> int:
+    """The process's umask (read by setting it and setting it back: Python has no other portable way)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def temp_path_for(path: Path, suffix: str | None = None) -> Path:
-    """A fresh, unused temporary path in ``path``'s directory (same suffix unless given)."""
+    """A fresh, unused temporary path in ``path``'s directory (same suffix unless given).
+
+    ``mkstemp`` creates the file with mode 0600; it is given the mode a plain ``open`` would give it
+    (0666 minus the umask), so that the renamed file is like every other file of the run."""
     path = Path(path)
     fd, name = tempfile.mkstemp(prefix=f".{path.stem}.tmp-", suffix=path.suffix if suffix is None else suffix, dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+    finally:
+        os.close(fd)
     return Path(name)
 
 

@@ -29,13 +29,23 @@ the class attribute ``changes_learning_rate = True``: then the loop puts
 ``learning_rate`` (the rate of the next step) into every epoch's logs before
 any callback sees them, and it is a history key, as Keras does for
 ``ReduceLROnPlateau``.
+
+Resumable runs: a checkpoint keeps what :meth:`Callback.state` returns (JSON
+values, NumPy arrays, or dicts and lists of them).  When ``dnnc resume``
+continues a run, each callback is bound, ``on_train_begin()`` runs as for a
+fresh run (``self.context.resumed`` is True, so a callback that writes files
+does not truncate them), then :meth:`Callback.restore` gets that state back.
+A run resumed in the middle of an epoch does not call ``on_epoch_begin`` for
+that epoch again.  A callback whose counters live elsewhere than in ``state()``
+would not resume exactly.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..context import CallbackContext, TrainingContext  # CallbackContext: re-exported, what create() receives
+from ..errors import RunnerError
 
 
 class Callback:
@@ -75,6 +85,13 @@ class Callback:
 
     def close(self) -> None:
         """Release files and the like; called once, even when training failed."""
+
+    def state(self) -> dict[str, Any]:
+        """What a resumable checkpoint keeps of this callback (default: nothing)."""
+        return {}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back what :meth:`state` returned; called after ``on_train_begin`` when a run resumes."""
 
 
 def _overrides(callback: Callback, name: str) -> bool:
@@ -135,6 +152,19 @@ class CallbackList:
     def on_test_end(self, logs) -> None:
         for c in self.callbacks:
             c.on_test_end(logs)
+
+    def states(self) -> list[dict[str, Any]]:
+        """Every callback's :meth:`Callback.state`, in order, tagged with its class name."""
+        return [{"callback": type(c).__name__, "state": c.state()} for c in self.callbacks]
+
+    def restore(self, states: list[dict[str, Any]]) -> None:
+        """Give each callback its state back (the list :meth:`states` returned when the checkpoint was written)."""
+        names = [type(c).__name__ for c in self.callbacks]
+        saved = [s["callback"] for s in states]
+        if names != saved:
+            raise RunnerError(f"the checkpoint holds the state of the callbacks {saved}, but this run has {names}")
+        for c, s in zip(self.callbacks, states):
+            c.restore(s["state"])
 
     def close(self) -> None:
         errors = []

@@ -82,6 +82,15 @@ class EarlyStopping(Callback):
             return True
         return None
 
+    _STATE = ("wait", "best", "best_epoch", "best_weights", "stopped_epoch", "restored")
+
+    def state(self) -> dict:
+        return {name: getattr(self, name) for name in self._STATE}
+
+    def restore(self, state: dict) -> None:
+        for name in self._STATE:
+            setattr(self, name, state[name])
+
     def on_train_end(self, logs=None) -> None:
         if self.restore_best_weights and self.best_weights is not None:
             self.model.set_weights(self.best_weights)

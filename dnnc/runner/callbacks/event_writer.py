@@ -22,19 +22,31 @@ _counter = itertools.count()
 class ScalarEventWriter:
     """Appends scalar summaries to one ``events.out.tfevents.*`` file in ``log_dir``."""
 
-    def __init__(self, log_dir: str | Path) -> None:
+    def __init__(self, log_dir: str | Path, *, existing: str | Path | None = None, size: int | None = None) -> None:
+        """A new event file in `log_dir`, or with `existing` that file, cut back to `size` bytes, to append to."""
         from tensorboard.compat.proto import event_pb2
         from tensorboard.summary.writer.record_writer import RecordWriter
 
         self._event_pb2 = event_pb2
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        name = f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{next(_counter)}.dnnc"
-        self.path = self.log_dir / name
-        self._file = open(self.path, "wb")
+        if existing is None:
+            name = f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{next(_counter)}.dnnc"
+            self.path = self.log_dir / name
+            self._file = open(self.path, "wb")
+        else:
+            self.path = self.log_dir / Path(existing).name
+            self._file = open(self.path, "ab")
+            if size is not None and self.size() > size:
+                self._file.truncate(size)
         self._writer = RecordWriter(self._file)
-        self._write(event_pb2.Event(wall_time=time.time(), step=0, file_version="brain.Event:2"))
-        self.flush()
+        if existing is None:
+            self._write(event_pb2.Event(wall_time=time.time(), step=0, file_version="brain.Event:2"))
+            self.flush()
+
+    def size(self) -> int:
+        """Bytes in the file (everything written, after :meth:`flush`)."""
+        return os.fstat(self._file.fileno()).st_size
 
     def _write(self, event) -> None:
         self._writer.write(event.SerializeToString())

@@ -14,6 +14,7 @@ from .model_checkpoint import ModelCheckpoint
 from .reduce_lr_on_plateau import ReduceLROnPlateau
 from .tensorboard import TensorBoard
 from .terminate_on_nan import TerminateOnNaN
+from .unfreeze import Unfreeze
 
 BUILTIN_CALLBACKS: dict[str, Callable[..., Callback]] = {
     "early_stopping": EarlyStopping,
@@ -22,6 +23,7 @@ BUILTIN_CALLBACKS: dict[str, Callable[..., Callback]] = {
     "tensorboard": TensorBoard,
     "csv_logger": CsvLogger,
     "terminate_on_nan": TerminateOnNaN,
+    "unfreeze": Unfreeze,
     "histograms": Histograms,
 }
 """Callback type → class; constructed with the IR table's fields (every default explicit) as keywords."""

@@ -15,6 +15,9 @@ the ``split`` go through the model once in inference mode
 * with ``pngs``, ``<run dir>/<png_dir>/epoch-NNN/activations.png``,
   ``gradients.png`` (∂loss/∂output), ``weight_gradients.png`` (and
   ``pre_activations.png``): the grids of :mod:`dnnc.inspection.plots`.
+
+A resumed run (``dnnc resume``) does not measure again at its start: it appends
+to the same event file, cut back to its size at the checkpoint.
 """
 
 from __future__ import annotations
@@ -55,8 +58,18 @@ class Histograms(Callback):
         self._batch = self.context.rows(self.split_name, self.rows)
         if self._batch is None or self._batch.n == 0:
             raise RunnerError(f"histograms: the data has no {self.split_name} rows to measure")
+        if self.context.resumed:
+            return  # restore() reopens the event file; the start was measured when the run began
         self.writer = HistogramEventWriter(self._path(self.log_dir))
         self._measure(self.context.start_epoch)
+
+    def state(self) -> dict:
+        self.writer.flush()
+        return {"file": self.writer.path.name, "size": self.writer.size(), "written": [str(p) for p in self.written]}
+
+    def restore(self, state: dict) -> None:
+        self.writer = HistogramEventWriter(self._path(self.log_dir), existing=state["file"], size=int(state["size"]))
+        self.written = [Path(p) for p in state["written"]]
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if (epoch + 1) % self.every_epochs == 0:

@@ -62,6 +62,13 @@ class ModelCheckpoint(Callback):
                 f"{{epoch}} and the history keys {', '.join(sorted(dummy)) or 'none'}"
             ) from None
 
+    def state(self) -> dict:
+        return {"best": self.best, "saved": [str(p) for p in self.saved]}
+
+    def restore(self, state: dict) -> None:
+        self.best = state["best"]
+        self.saved = [Path(p) for p in state["saved"]]
+
     def path_for(self, epoch: int, logs: dict[str, float]) -> Path:
         path = Path(self.template.format(epoch=epoch + 1, **logs))
         return path if path.is_absolute() else self._root() / path

@@ -56,6 +56,14 @@ class ReduceLROnPlateau(Callback):
         self._reset()
         self.watch.resolve(self.context)
 
+    def state(self) -> dict:
+        return {"best": self.best, "wait": self.wait, "cooldown_counter": self.cooldown_counter,
+                "reductions": [list(r) for r in self.reductions]}
+
+    def restore(self, state: dict) -> None:
+        self.best, self.wait, self.cooldown_counter = state["best"], state["wait"], state["cooldown_counter"]
+        self.reductions = [(int(e), float(r)) for e, r in state["reductions"]]
+
     def in_cooldown(self) -> bool:
         return self.cooldown_counter > 0
 

@@ -5,6 +5,7 @@
 ``<log_dir>/validation``: the ``val_`` keys without their prefix (``epoch_loss``…);
 ``<log_dir>/test``: the final test metrics (``epoch_loss``…) at the last epoch.
 The step is the 1-based epoch number.  View with ``tensorboard --logdir <run dir>/<log_dir>``.
+A resumed run appends to the same event files, cut back to their size at the checkpoint.
 """
 
 from __future__ import annotations
@@ -33,7 +34,19 @@ class TensorBoard(Callback):
         return self.writers[part]
 
     def on_train_begin(self, logs=None) -> None:
-        self._writer("train")
+        if not self.context.resumed:  # a resumed run reopens its files in restore()
+            self._writer("train")
+
+    def state(self) -> dict:
+        for writer in self.writers.values():
+            writer.flush()
+        return {"last_epoch": self._last_epoch,
+                "files": {part: {"name": w.path.name, "size": w.size()} for part, w in self.writers.items()}}
+
+    def restore(self, state: dict) -> None:
+        self._last_epoch = int(state["last_epoch"])
+        for part, entry in state["files"].items():
+            self.writers[part] = ScalarEventWriter(self.directory / part, existing=entry["name"], size=int(entry["size"]))
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         step = epoch + 1

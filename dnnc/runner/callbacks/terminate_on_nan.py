@@ -18,6 +18,13 @@ class TerminateOnNaN(Callback):
         self.epoch = 0
         self.triggered_at: tuple[int, int] | None = None  # (0-based epoch, 0-based step in the epoch)
 
+    def state(self) -> dict:
+        return {"epoch": self.epoch, "triggered_at": None if self.triggered_at is None else list(self.triggered_at)}
+
+    def restore(self, state: dict) -> None:
+        self.epoch = int(state["epoch"])
+        self.triggered_at = None if state["triggered_at"] is None else tuple(state["triggered_at"])
+
     def on_epoch_begin(self, epoch: int) -> None:
         self.epoch = epoch
 

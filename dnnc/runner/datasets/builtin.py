@@ -53,6 +53,7 @@ def load_standard(
                 f"{labels.path}: labels must be 0–{dataset.num_classes - 1}, found {y.min()}–{y.max()}"
             )
         splits[part] = Split(inputs={input_name: images.array}, targets={output_name: y})
+    unofficial = [role for role in ROLES if read[role].raw_sha256 != dataset.raw_sha256[role]]
     return RawData(
         train=splits["train"],
         test=splits["test"],
@@ -66,9 +67,15 @@ def load_standard(
                     "role": role,
                     "path": str(read[role].path),
                     "sha256": read[role].sha256,
-                    "official": read[role].raw_sha256 == dataset.raw_sha256[role],
+                    "official": role not in unofficial,
                 }
                 for role in ROLES
+            ],
+            "warnings": [
+                f"{read[role].path} is not the official {dataset.title} {role.replace('_', ' ')} file: its IDX "
+                f"data has SHA-256 {read[role].raw_sha256}, the official file's is {dataset.raw_sha256[role]}; "
+                "results are not comparable with published ones"
+                for role in unofficial
             ],
         },
     )

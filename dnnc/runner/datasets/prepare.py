@@ -2,6 +2,8 @@
 
 The steps, in order:
 
+0. ``classes``: only the rows of the listed classes are kept, in every part,
+   and their labels become the new ones (:func:`select_classes`);
 1. ``test_split``: the last ``n − floor(n·(1 − s))`` rows become the test rows
    (user files without separate test arrays only);
 2. validation rows, taken from the remaining training rows:
@@ -9,13 +11,14 @@ The steps, in order:
    before any shuffling); ``validation.first`` / ``validation.last`` = the first
    / last N rows; ``validation.random`` = ``n − floor(n·(1 − f))`` rows chosen
    with numpy ``Generator(Philox)`` keyed by the seed, both parts keeping
-   their order;
+   their order; then ``train_rows`` keeps the first N training rows;
 3. features to float32, divided by ``divide_by``;
 4. reshape to ``reshape`` (or to the model's input shape when only the
    layout differs);
 5. ``standardize``: per-feature mean and standard deviation fitted on the
    training rows only (std 0 counts as 1), applied to every split;
-6. targets: class labels int64 ``(n,)`` or one-hot float32 ``(n, k)``;
+6. targets: class labels int64 ``(n,)``, one-hot float32 ``(n, k)`` or, with
+   ``labels = "binary"``, float32 0/1 ``(n, 1)``;
    binary (XOR) targets float32 ``(n, 1)`` or one-hot ``(n, 2)``; regression
    values float32 ``(n, k)``; sample weights float32 ``(n,)``.
 """
@@ -28,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ...spec_schema.data import DataSpec
+from ...spec_schema.data import DataSpec, class_mapping
 from .containers import Datasets, RawData, Split
 from .errors import DataError
 from .rng import STREAM_VALIDATION, data_generator
@@ -43,8 +46,15 @@ def prepare(
 ) -> Datasets:
     """Apply the spec's preprocessing to ``raw`` and return the final splits."""
     meta: dict[str, Any] = dict(raw.meta)
+    if spec.classes is not None:
+        raw, meta["classes"] = select_classes(raw, spec.classes)
     train, test, meta["test"] = split_test(raw.train, raw.test, spec.test_split, dataset=meta.get("dataset", "?"))
     train, validation, meta["validation"] = split_validation(train, spec, seed=seed)
+    if spec.train_rows is not None:
+        if spec.train_rows > train.n:
+            raise DataError(f"train_rows = {spec.train_rows}, but there are only {train.n} training rows "
+                            "(after classes and the validation rows)")
+        train = train.take(slice(0, spec.train_rows))
 
     splits = {"train": train, "validation": validation, "test": test}
     present = {k: s for k, s in splits.items() if s is not None}
@@ -76,6 +86,43 @@ def prepare(
     meta["target_shapes"] = {n: list(a.shape[1:]) for n, a in final["train"].targets.items()}
     meta["rows"] = {k: (final[k].n if k in final else 0) for k in splits}
     return Datasets(train=final["train"], validation=final.get("validation"), test=final.get("test"), meta=meta)
+
+
+# --------------------------------------------------------------------------
+# Class selection
+# --------------------------------------------------------------------------
+
+
+def select_classes(raw: RawData, classes: list[int] | dict[str, int]) -> tuple[RawData, str]:
+    """The rows of the selected classes, relabelled (``data.classes``), and a description for the metadata."""
+    mapping = class_mapping(classes)
+    targets = [name for name, kind in raw.target_kinds.items() if kind in ("class", "binary")]
+    if len(targets) != 1:
+        raise DataError(f"classes needs exactly one class target, the data has {len(targets)} "
+                        f"({', '.join(targets) or 'none'})")
+    name = targets[0]
+    old = np.array(sorted(mapping), dtype=np.int64)
+    new = np.array([mapping[c] for c in old], dtype=np.int64)
+
+    def select(split: Split | None) -> Split | None:
+        if split is None:
+            return None
+        y = _as_labels(split.targets[name], name)
+        keep = np.flatnonzero(np.isin(y, old))
+        part = split.take(keep)
+        labels = new[np.searchsorted(old, y[keep])]
+        original = np.asarray(split.targets[name])
+        return Split(inputs=part.inputs, targets={**part.targets, name: labels.astype(original.dtype, copy=False)},
+                     sample_weight=part.sample_weight)
+
+    train = select(raw.train)
+    if train.n == 0:
+        raise DataError(f"classes {classes}: no training row has one of these labels")
+    k = int(new.max()) + 1
+    out = RawData(train=train, test=select(raw.test), target_kinds=dict(raw.target_kinds),
+                  num_classes={**raw.num_classes, name: k}, meta=raw.meta)
+    how = ", ".join(f"{c} → {mapping[c]}" for c in sorted(mapping))
+    return out, f"classes {how} (rows of other classes dropped)"
 
 
 # --------------------------------------------------------------------------
@@ -154,7 +201,8 @@ def to_float32(x: np.ndarray, divide_by: float | None) -> np.ndarray:
     """``x`` as float32, divided by ``divide_by`` (computed in float32) when given."""
     out = x.astype(np.float32)  # always a copy: the result is ours to modify
     if divide_by is not None:
-        out /= np.float32(divide_by)
+        with np.errstate(over="ignore"):  # an overflow is refused by dnnc.runner.data_checks.check_finite
+            out /= np.float32(divide_by)
     return out
 
 
@@ -242,11 +290,14 @@ def prepare_targets(
         top = max(int(v.max(initial=0)) for v in labels.values())
         if top >= k:
             raise DataError(f"target {name!r}: label {top} is out of range for num_classes = {k} (labels must be 0…{k - 1})")
+        if spec.labels == "binary" and top > 1:
+            raise DataError(f'target {name!r}: labels = "binary" (one sigmoid unit) needs labels 0 and 1, found labels '
+                            f"up to {top}; select two classes with data.classes, e.g. classes = [5, 6]")
         num_classes[name] = k
         for p, y in labels.items():
             if spec.labels == "one_hot":
                 out[p][name] = np.eye(k, dtype=np.float32)[y]
-            elif kind == "binary":
+            elif kind == "binary" or spec.labels == "binary":
                 out[p][name] = y.astype(np.float32).reshape(-1, 1)
             else:
                 out[p][name] = y

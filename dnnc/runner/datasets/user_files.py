@@ -198,6 +198,14 @@ def load_npz(
         "targets": {n: resolved[("target", n)][0] for n in tmap},
         "test_arrays": any(has_test.values()),
     }
+    if sample_weight is not None:
+        meta["arrays"]["sample_weight"] = resolved[("weight", "")][0]
+    if any(has_test.values()):
+        meta["arrays"]["test"] = {
+            "features": {n: resolved[("input", n)][1] for n in fmap},
+            "targets": {n: resolved[("target", n)][1] for n in tmap},
+            **({"sample_weight": resolved[("weight", "")][1]} if sample_weight is not None else {}),
+        }
     return RawData(train=train, test=test, target_kinds=kinds, meta=meta)
 
 
@@ -332,7 +340,14 @@ def _parse_column(rows: list[list[str]], lines: list[int], index: int, name: str
     except (ValueError, OverflowError):
         pass
     try:
-        return text.astype(np.float64)
+        values = text.astype(np.float64)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            first = int(bad[0])
+            raise DataError(f"{file} line {lines[first]}: column {name!r} holds {str(text[first])!r}, not a finite "
+                            f"number ({bad.size} of {len(values)} rows of that column hold NaN or infinite values; "
+                            f"the first is data row {first})")
+        return values
     except ValueError:
         for i, cell in enumerate(text):
             try:

@@ -166,11 +166,14 @@ class BatchNorm(Layer):
         self.gamma = params.get("gamma") if a.scale else None
         self.beta = params.get("beta") if a.center else None
         self.moving_mean, self.moving_variance = params["moving_mean"], params["moving_variance"]
+        #: a frozen node: the inference formula in training mode too, moving statistics never updated
+        self.inference_mode = a.inference_mode
 
     def forward(self, xs, training, mask=None):
         x = xs[0]
         c = x.shape[-1]
         x2 = x.reshape(-1, c)
+        training = training and not self.inference_mode
         if training:
             # Batch statistics, accumulated in float64 (as torch does on CPU), biased variance.
             mean64 = x2.mean(axis=0, dtype=np.float64)
@@ -215,7 +218,8 @@ class BatchNorm(Layer):
 
     def describe(self):
         return (f"batch_norm(momentum={self.momentum}, epsilon={self.epsilon}, "
-                f"center={self.beta is not None}, scale={self.gamma is not None})")
+                f"center={self.beta is not None}, scale={self.gamma is not None}"
+                + (", inference_mode=True)" if self.inference_mode else ")"))
 
 
 # ---------------------------------------------------------------------------

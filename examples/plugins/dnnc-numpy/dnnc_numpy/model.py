@@ -14,12 +14,14 @@ parameters with a regularizer; the penalty's gradient is l1·sign(w) + 2·l2·w.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dnnc.backends.base import Arrays, BatchChecks, StepResult, check_weights, loss_keys, named_losses, penalties
+from dnnc.backends.base import (Arrays, BatchChecks, StepResult, check_same_graph, check_weights, loss_keys,
+                                named_losses, penalties, split_optimizer_state)
 from dnnc.compiler.ir import ModelIR
 
 from .artifact import write_artifact
@@ -46,31 +48,48 @@ class NumpyModel:
         index = {n.name: i for i, n in enumerate(ir.nodes)}
         self.layers: list[Layer] = []
         self._slots: list[tuple[int, ...]] = []
-        requires_grad: list[bool] = []
         for node in ir.nodes:
             params = {p.name: self.weights[f"{node.name}/{p.name}"] for p in node.params}
             self.layers.append(make_layer(node, ir, params, self.rng))
-            slots = tuple(index[i] for i in node.inputs)
-            self._slots.append(slots)
-            requires_grad.append(any(p.trainable for p in node.params) or any(requires_grad[s] for s in slots))
-        #: whether each node's output depends on a trainable parameter
-        self._requires_grad = requires_grad
+            self._slots.append(tuple(index[i] for i in node.inputs))
         self._input_slots = {name: index[name] for name in ir.inputs}
         self._output_slots = [index[o.name] for o in ir.outputs]
-        self.trainable: list[tuple[str, np.ndarray]] = [
-            (key, self.weights[key]) for key, _, p in ir.weight_specs() if p.trainable
-        ]
-        self._trainable_keys = frozenset(key for key, _ in self.trainable)
-        #: (key, l1, l2) of every regularised parameter (dnnc.backends.base.penalties)
-        self._penalties: list[tuple[str, float, float]] = [(p.key, p.l1, p.l2) for p in penalties(ir)]
         #: the shared checks of inputs, targets and dropout masks (dnnc.backends.base.BatchChecks)
         self._checks = BatchChecks(ir)
         self._loss_outputs = list(self._checks.loss_outputs)
         for _, o in self._loss_outputs:
             input_kind(o.loss, o.head)  # fail at build time on an unknown loss or a wrong head
         self._loss_keys = loss_keys(ir)
-        self.optimizer: Optimizer | None = make_optimizer(ir.training.optimizer) if ir.training is not None else None
+        self._bind_trainable()
         self.set_weights(weights)
+
+    def _bind_trainable(self) -> None:
+        """The trained parameters, their penalties, which nodes need gradients and a fresh optimizer, from the
+        IR's trainable flags."""
+        ir = self.ir
+        requires_grad: list[bool] = []
+        for node, slots in zip(ir.nodes, self._slots):
+            requires_grad.append(any(p.trainable for p in node.params) or any(requires_grad[s] for s in slots))
+        #: whether each node's output depends on a trainable parameter
+        self._requires_grad = requires_grad
+        self.trainable: list[tuple[str, np.ndarray]] = [
+            (key, self.weights[key]) for key, _, p in ir.weight_specs() if p.trainable
+        ]
+        self._trainable_keys = frozenset(key for key, _ in self.trainable)
+        #: (key, l1, l2) of every regularised trained parameter (dnnc.backends.base.penalties)
+        self._penalties: list[tuple[str, float, float]] = [(p.key, p.l1, p.l2) for p in penalties(ir)]
+        self.optimizer: Optimizer | None = make_optimizer(ir.training.optimizer) if ir.training is not None else None
+
+    def set_trainable(self, ir: ModelIR) -> None:
+        """Adopt the trainable flags of `ir` (this model's IR with nodes frozen or unfrozen); the optimizer starts
+        afresh (new slots, iteration count 0)."""
+        check_same_graph(self.ir, ir)
+        self.ir = ir
+        for node, layer in zip(ir.nodes, self.layers):
+            layer.node = node
+            if node.op == "batch_norm":
+                layer.inference_mode = bool(node.attrs.inference_mode)
+        self._bind_trainable()
 
     # -- weights -------------------------------------------------------------
     def get_weights(self) -> dict[str, np.ndarray]:
@@ -199,8 +218,26 @@ class NumpyModel:
         return probe(self, inputs, targets, nodes=nodes, pre_activations=pre_activations)
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
-        """``"<node>/<param>/<slot>"`` → slot (canonical layout), plus ``"iterations"``; empty before the first step."""
+        """``"<node>/<param>/<slot>"`` → slot (canonical layout), ``"iterations"`` and the optimizer's scalars
+        (nadam: ``"u_product"``); empty before the first step."""
         return {} if self.optimizer is None else self.optimizer.state()
+
+    def set_optimizer_state(self, state: Arrays) -> None:
+        """Restore what :meth:`optimizer_state` returned (this backend's or another's: the keys are canonical)."""
+        if self.optimizer is None:
+            raise ValueError(f"model {self.ir.name!r} has no [training] section: it has no optimizer")
+        slots, scalars = split_optimizer_state(state, self.ir)
+        self.optimizer.load_state(slots, scalars, self.dtype)
+
+    def random_state(self) -> dict[str, np.ndarray]:
+        """The state of the generator dropout draws from, as UTF-8 JSON bytes: ``{"numpy_rng": uint8 array}``."""
+        text = json.dumps(self.rng.bit_generator.state)
+        return {"numpy_rng": np.frombuffer(text.encode("utf-8"), dtype=np.uint8).copy()}
+
+    def set_random_state(self, state: Arrays) -> None:
+        if set(state) != {"numpy_rng"}:
+            raise ValueError(f"a numpy random state holds 'numpy_rng' (received {sorted(state)})")
+        self.rng.bit_generator.state = json.loads(np.asarray(state["numpy_rng"], dtype=np.uint8).tobytes())
 
     # -- introspection --------------------------------------------------------
     def layer_param_counts(self) -> dict[str, tuple[int, int]]:

@@ -96,11 +96,29 @@ class Optimizer:
         raise NotImplementedError
 
     def state(self) -> dict[str, np.ndarray]:
-        """``"<node>/<param>/<slot>"`` → a copy of the slot, plus ``"iterations"``."""
+        """``"<node>/<param>/<slot>"`` → a copy of the slot, ``"iterations"`` and :meth:`scalars`; empty before
+        the first step."""
+        if not self.iterations:
+            return {}
         out = {f"{key}/{name}": a.copy() for key, slots in self.slots.items() for name, a in slots.items()}
-        if self.iterations:
-            out["iterations"] = np.asarray(self.iterations, dtype=np.int64)
+        out["iterations"] = np.asarray(self.iterations, dtype=np.int64)
+        out.update({k: np.asarray(v, dtype=np.float64) for k, v in self.scalars().items()})
         return out
+
+    def scalars(self) -> dict[str, float]:
+        """Per-optimizer state besides the iteration count (Nadam: its momentum product)."""
+        return {}
+
+    def load_state(self, slots: Mapping[str, Mapping[str, np.ndarray]], scalars: Mapping[str, Any], dtype) -> None:
+        """Restore slots and scalars (checked by dnnc.backends.base.split_optimizer_state; empty: a fresh optimizer)."""
+        self.slots = {key: {name: np.array(a, dtype=dtype, copy=True) for name, a in values.items()}
+                      for key, values in slots.items()}
+        scalars = dict(scalars)
+        self.iterations = int(scalars.pop("iterations", 0))
+        self.load_scalars({k: float(v) for k, v in scalars.items()})
+
+    def load_scalars(self, scalars: Mapping[str, float]) -> None:
+        pass
 
 
 def _slot(slots: dict, name: str, like: np.ndarray, value: float = 0.0) -> np.ndarray:
@@ -175,11 +193,11 @@ class Nadam(Optimizer):
         v_hat = v / (1.0 - b2**t)
         w -= m_hat * lr / (np.sqrt(v_hat) + eps)
 
-    def state(self):
-        out = super().state()
-        if self.iterations:
-            out["u_product"] = np.asarray(self.u_product, dtype=np.float64)
-        return out
+    def scalars(self):
+        return {"u_product": self.u_product}
+
+    def load_scalars(self, scalars):
+        self.u_product = scalars.get("u_product", 1.0)
 
 
 class Adamax(Optimizer):

@@ -65,7 +65,7 @@ def dense(name, src, n_in, units, act="linear", use_bias=True, kernel_reg=None, 
 def batch_norm(name, src, c, momentum=0.9, epsilon=1e-3, center=True, scale=True, lead=()):
     params = ([P("gamma", (c,))] if scale else []) + ([P("beta", (c,))] if center else [])
     params += [P("moving_mean", (c,), False), P("moving_variance", (c,), False)]
-    attrs = {"axis": -1, "momentum": momentum, "epsilon": epsilon, "center": center, "scale": scale}
+    attrs = {"axis": -1, "momentum": momentum, "epsilon": epsilon, "center": center, "scale": scale, "inference_mode": False}
     return N(name, "batch_norm", (src,), (*lead, c), attrs, params)
 
 
