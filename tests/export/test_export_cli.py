@@ -122,3 +122,11 @@ def test_eject_errors(args, code, message, torch_run, tmp_path):
     text = _clean(result)
     assert result.exit_code == code, text
     assert message.format(**values) in text
+
+
+def test_help_lists_export_and_eject():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "export" in result.output and "eject" in result.output
+    for command in ("export", "eject"):
+        assert runner.invoke(app, [command, "--help"]).exit_code == 0
