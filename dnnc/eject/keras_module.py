@@ -67,6 +67,10 @@ def build_function(ir: ModelIR, ctx: EjectContext) -> tuple[list[str], dict[str,
     outputs = _pack(ir, [o.name for o in ir.outputs], ctx)
     body += call("model = keras.Model", [f"inputs={inputs}", f"outputs={outputs}", *kw(name=ir.name.replace("/", "_"))],
                  1)
+    frozen = dict.fromkeys(w.layer for node in ir.nodes if not node.trainable for w in emitted[node.name].weights)
+    if frozen:
+        body.append("    # frozen layers (trainable = false): not trained; a frozen batch norm runs in inference mode")
+        body += [f"    model.get_layer({py(layer)}).trainable = False" for layer in frozen]
     body += ["    if weights is not None:", "        load_canonical_weights(model, weights)", "    return model"]
     heads = ", ".join(f"{o.name}: {o.head}" for o in ir.outputs)
     doc = (f"The functional model {ir.name!r}; it returns the logits (the output heads, {heads}, are applied "
@@ -384,7 +388,8 @@ def keras_module(ir: ModelIR, *, source: str, version: str, weights: str | None 
     ctx = EjectContext(ir, "keras", layer_names={n.name for n in ir.nodes})
     build_lines, emitted = build_function(ir, ctx)
     training = ir.training is not None
-    constants = [f"SPEC_DIR = {py(_spec_dir(source))}  # the spec's folder: its relative data paths start there"]
+    constants = ["# the spec's folder (as named when ejecting): its relative data paths start there",
+                 f"SPEC_DIR = {py(_spec_dir(source))}"]
     if training:
         t = ir.training
         table = {int(k): float(v) for k, v in t.class_weight.items()} if t.class_weight else None
@@ -393,7 +398,8 @@ def keras_module(ir: ModelIR, *, source: str, version: str, weights: str | None 
                       f"CLASS_WEIGHT = {py(table)}"]
     else:
         constants += ["SEED = 0", "VALIDATION_BATCH_SIZE = 256"]
-    constants.append(f"WEIGHTS = {py(weights)}  # dnnc's canonical weights (weights.npz), loaded by build_model()")
+    constants += ["# dnnc's canonical weights (a run's weights.npz) that build_model() loads, or None",
+                  f"WEIGHTS = {py(weights)}"]
     sections: list[list[str]] = [SNIPPETS[name] for name in ctx.snippets]
     sections += [build_lines, weights_function(ir, emitted), predict_function(ir)]
     if training:

@@ -153,7 +153,7 @@ def emit_batch_norm(node: NodeIR, ctx: EjectContext) -> TorchNode:
     ctx.need("KerasBatchNorm")
     name = ctx.var(node.name)
     args = kw(channels=int(node.shape[-1]), momentum=float(a.momentum), epsilon=float(a.epsilon),
-              center=bool(a.center), scale=bool(a.scale))
+              center=bool(a.center), scale=bool(a.scale), inference_mode=bool(a.inference_mode))
     attribute = {p.name: f"{name}.{p.name}" for p in node.params}
     init = call(f"self.{name} = KerasBatchNorm", args, 2) + _param_init(node, ctx, attribute)
     weights = [TorchWeight(p.name, f"{name}.{p.name}") for p in node.params]

@@ -46,6 +46,7 @@ def model_class(ir: ModelIR, ctx: EjectContext) -> tuple[list[str], dict[str, To
         emitted[node.name] = out
         if out.init:
             init += ([""] if init else []) + comment(node_comment(node), 2) + statements(out.init, 2)
+            init += _frozen_lines(node, out)
         if out.forward:
             forward += comment(node_comment(node), 2) + statements(out.forward, 2)
     args = ", ".join(["self", *(ctx.var(name) for name in ir.inputs)])
@@ -68,6 +69,15 @@ def model_class(ir: ModelIR, ctx: EjectContext) -> tuple[list[str], dict[str, To
         *ret,
     ]
     return lines, emitted
+
+
+def _frozen_lines(node, out: TorchNode) -> list[str]:
+    """A frozen node (trainable = false): its parameters get no gradient (and so no optimizer slot)."""
+    if node.trainable or not out.weights:
+        return []
+    modules = dict.fromkeys(w.attribute.split(".")[0] for w in out.weights)
+    return ["        # frozen (trainable = false): no gradient, not trained",
+            *[f"        self.{m}.requires_grad_(False)" for m in modules]]
 
 
 def weights_function(ir: ModelIR, ctx: EjectContext, emitted: Mapping[str, TorchNode]) -> list[str]:
@@ -167,7 +177,7 @@ def loss_function(ir: ModelIR, ctx: EjectContext, emitted: Mapping[str, TorchNod
     penalties = []
     for key, node, param in ir.weight_specs():
         reg = param.regularizer
-        if reg is None or not reg.active:
+        if reg is None or not reg.active or not param.trainable:  # a frozen parameter's penalty is not in the loss
             continue
         attribute = next(w for w in emitted[node.name].weights if w.param == param.name).attribute
         if reg.l1:
@@ -504,7 +514,8 @@ def torch_module(ir: ModelIR, *, source: str, version: str, weights: str | None 
     if training:
         layer_snippets.append("weighted_mean")
     constants = [
-        f"SPEC_DIR = {py(_spec_dir(source))}  # the spec's folder: its relative data paths start there",
+        "# the spec's folder (as named when ejecting): its relative data paths start there",
+        f"SPEC_DIR = {py(_spec_dir(source))}",
         f"INPUTS = {py(tuple(ir.inputs))}",
     ]
     if training:
@@ -518,7 +529,8 @@ def torch_module(ir: ModelIR, *, source: str, version: str, weights: str | None 
             constants.append(f"ROOT_METRICS = {py(set(roots))}")
     else:
         constants.append("SEED = 0")
-    constants.append(f"WEIGHTS = {py(weights)}  # dnnc's canonical weights (weights.npz), loaded by build_model()")
+    constants += ["# dnnc's canonical weights (a run's weights.npz) that build_model() loads, or None",
+                  f"WEIGHTS = {py(weights)}"]
     sections += _snippet_lines(layer_snippets, ctx)
     sections.append(model_lines)
     sections.append([

@@ -47,14 +47,17 @@ class KerasBatchNorm(nn.Module):
     Training mode normalises with the batch mean and the biased batch variance and then
     updates moving = momentum * moving + (1 - momentum) * batch, with the biased variance
     (torch's BatchNorm1d stores the unbiased one and weighs the new value by its
-    momentum, the other way round). Inference mode uses the moving statistics.
+    momentum, the other way round). Inference mode uses the moving statistics, and so
+    does a frozen layer (inference_mode=True, as Keras 3 runs a non-trainable batch norm)
+    in training mode too, never updating them.
     """
 
-    def __init__(self, channels, momentum, epsilon, center, scale):
+    def __init__(self, channels, momentum, epsilon, center, scale, inference_mode):
         super().__init__()
         self.channels = channels
         self.momentum = momentum
         self.epsilon = epsilon
+        self.inference_mode = inference_mode
         self.gamma = nn.Parameter(torch.empty(channels)) if scale else None
         self.beta = nn.Parameter(torch.empty(channels)) if center else None
         self.register_buffer("moving_mean", torch.empty(channels))
@@ -62,7 +65,7 @@ class KerasBatchNorm(nn.Module):
 
     def forward(self, x):
         flat = x.reshape(-1, self.channels)
-        if not self.training:
+        if not self.training or self.inference_mode:
             y = F.batch_norm(
                 flat,
                 self.moving_mean,

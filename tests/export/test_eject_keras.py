@@ -1,6 +1,6 @@
 """The ejected Keras module is dnnc's Keras model: same outputs, losses, gradients and statistics.
 
-For every example: the module, loaded with the same canonical weights, gives
+For every example (and tests/export/specs: frozen layers): the module, loaded with the same canonical weights, gives
 dnnc's inference outputs, the same training-mode loss
 (``model.compute_loss`` of the compiled module, which adds the regularizers'
 penalties) and gradients for a batch (the same dropout masks, put in place of the
@@ -87,8 +87,14 @@ def test_ejected_keras_module_is_dnnc_model(name, workdir, tmp_path, monkeypatch
             np.testing.assert_allclose(value, after[key], atol=1e-7, err_msg=key)
 
 
-@pytest.mark.parametrize("name", ["mnist_bn_dropout", "wide_and_deep", "xor", "fashion_mlp_sgd",
-                                  "init_histograms_relu_he", "housing_search"])
+#: fit on the examples with distinct features (batch norm and dropout, two inputs and outputs, XOR's binary
+#: output, SGD, the histograms callback, regression with early stopping) and frozen layers; the other examples
+#: differ from these only in sizes and initializers, which the equivalence test above covers.
+FIT_CASES = ["mnist_bn_dropout", "wide_and_deep", "xor", "fashion_mlp_sgd", "init_histograms_relu_he",
+             "housing_search", "frozen_layers"]
+
+
+@pytest.mark.parametrize("name", FIT_CASES)
 def test_ejected_keras_fit_runs(name, workdir, tmp_path, monkeypatch):
     """fit with the spec's batch size and callbacks runs (one epoch of a few batches)."""
     monkeypatch.chdir(tmp_path)

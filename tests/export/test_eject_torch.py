@@ -1,6 +1,6 @@
 """The ejected PyTorch module is dnnc's torch model: same outputs, losses, gradients, statistics and steps.
 
-For every example: the module, loaded with the same canonical weights, gives
+For every example (and tests/export/specs: frozen layers): the module, loaded with the same canonical weights, gives
 dnnc's inference outputs (≤ 1e-6), the same training-mode loss and gradients for
 a batch (the same dropout masks, put in with forward hooks), the same batch-norm
 moving statistics after that pass, and its own training loop runs; for the
@@ -99,6 +99,9 @@ def test_ejected_torch_module_is_dnnc_model(name, workdir):
         attribute, transposed = bindings[key]
         g = _tensor(model, attribute).grad.numpy()
         np.testing.assert_allclose(g.T if transposed else g, grad, rtol=1e-5, atol=1e-6, err_msg=key)
+    for key, (attribute, _) in bindings.items():  # frozen parameters and moving statistics get no gradient
+        if key not in want_grads:
+            assert _tensor(model, attribute).grad is None, key
     # the batch-norm moving statistics after that training-mode pass
     after = ref.get_weights()
     for key, (attribute, transposed) in bindings.items():

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dnnc.cli.app import app
+from support.ejected import EXTRA_SPECS
 from support.paths import EXAMPLES
 
 pytest.importorskip("torch")
@@ -114,10 +115,18 @@ def test_eject_with_the_weights_of_a_run(torch_run, tmp_path):
     (["{spec}", "--to", "jax"], 2, "--to 'jax' is not supported (allowed: torch, keras)"),
     (["{spec}", "--to", "torch", "--weights", "{tmp}"], 1, "is not a dnnc run directory (no ir.json)"),
     (["{xor}", "--to", "torch", "--weights", "{run}"], 1, "does not hold the weights of model 'xor'"),
+    (["{transfer}", "--to", "keras"], 1, "model.init_from copies weights from '../../runs/transfer/fashion-a' before "
+                                         "training, which the ejected module does not do; eject with --weights"),
+    (["{unfreeze}", "--to", "torch"], 1, "training.callbacks[0]: the unfreeze callback (two-phase fine-tuning) is "
+                                         "not ejected yet"),
 ])
 def test_eject_errors(args, code, message, torch_run, tmp_path):
+    unfreeze = tmp_path / "unfreeze.toml"
+    unfreeze.write_text((EXTRA_SPECS / "frozen_layers.toml").read_text()
+                        + '\n[[training.callbacks]]\ntype = "unfreeze"\nafter_epochs = 1\n')
     values = {"spec": str(EXAMPLES / "wide_and_deep.toml"), "xor": str(EXAMPLES / "xor.toml"), "tmp": str(tmp_path),
-              "run": str(torch_run)}
+              "run": str(torch_run), "transfer": str(EXAMPLES / "transfer" / "fashion_b_sandal_or_shirt.toml"),
+              "unfreeze": str(unfreeze)}
     result = runner.invoke(app, ["eject", *[a.format(**values) for a in args]])
     text = _clean(result)
     assert result.exit_code == code, text

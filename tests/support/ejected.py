@@ -12,18 +12,22 @@ from dnnc.compiler.compile import compile_spec
 from dnnc.compiler.initial_weights import initial_weights
 from dnnc.compiler.ir import ModelIR
 from dnnc.eject import eject_source
-from support.paths import EXAMPLES, ROOT, example_specs
+from support.paths import ROOT, example_specs
 
-EXAMPLE_NAMES = [p.stem for p in example_specs()]
+#: Specs of the export/eject tests besides the examples (features no example uses, e.g. frozen layers).
+EXTRA_SPECS = ROOT / "tests" / "export" / "specs"
+SPECS = {p.stem: p for p in [*example_specs(), *sorted(EXTRA_SPECS.glob("*.toml"))]}
+#: Every example, then the extra specs.
+EXAMPLE_NAMES = list(SPECS)
 
 
 def example_ir(name: str) -> ModelIR:
-    return compile_spec(EXAMPLES / f"{name}.toml")
+    return compile_spec(SPECS[name])
 
 
 def source_name(name: str) -> str:
     """The spec path as the golden files name it (relative to the checkout)."""
-    return (EXAMPLES / f"{name}.toml").relative_to(ROOT).as_posix()
+    return SPECS[name].relative_to(ROOT).as_posix()
 
 
 def example_weights(ir: ModelIR, seed: int = 7) -> dict[str, np.ndarray]:
