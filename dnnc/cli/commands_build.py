@@ -24,16 +24,13 @@ def backend_for_artifact(path: Path):
     raise UserError(f"cannot tell which backend wrote {path} (known artifact suffixes: {known})")
 
 
-def compare_counts(ir, counts: dict[str, tuple[int, int]]) -> list[str]:
-    """Nodes whose framework parameter counts differ from the IR's."""
-    problems = []
-    for node in ir.nodes:
-        want = (node.trainable_count, node.non_trainable_count)
-        got = tuple(counts.get(node.name, (0, 0)))
-        if got != want:
-            problems.append(f"{node.name}: framework counts {got[0]:,} trainable / {got[1]:,} non-trainable, "
-                            f"IR {want[0]:,} / {want[1]:,}")
-    return problems
+def _count_problem(check) -> str:
+    """One line per node: what the framework counted and what the IR says."""
+    if check.expected is None:
+        return f"{check.target}: {check.detail}"
+    want = check.expected
+    got = f"{check.value[0]:,} trainable / {check.value[1]:,} non-trainable" if check.value else "no count"
+    return f"{check.target}: framework counts {got}, IR {want[0]:,} / {want[1]:,}"
 
 
 def random_inputs(ir, n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
@@ -79,10 +76,12 @@ def build(
     frozen = sum(c[1] for c in counts.values())
     for line in totals_lines(trainable, frozen):
         console.print(line)
-    problems = compare_counts(ir, counts)
+    from ..conformance.structure import param_count_checks
+
+    problems = [c for c in param_count_checks(ir, counts, backend) if not c.passed]
     if problems:
         raise UserError(f"backend {backend!r} built a model whose parameter counts differ from the IR's:\n  "
-                        + "\n  ".join(problems))
+                        + "\n  ".join(_count_problem(c) for c in problems))
     console.print(f"[green]✓[/green] parameter counts equal the IR's ({ir.param_count:,})")
     path = out or Path("build") / ir.name / f"model{be.artifact_suffix}"
     if not path.name.endswith(be.artifact_suffix):

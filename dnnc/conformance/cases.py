@@ -2,16 +2,17 @@
 
 Each :class:`Case` is a small spec dict compiled with
 :func:`dnnc.compiler.compile.compile_spec`; every model ends in a dense layer
-with a loss, so gradients can be compared.  Used by the equivalence tests, by
-``dnnc conform`` and by third-party backends checking themselves against a
-built-in one::
+with a loss, so gradients can be compared.  Used by the conformance kit
+(:mod:`dnnc.conformance.test_kit`: the structure and numeric levels of every
+case against any installed backend), by the backends' own tests and by the
+reference's finite-difference tests::
 
     from dnnc.conformance.cases import CASES
-    from dnnc.conformance.equivalence import compare_backends
+    from dnnc.conformance.test_kit import case_levels
 
     for case in CASES:
-        report = compare_backends(case.ir(), "torch", "my_backend")
-        assert report.passed, report.render()
+        for level in case_levels(case, my_backend):
+            assert level.verdict != "FAIL", [c.message for c in level.failures]
 """
 
 from __future__ import annotations

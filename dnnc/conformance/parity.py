@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from ..compiler.ir import ModelIR
-from .measures import scaled_error
 from .options import with_seed, with_strict_parity
+from .pairwise import scaled_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..backends.base import Backend
@@ -113,6 +113,14 @@ class ParityResult:
         return lines
 
 
+def _scaled(a: np.ndarray, ref: np.ndarray) -> float:
+    """max|a − ref| / max(1, max|ref|)."""
+    a64, r64 = np.asarray(a, np.float64), np.asarray(ref, np.float64)
+    if a64.size == 0:
+        return 0.0
+    return float(np.abs(a64 - r64).max() / max(1.0, float(np.abs(r64).max())))
+
+
 def _snapshot_callback(epochs: set[int], store: dict[int, dict[str, np.ndarray]]):
     from ..runner.callbacks.base import Callback
 
@@ -140,10 +148,10 @@ def measure_parity(ir: ModelIR, backends: Sequence["Backend"], datasets: "Datase
     ``strict=False`` measures the same without strict parity (each framework draws its own dropout
     masks), the control that shows what strict parity buys.  ``noise_floor=True`` adds the reference
     backend once more, started from dnnc's initial weights moved by one float32 ulp
-    (:func:`dnnc.conformance.numeric.ulp_perturbed`), compared as ``"<reference> (1 ulp)"``: how far
+    (:func:`dnnc.conformance.drift.ulp_perturbed`), compared as ``"<reference> (1 ulp)"``: how far
     float32 rounding alone carries one framework from itself."""
     from ..compiler.initial_weights import initial_weights
-    from .numeric import ulp_perturbed
+    from .drift import ulp_perturbed
     from .training import train_with_runner
 
     if strict:
@@ -184,7 +192,7 @@ def measure_parity(ir: ModelIR, backends: Sequence["Backend"], datasets: "Datase
             wa, wb = weights[name][e], weights[reference][e]
             worst, worst_key, num, den = 0.0, "", 0.0, 0.0
             for key in wb:
-                err, _ = scaled_error(wa[key], wb[key], 1.0)
+                err = _scaled(wa[key], wb[key])
                 if err >= worst:
                     worst, worst_key = err, key
                 d = np.asarray(wa[key], np.float64) - np.asarray(wb[key], np.float64)

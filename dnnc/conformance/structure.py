@@ -61,7 +61,13 @@ def model_checks(ir: ModelIR, model: "CompiledModel", weights: Mapping[str, np.n
             err = float(np.abs(a.astype(np.float64) - b).max()) if a.size else 0.0
             checks.append(Check(LEVEL, "weights round trip", name, "IR", PASS if err == 0 else FAIL, key,
                                 error=err, tolerance=0.0, norm="max|Δ|"))
-    counts = model.layer_param_counts()
+    return checks + param_count_checks(ir, model.layer_param_counts(), name)
+
+
+def param_count_checks(ir: ModelIR, counts: Mapping[str, tuple[int, int]], name: str) -> list[Check]:
+    """The framework's own per-node (trainable, non-trainable) counts against the IR's, one check per node (and
+    one for nodes the IR does not have).  `dnnc build` uses these checks too."""
+    checks = []
     for node in ir.nodes:
         expected = (node.trainable_count, node.non_trainable_count)
         count = counts.get(node.name)

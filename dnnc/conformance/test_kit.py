@@ -1,23 +1,20 @@
-"""The dnnc conformance kit: check an installed backend against a reference backend.
+"""The dnnc conformance kit: check an installed backend against dnnc's float64 oracle.
 
-    pytest --pyargs dnnc.conformance --dnnc-backend NAME [--dnnc-reference torch] [--dnnc-spec SPEC ...]
+    pytest --pyargs dnnc.conformance --dnnc-backend NAME [--dnnc-spec SPEC ...]
 
-For every case of :mod:`dnnc.conformance.cases` (one per op, activation,
-initializer and loss):
+``test_case`` runs, for every case of :mod:`dnnc.conformance.cases` (one per
+op, activation, initializer and loss), the structure level (same IR, weights
+round trip, the framework's own per-layer parameter counts) and the numeric
+level (outputs, moving statistics, losses and gradients on two seeded batches,
+and every step of a 5-step optimizer trajectory whose last batch is partial,
+each element within its float32 error bound of :mod:`dnnc.reference`): one
+verdict per case, listing every failed check.  No second backend is needed:
+the judge is the oracle.
 
-* ``test_equivalence`` — the equivalence harness
-  (:func:`dnnc.conformance.equivalence.compare_backends`) between the reference
-  and the backend;
-* ``test_structure`` — the structure level (same IR, weights round trip,
-  the framework's own per-layer parameter counts);
-* ``test_numeric`` — the numeric level (outputs, moving statistics, losses,
-  gradients on two seeded batches, and a short optimizer trajectory).
-
-``--dnnc-spec`` adds the structure and numeric levels on real specs (with
-their data).  A case using an op the backend (or the reference) does not
-declare in ``supported_ops`` is reported as **skipped** with the reason
-"unsupported op X by backend Y" — never passed.  Without ``--dnnc-backend``
-every test is skipped.
+``--dnnc-spec`` adds both levels on real specs (with their data).  A case
+using an op the backend does not declare in ``supported_ops`` is reported as
+**skipped** with the reason "unsupported op X by backend Y" — never passed.
+Without ``--dnnc-backend`` every test is skipped.
 """
 
 from __future__ import annotations
@@ -27,9 +24,10 @@ from pathlib import Path
 import pytest
 
 from .cases import CASES
-from .pytest_plugin import BACKEND_OPTION, REFERENCE_OPTION, SPEC_OPTION
+from .pytest_plugin import BACKEND_OPTION, SPEC_OPTION
 
 KIT_TRAJECTORY_STEPS = 5
+KIT_LEVELS = ("structure", "numeric")
 
 
 def _option(config, name: str, default=None):
@@ -40,23 +38,19 @@ def _option(config, name: str, default=None):
 
 
 @pytest.fixture(scope="session")
-def kit_backends(request):
-    """(reference, backend) Backend objects, or a skip explaining how to run the kit."""
+def kit_backend(request):
+    """The Backend under test, or a skip explaining how to run the kit."""
     name = _option(request.config, BACKEND_OPTION)
     if not name:
         pytest.skip(f"the dnnc conformance kit runs only with {BACKEND_OPTION} NAME "
                     f"(pytest --pyargs dnnc.conformance {BACKEND_OPTION} NAME)")
-    reference = _option(request.config, REFERENCE_OPTION, "torch") or "torch"
-    if name == reference:
-        pytest.fail(f"{BACKEND_OPTION} and {REFERENCE_OPTION} are both {name!r}: choose another reference")
     from ..backends.base import BackendError
-    from .options import resolve_backends
+    from ..plugins.manager import get_registry
 
     try:
-        ref, backend = resolve_backends([reference, name])
+        return get_registry().available_backend(name)
     except BackendError as exc:
         pytest.fail(f"the conformance kit cannot start: {exc}")
-    return ref, backend
 
 
 def _skip_unsupported(ir, *backends) -> None:
@@ -69,59 +63,47 @@ def _skip_unsupported(ir, *backends) -> None:
         pytest.skip("; ".join(reasons))
 
 
-def _assert_level(result) -> None:
-    from .results import FAIL, SKIP
+def _verdict(levels) -> None:
+    """One verdict for several levels: every failure of every level, or a skip when nothing was compared."""
+    from .results import SKIP
 
-    if result.error:
-        pytest.fail(f"[{result.level}] {result.error}")
-    failures = [c.message for c in result.checks if c.status == FAIL]
+    failures = []
+    for result in levels:
+        if result.error:
+            failures.append(f"[{result.level}] {result.error}")
+        failures += [c.message for c in result.failures]
     assert not failures, "\n".join(failures)
-    if result.verdict == SKIP:
-        pytest.skip("; ".join(c.detail for c in result.checks if c.detail) or "nothing was compared")
+    skipped = [r for r in levels if r.verdict == SKIP]
+    if skipped:
+        pytest.skip("; ".join(c.detail for r in skipped for c in r.checks if c.detail) or "nothing was compared")
 
 
 def _kit_options():
     from .options import ConformOptions
 
-    return ConformOptions(unsupported="skip", trajectory_steps=KIT_TRAJECTORY_STEPS)
+    return ConformOptions(levels=KIT_LEVELS, unsupported="skip", trajectory_steps=KIT_TRAJECTORY_STEPS)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_equivalence(case, kit_backends):
-    from .equivalence import compare_backends
-
-    ref, backend = kit_backends
-    ir = case.ir()
-    _skip_unsupported(ir, backend, ref)
-    report = compare_backends(ir, ref, backend, batch_size=case.batch_size, seed=0)
-    assert report.passed, report.render()
-
-
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_structure(case, kit_backends):
+def case_levels(case, backend) -> list:
+    """The structure and numeric level results of one case for one Backend (what ``test_case`` judges)."""
     from ..compiler.initial_weights import initial_weights
+    from .batches import synthetic_batches
+    from .numeric import numeric_level
     from .structure import structure_level
 
-    ref, backend = kit_backends
     ir = case.ir()
-    _skip_unsupported(ir, backend)
-    _assert_level(structure_level(ir, [ref, backend], initial_weights(ir, 0), _kit_options()))
+    options, weights = _kit_options(), initial_weights(ir, 0)
+    batches = synthetic_batches(ir, 2, 0, case.batch_size)
+    trajectory = synthetic_batches(ir, options.trajectory_steps, 1000, case.batch_size, partial_last=True)
+    return [structure_level(ir, [backend], weights, options),
+            numeric_level(ir, [backend], weights, batches, trajectory, options, data_note="seeded synthetic batches")]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_numeric(case, kit_backends):
-    from ..compiler.initial_weights import initial_weights
-    from .numeric import numeric_level, synthetic_batches
-
-    ref, backend = kit_backends
-    ir = case.ir()
-    _skip_unsupported(ir, backend, ref)
-    options = _kit_options()
-    batches = synthetic_batches(ir, 2, 0, case.batch_size)
-    trajectory = synthetic_batches(ir, options.trajectory_steps, 1000, case.batch_size)
-    result = numeric_level(ir, [ref, backend], initial_weights(ir, 0), batches, trajectory, options,
-                           data_note="the harness's seeded synthetic batches")
-    _assert_level(result)
+def test_case(case, kit_backend):
+    """The structure and numeric levels of one case: one verdict."""
+    _skip_unsupported(case.ir(), kit_backend)
+    _verdict(case_levels(case, kit_backend))
 
 
 def pytest_generate_tests(metafunc):
@@ -135,17 +117,15 @@ def pytest_generate_tests(metafunc):
                 ids=["no-spec"])
 
 
-def test_spec_levels(kit_spec, kit_backends):
-    """The structure and numeric levels of `dnnc conform` on a real spec and its data."""
+def test_spec_levels(kit_spec, kit_backend):
+    """The structure and numeric levels of `dnnc conform` on a real spec and its data: one verdict."""
     from ..runner.api import compile_with_overrides
-    from .conform import run_conform
+    from .conform import conform_backends
 
-    ref, backend = kit_backends
     _, ir = compile_with_overrides(kit_spec, [])
-    _skip_unsupported(ir, backend, ref)
+    _skip_unsupported(ir, kit_backend)
     from .options import ConformOptions
 
-    report = run_conform(ir, [ref.name, backend.name], ConformOptions(levels=("structure", "numeric"),
-                                                                      unsupported="skip"), spec_path=kit_spec)
-    for level in report.levels.values():
-        _assert_level(level)
+    report = conform_backends(ir, [kit_backend], ConformOptions(levels=KIT_LEVELS, unsupported="skip"),
+                              spec_path=kit_spec)
+    _verdict(list(report.levels.values()))

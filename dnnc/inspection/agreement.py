@@ -1,8 +1,9 @@
-"""Whether two backends' inspections agree, with the numeric conformance level's measures and tolerances.
+"""Whether two backends' inspections agree, with the backend-against-backend measures and tolerances.
 
-:func:`agreement` is the one place that decides; it uses the current measures
-and tolerances of :mod:`dnnc.conformance.measures` (so switching them, e.g. to
-a float64 oracle's, happens there or here only):
+:func:`agreement` is the one place that decides; it uses the measures and
+tolerances of :mod:`dnnc.conformance.pairwise` (the numeric conformance level
+judges each backend against the float64 oracle instead; judging inspections
+that way would need the oracle's per-layer probe):
 
 * arrays of every shown layer — activations, pre-activations and weights with
   the outputs' tolerance, ``max|Δ| / max(scale, 1e-6)`` ≤ 1e-5, i.e. against the
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..conformance import measures as m
+from ..conformance import pairwise as m
 from ..conformance.results import Check
 from .collect import Inspection
 from .stats import inspection_stats

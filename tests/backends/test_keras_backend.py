@@ -1,7 +1,7 @@
-"""The built-in Keras backend against a NumPy computation of the IR's math.
+"""The built-in Keras backend against the NumPy reference of the IR (dnnc.reference, the float64 oracle).
 
-Small hand-built IRs cover every core op; forward passes are compared with a
-float64 NumPy executor (tolerance 1e-5 relative/absolute unless noted).
+Small hand-built IRs cover every core op; outputs, moving statistics, losses and gradients are compared
+with the reference, every element within its float32 error bound (tests/support/oracle.py).
 Artifacts are reloaded in a fresh interpreter.  Tests that need process-wide
 TensorFlow settings (op determinism) run in subprocesses.
 """
@@ -29,9 +29,9 @@ from dnnc.backends.base import check_supported  # noqa: E402
 from dnnc.backends.keras import KerasBackend  # noqa: E402
 from dnnc.compiler.initial_weights import initial_weights  # noqa: E402
 from dnnc.compiler.ir import ModelIR, NodeIR, OutputIR, ParamIR, TrainingIR  # noqa: E402
+from support.oracle import assert_within, oracle  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-TOL = dict(rtol=1e-5, atol=1e-5)
 
 # --------------------------------------------------------------------------- IR builders
 
@@ -167,128 +167,6 @@ def every_op_batch(n=8, seed=2):
     return inputs, targets, masks
 
 
-# --------------------------------------------------------------------------- NumPy reference
-
-def _erf(x):
-    return np.vectorize(math.erf)(x)
-
-
-def np_activation(act, x):
-    t = act["type"]
-    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
-    softplus = lambda v: np.logaddexp(0, v)  # noqa: E731
-    if t == "linear":
-        return x
-    if t == "relu":
-        return np.maximum(x, 0)
-    if t == "relu6":
-        return np.clip(x, 0, 6)
-    if t == "leaky_relu":
-        return np.where(x > 0, x, act["negative_slope"] * x)
-    if t == "elu":
-        return np.where(x > 0, x, act["alpha"] * np.expm1(x))
-    if t == "selu":
-        return 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(x))
-    if t == "gelu":
-        if act["approximate"]:
-            return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
-        return 0.5 * x * (1 + _erf(x / math.sqrt(2)))
-    if t == "sigmoid":
-        return sig(x)
-    if t == "hard_sigmoid":
-        return np.clip(x + 3, 0, 6) / 6
-    if t == "tanh":
-        return np.tanh(x)
-    if t == "softmax":
-        e = np.exp(x - x.max(-1, keepdims=True))
-        return e / e.sum(-1, keepdims=True)
-    if t == "softplus":
-        return softplus(x)
-    if t == "softsign":
-        return x / (1 + np.abs(x))
-    if t in ("swish", "silu"):
-        return x * sig(x)
-    if t == "mish":
-        return x * np.tanh(softplus(x))
-    raise AssertionError(t)
-
-
-def np_forward(ir, weights, inputs, training=False, masks=None):
-    """(outputs, new moving statistics) of the IR in float64."""
-    vals = {k: np.asarray(v, np.float64) for k, v in inputs.items()}
-    w = {k: np.asarray(v, np.float64) for k, v in weights.items()}
-    stats = {}
-    for nd in ir.nodes:
-        if nd.op == "input":
-            continue
-        xs = [vals[i] for i in nd.inputs]
-        x, a = xs[0], nd.attrs.model_dump()
-        if nd.op in ("dense", "maxout"):
-            y = x @ w[f"{nd.name}/kernel"]
-            if a["use_bias"]:
-                y = y + w[f"{nd.name}/bias"]
-            if nd.op == "dense":
-                y = np_activation(a["activation"], y)
-            else:
-                y = y.reshape(y.shape[:-1] + (a["units"], a["pieces"])).max(-1)
-        elif nd.op == "batch_norm":
-            axes = tuple(range(x.ndim - 1))
-            if training:
-                mean, var = x.mean(axes), x.var(axes)
-                m = a["momentum"]
-                stats[f"{nd.name}/moving_mean"] = m * w[f"{nd.name}/moving_mean"] + (1 - m) * mean
-                stats[f"{nd.name}/moving_variance"] = m * w[f"{nd.name}/moving_variance"] + (1 - m) * var
-            else:
-                mean, var = w[f"{nd.name}/moving_mean"], w[f"{nd.name}/moving_variance"]
-            y = (x - mean) / np.sqrt(var + a["epsilon"])
-            if a["scale"]:
-                y = y * w[f"{nd.name}/gamma"]
-            if a["center"]:
-                y = y + w[f"{nd.name}/beta"]
-        elif nd.op == "dropout":
-            if training:
-                assert masks is not None and nd.name in masks, "training-mode reference needs masks"
-                y = x * masks[nd.name] / (1 - a["rate"])
-            else:
-                y = x
-        elif nd.op == "activation":
-            y = np_activation(a["activation"], x)
-        elif nd.op == "flatten":
-            y = x.reshape(len(x), -1)
-        elif nd.op == "reshape":
-            y = x.reshape((len(x),) + tuple(a["shape"]))
-        elif nd.op == "concatenate":
-            y = np.concatenate(xs, axis=a["axis"])
-        elif nd.op == "add":
-            y = sum(xs)
-        elif nd.op == "subtract":
-            y = xs[0] - xs[1]
-        elif nd.op == "multiply":
-            y = np.prod(xs, axis=0)
-        elif nd.op == "average":
-            y = np.mean(xs, axis=0)
-        elif nd.op == "maximum":
-            y = np.max(xs, axis=0)
-        elif nd.op == "minimum":
-            y = np.min(xs, axis=0)
-        else:
-            raise AssertionError(nd.op)
-        vals[nd.name] = y
-    return {o.name: vals[o.name] for o in ir.outputs}, stats
-
-
-def np_every_op_loss(ir, weights, outputs, targets, sample_weight=None):
-    z = outputs["out"]
-    lse = np.log(np.exp(z - z.max(-1, keepdims=True)).sum(-1)) + z.max(-1)
-    ce = lse - z[np.arange(len(z)), targets["out"]]
-    mse = ((outputs["aux"] - targets["aux"]) ** 2).mean(-1)
-    sw = np.ones(len(z)) if sample_weight is None else sample_weight
-    ce, mse = (sw * ce).mean(), (sw * mse).mean()
-    k = np.asarray(weights["fc1/kernel"], np.float64)
-    penalty = 0.01 * np.abs(k).sum() + 0.02 * (k**2).sum()
-    return {"loss": ce + 0.5 * mse + penalty, "out_loss": ce, "aux_loss": mse}
-
-
 # --------------------------------------------------------------------------- fixtures
 
 @pytest.fixture(scope="module", autouse=True)
@@ -343,15 +221,13 @@ def test_supported_ops_are_the_core_ops(backend):
     check_supported(backend, every_op_ir())  # every op of the test graph is declared
 
 
-def test_forward_inference_matches_numpy(every_op):
+def test_forward_inference_matches_the_reference(every_op):
     ir, weights, model = every_op
     inputs, _, _ = every_op_batch()
     got = model.forward(inputs)
-    want, _ = np_forward(ir, weights, inputs)
     assert set(got) == {"out", "aux"}
-    for name in want:
-        assert got[name].dtype == np.float32
-        np.testing.assert_allclose(got[name], want[name], **TOL)
+    assert all(v.dtype == np.float32 for v in got.values())
+    assert_within("inference", got, oracle(ir, weights, inputs).outputs)
 
 
 def test_forward_training_uses_batch_stats_masks_and_updates_moving_stats_once(backend):
@@ -360,19 +236,16 @@ def test_forward_training_uses_batch_stats_masks_and_updates_moving_stats_once(b
     model = backend.build(ir, weights)
     inputs, _, masks = every_op_batch()
     got = model.forward(inputs, training=True, dropout_masks=masks)
-    want, stats = np_forward(ir, weights, inputs, training=True, masks=masks)
-    for name in want:
-        np.testing.assert_allclose(got[name], want[name], **TOL)
+    want = oracle(ir, weights, inputs, training=True, masks=masks)
+    assert_within("training", got, want.outputs)
     after = model.get_weights()
-    assert set(stats) == {"bn1/moving_mean", "bn1/moving_variance", "bn3/moving_mean", "bn3/moving_variance"}
-    for key, value in stats.items():  # momentum·old + (1 − momentum)·batch, biased variance
-        np.testing.assert_allclose(after[key], value, rtol=1e-5, atol=1e-6)
+    assert set(want.moving) == {"bn1/moving_mean", "bn1/moving_variance", "bn3/moving_mean", "bn3/moving_variance"}
+    assert_within("moving statistics", after, want.moving)  # momentum·old + (1 − momentum)·batch, biased variance
     for key, value in weights.items():
-        if key not in stats:
+        if key not in want.moving:
             np.testing.assert_array_equal(after[key], value)
     # inference afterwards uses the updated moving statistics
-    expect, _ = np_forward(ir, after, inputs)
-    np.testing.assert_allclose(model.forward(inputs)["out"], expect["out"], **TOL)
+    assert_within("inference after", model.forward(inputs), oracle(ir, after, inputs).outputs)
 
 
 def test_every_activation_with_its_parameters(backend):
@@ -380,11 +253,7 @@ def test_every_activation_with_its_parameters(backend):
     model = backend.build(ir, {})
     x = np.array([-8, -6, -3, -1, -1e-3, 0, 0.5, 3, 6.5], np.float32)
     xs = np.stack([x, x[::-1] * 0.7, x * 0.1])
-    got = model.forward({"x": xs})
-    for i, act in enumerate(ACTIVATIONS):
-        name = f"a{i}_{act['type']}"
-        np.testing.assert_allclose(got[name], np_activation(act, xs.astype(np.float64)), rtol=2e-6, atol=2e-6,
-                                   err_msg=name)
+    assert_within("activations", model.forward({"x": xs}), oracle(ir, {}, {"x": xs}).outputs)
     # the layers carry the parameters explicitly
     layers = {layer.name: layer for layer in model.keras_model.layers}
     assert layers["a3_leaky_relu"].negative_slope == pytest.approx(0.05)
@@ -452,10 +321,10 @@ def test_train_step_is_a_manual_sgd_step_and_reports_the_training_pass(backend):
     inputs, targets, masks = every_op_batch()
     reference = backend.build(ir, w0)
     losses, grads = reference.loss_and_gradients(inputs, targets, dropout_masks=masks)
-    want_out, stats = np_forward(ir, w0, inputs, training=True, masks=masks)
-    want_losses = np_every_op_loss(ir, w0, want_out, targets)
-    for key in want_losses:
-        assert losses[key] == pytest.approx(want_losses[key], rel=1e-5)
+    want = oracle(ir, w0, inputs, training=True, masks=masks, targets=targets)
+    assert set(want.losses) == {"loss", "out_loss", "aux_loss"}
+    assert_within("losses", losses, want.losses)
+    assert_within("gradients", grads, want.gradients)
 
     model = backend.build(ir, w0)
     still = model.train_step(inputs, targets, learning_rate=0.0, dropout_masks=masks)
@@ -466,17 +335,14 @@ def test_train_step_is_a_manual_sgd_step_and_reports_the_training_pass(backend):
     result = model.train_step(inputs, targets, learning_rate=0.05, dropout_masks=masks)
     assert set(result.losses) == {"loss", "out_loss", "aux_loss"}
     assert all(isinstance(v, float) for v in result.losses.values())
-    for key in want_losses:
-        assert result.losses[key] == pytest.approx(want_losses[key], rel=1e-5)
-        assert still.losses[key] == pytest.approx(want_losses[key], rel=1e-5)
-    for name in want_out:  # logits of the training-mode pass, before the update
-        np.testing.assert_allclose(result.outputs[name], want_out[name], **TOL)
+    assert_within("step losses", result.losses, want.losses)
+    assert_within("step losses at lr 0", still.losses, want.losses)
+    assert_within("step outputs", result.outputs, want.outputs)  # logits of the training-mode pass, before the update
     after = model.get_weights()
     for key, _, p in ir.weight_specs():
         if p.trainable:
             np.testing.assert_allclose(after[key], w0[key] - 0.05 * grads[key], rtol=1e-5, atol=1e-6, err_msg=key)
-        else:
-            np.testing.assert_allclose(after[key], stats[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    assert_within("moving statistics", after, want.moving)
 
 
 def test_train_step_xla_functional_path_matches_manual_sgd_without_retracing(backend, monkeypatch):
@@ -508,11 +374,9 @@ def test_evaluate_step_is_inference_mode_with_sample_weights_and_penalty(every_o
     sw = np.linspace(0.5, 2.0, 8).astype(np.float32)
     before = model.get_weights()
     result = model.evaluate_step(inputs, targets, sample_weight=sw)
-    out, _ = np_forward(ir, weights, inputs)
-    want = np_every_op_loss(ir, weights, out, targets, sw)
-    for key in want:
-        assert result.losses[key] == pytest.approx(want[key], rel=1e-5)
-    np.testing.assert_allclose(result.outputs["out"], out["out"], **TOL)
+    want = oracle(ir, weights, inputs, targets=targets, sample_weight=sw, training=False)
+    assert_within("losses", result.losses, want.losses)
+    assert_within("outputs", result.outputs, want.outputs)
     after = model.get_weights()
     assert all(np.array_equal(after[k], before[k]) for k in before)  # no moving-statistics update
 
@@ -589,7 +453,7 @@ def _seeded_run(strict: bool) -> tuple[str, bool]:
 
 _DETERMINISM_SCRIPT = """
 import json, sys
-sys.path.insert(0, {tests!r})
+sys.path[:0] = [{tests!r}, {support!r}]
 from test_keras_backend import _seeded_run
 free = _seeded_run(False)
 strict = [_seeded_run(True), _seeded_run(True)]  # turns on op determinism for the rest of the process
@@ -605,7 +469,7 @@ def _run_python(code: str, timeout=180) -> subprocess.CompletedProcess:
 
 
 def test_same_spec_and_seed_give_identical_runs_across_processes(xla):
-    proc = _run_python(_DETERMINISM_SCRIPT.format(tests=str(ROOT / "tests" / "backends")))
+    proc = _run_python(_DETERMINISM_SCRIPT.format(tests=str(ROOT / "tests" / "backends"), support=str(ROOT / "tests")))
     assert proc.returncode == 0, proc.stderr
     fresh = json.loads(proc.stdout.strip().splitlines()[-1])
     # XLA-compiled, dropout drawn from the seeded per-layer generators: this process == a fresh one

@@ -15,8 +15,7 @@ from typer.testing import CliRunner
 
 from dnnc.cli import commands_conform
 from dnnc.compiler.compile import compile_spec
-from dnnc.conformance.measures import cancelled_biases, loss_error, scaled_error
-from dnnc.conformance.results import FAIL, PASS, SKIP, Check, ConformReport, LevelResult
+from dnnc.conformance.results import FAIL, INCONCLUSIVE, PASS, SKIP, Check, ConformReport, LevelResult
 from dnnc.conformance.stats import betainc, paired_interval, summarize, t_cdf, t_ppf, welch_df, welch_interval
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,23 +119,6 @@ def test_welch_interval_degenerate_cases():
     assert s.mean == pytest.approx(0.3) and s.std == pytest.approx(math.sqrt(0.07))
 
 
-def test_measures():
-    err, flat = scaled_error(np.array([0.5, 10.0, 2.0]), np.array([0.5, 10.001, 2.0]))
-    assert flat == 1 and err == pytest.approx(0.001 / 10.001)
-    err, flat = scaled_error(np.array([1e-3, 0.0]), np.array([1e-3 + 2e-6, 0.0]))
-    assert err == pytest.approx(2e-6)  # absolute below 1
-    assert loss_error(2.0, 2.00002) == pytest.approx(1e-5, rel=1e-3)
-    assert loss_error(float("nan"), 1.0) == math.inf
-    assert loss_error(float("nan"), float("nan")) == 0.0
-
-
-def test_cancelled_biases_are_the_dense_biases_feeding_batch_norm():
-    bn = compile_spec(EXAMPLES / "mnist_bn_dropout.toml")
-    assert cancelled_biases(bn) == {"dense/bias": "batch_norm", "dense_1/bias": "batch_norm_1",
-                                    "dense_2/bias": "batch_norm_2"}
-    assert cancelled_biases(compile_spec(SIGMOID)) == {}
-
-
 # ---------------------------------------------------------------------------
 # results and the JSON report
 # ---------------------------------------------------------------------------
@@ -183,11 +165,13 @@ def test_structure_and_numeric_pass_on_the_sigmoid_network(data_dir, tmp_path):
             "trajectory weights"} <= names
     grads = [c for c in numeric["checks"] if c["name"] == "gradient" and c["backend"] == "torch"]
     assert len(grads) == 2 * 4  # two batches × every trainable parameter
+    assert {c["backend"] for c in numeric["checks"]} == set(backends.split(","))  # keras is judged too
+    assert all(c["reference"] == "oracle" and c["tolerance"] == 1.0 for c in numeric["checks"] if c["error"] is not None)
     worst = max(c["error"] for c in numeric["checks"] if c["error"] is not None)
-    assert worst < 1e-5  # measured ≈ 3e-7
+    assert worst < 1.0  # |Δ| in units of each element's float32 bound
     steps = [c["step"] for c in numeric["checks"] if c["name"] == "trajectory loss"]
-    assert steps and all(1 <= s <= 20 for s in steps)
-    assert "rows" in numeric["data"] and numeric["trajectory_steps"] == 20
+    assert steps and all(1 <= s <= 24 for s in steps)
+    assert "rows" in numeric["data"] and numeric["trajectory_steps"] == 24
     assert "| torch | gradient | 8 |" in md.read_text()
 
 
@@ -206,17 +190,17 @@ def test_a_broken_backend_fails_the_numeric_level(data_dir, tmp_path, monkeypatc
                      "--data-dir", data_dir, "--report", out)
     assert result.exit_code == 1, result.output
     text = " ".join(result.output.split())
-    assert "[numeric] torch vs keras: inference output of dense_1[" in text
-    assert "> tolerance 1e-05" in text
+    assert "[numeric] torch vs oracle: inference output of dense_1[" in text
+    assert "> tolerance 1;" in text
     report = json.loads(out.read_text())
     assert report["verdict"] == "FAIL" and report["levels"]["numeric"]["verdict"] == "FAIL"
     failed = [c for c in report["levels"]["numeric"]["checks"] if c["status"] == "FAIL"]
     assert {c["name"] for c in failed} == {"inference output", "training-mode output"}
+    assert {c["backend"] for c in failed} == {"torch"}  # keras, judged by the same oracle, passes
     for c in failed:
-        assert c["target"].startswith("dense_1[") and c["tolerance"] == 1e-5
+        assert c["target"].startswith("dense_1[") and c["tolerance"] == 1.0
         assert c["value"] - c["expected"] == pytest.approx(1e-3, abs=2e-6)
-        # max|Δ| / max(1, max|logit|): the logits of this batch stay below ~1.75 in magnitude (measured 1.73)
-        assert 1e-3 / 2 < c["error"] <= 1e-3 * (1 + 1e-3)
+        assert c["error"] > 10  # 1e-3 is far outside every logit's float32 bound
     # gradients and the trajectory do not go through forward(): they still agree
     assert all(c["status"] == "PASS" for c in report["levels"]["numeric"]["checks"] if c["name"] == "gradient")
 
@@ -247,7 +231,8 @@ def test_training_level_on_xor(tmp_path):
 
 
 def test_training_level_verdict_uses_the_interval():
-    """A fake trainer: backend B is 1 pp worse with spread; the verdict follows the Welch interval."""
+    """A fake trainer: backend B is 1 pp worse with spread; one look (max_seeds = seeds) at the full 95 %: the
+    verdict follows the paired or the Welch interval."""
     from dnnc.conformance.options import ConformOptions
     from dnnc.conformance.training import training_level
     from dnnc.runner.datasets.containers import Datasets, Split
@@ -269,9 +254,9 @@ def test_training_level_verdict_uses_the_interval():
     x = np.zeros((4, 2), np.float32)
     data = Datasets(train=Split({"input": x}, {"dense_1": np.zeros((4, 1), np.float32)}),
                     test=Split({"input": x}, {"dense_1": np.zeros((4, 1), np.float32)}))
-    for interval, tol, verdict in (("paired", 0.5, FAIL), ("paired", 1.5, PASS), ("welch", 1.5, FAIL),
+    for interval, tol, verdict in (("paired", 0.5, FAIL), ("paired", 1.5, PASS), ("welch", 1.5, INCONCLUSIVE),
                                    ("welch", 3.0, PASS)):
-        options = ConformOptions(seeds=(0, 1, 2), tolerance_pp=tol, interval=interval)
+        options = ConformOptions(seeds=(0, 1, 2), max_seeds=3, tolerance_pp=tol, interval=interval, drift_epochs=0)
         result, info = training_level(ir, [Fake("a"), Fake("b")], data, options, train=train)
         assert result.verdict == verdict, (interval, tol)
         (c,) = result.data["comparisons"]
@@ -284,17 +269,6 @@ def test_training_level_verdict_uses_the_interval():
         assert c["method"] == ("exact" if interval == "paired" else "welch")
         assert info["b"]["test_accuracy"]["mean"] == pytest.approx(0.965)
         assert "must lie within ±" in result.checks[0].message
-
-
-def test_seeds_needed_for_an_inconclusive_interval():
-    from dnnc.conformance.training import seeds_needed
-
-    # t(0.975, 2)·sqrt((0.1² + 0.1²)/2) = 4.303·0.1 = 0.43 ≤ 0.5: two seeds suffice
-    assert seeds_needed(0.1, 0.1, 0.0, 0.5, 0.95) == 2
-    n = seeds_needed(0.43, 0.06, -0.1, 0.5, 0.95)
-    fits = lambda k: t_ppf(0.975, welch_df(0.43**2, k, 0.06**2, k)) * math.sqrt((0.43**2 + 0.06**2) / k) <= 0.4
-    assert n == 7 and fits(n) and not fits(n - 1)
-    assert seeds_needed(0.3, 0.3, 0.6, 0.5, 0.95) is None  # the difference itself exceeds the tolerance
 
 
 def test_usage_errors_exit_2(tmp_path):

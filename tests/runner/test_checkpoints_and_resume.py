@@ -221,15 +221,16 @@ def test_resume_extends_a_finished_run_exactly_like_a_longer_run(tmp_path):
 
 def test_resume_on_another_backend_continues_within_conformance_tolerance(tmp_path):
     needs("torch", "keras")
-    from dnnc.conformance.measures import scaled_error
-    from dnnc.conformance.options import ConformOptions
+    from dnnc.conformance.pairwise import scaled_error
 
     spec = write(tmp_path, epochs=4, strict="true")
     whole = train_spec(spec, backend="torch", out=tmp_path / "torch", progress="quiet")
     train_spec(spec, backend="keras", epochs=2, out=tmp_path / "mixed", progress="quiet")
     result = resume_run(tmp_path / "mixed", epochs=4, backend="torch", progress="quiet")
     assert result.backend == "torch" and (tmp_path / "mixed" / "model.pt").is_file()
-    tolerance = ConformOptions().weight_rtol
+    # max|Δ|/max(1, max|w|) per array and the loss relative: 4 XOR epochs under strict parity, two of them on
+    # another backend, stay within 1e-5 of the single-backend run (measured worst 5.6e-7 for the weights)
+    tolerance = 1e-5
     got, want = result.model.get_weights(), whole.model.get_weights()
     worst = max(scaled_error(got[k], want[k])[0] for k in want)
     assert worst <= tolerance, worst

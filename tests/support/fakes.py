@@ -1,67 +1,24 @@
-"""A NumPy reference backend for the runner's tests (plus checks that it is right).
+"""A fake backend for the runner's tests: the NumPy reference of the IR (dnnc.reference) behind the backend API.
 
-``NumpyModel`` implements :class:`dnnc.backends.base.CompiledModel` for small
-graphs (input, dense, dropout, flatten, activation, concatenate, add) with
-exact gradients and plain SGD at the learning rate the runner passes, so the
-runner can be tested without TensorFlow or PyTorch.  Test files import it
-(`from support.fakes import ...`); tests/runner/test_fake_backend.py checks it.
+``NumpyModel`` implements :class:`dnnc.backends.base.CompiledModel` with the
+reference's float64 forward and backward passes (so its gradients are exact)
+and plain SGD at the learning rate the runner passes (whatever the spec's
+optimizer), recording every call, so the runner can be tested without
+TensorFlow or PyTorch.  Without masks, training-mode dropout draws its masks
+from the model's own generator.  Test files import it (`from support.fakes
+import ...`); tests/runner/test_fake_backend.py checks it.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from dnnc.backends.base import StepResult, check_weights
 from dnnc.compiler.ir import ModelIR
+from dnnc.reference import Reference
 from dnnc.runner.executor import LocalExecutor
-
-ACTS = {
-    "linear": (lambda z: z, lambda z, y: np.ones_like(z)),
-    "relu": (lambda z: np.maximum(z, 0), lambda z, y: (z > 0).astype(z.dtype)),
-    "tanh": (np.tanh, lambda z, y: 1 - y * y),
-    "sigmoid": (lambda z: 0.5 * (1 + np.tanh(0.5 * z)), lambda z, y: y * (1 - y)),
-}
-
-
-def _log_softmax(z):
-    m = z.max(axis=-1, keepdims=True)
-    return z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
-
-
-def loss_and_grad(loss: dict, z: np.ndarray, y: np.ndarray, w: np.ndarray | None):
-    """(mean loss, d loss / d z) of one output; reduction Σ w·l / N."""
-    n = z.shape[0]
-    z = z.astype(np.float64)
-    w = np.ones(n) if w is None else np.asarray(w, dtype=np.float64)
-    kind = loss["type"]
-    if kind == "sparse_categorical_crossentropy":
-        ls = _log_softmax(z)
-        yi = y.reshape(n).astype(np.int64)
-        per = -ls[np.arange(n), yi]
-        g = np.exp(ls)
-        g[np.arange(n), yi] -= 1
-    elif kind == "categorical_crossentropy":
-        ls = _log_softmax(z)
-        per = -(y * ls).sum(-1)
-        g = np.exp(ls) * y.sum(-1, keepdims=True) - y
-    elif kind == "binary_crossentropy":
-        k = z.shape[-1]
-        per = (np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))).mean(-1)
-        g = (0.5 * (1 + np.tanh(0.5 * z)) - y) / k
-    elif kind == "mse":
-        k = z.shape[-1]
-        per = ((z - y) ** 2).mean(-1)
-        g = 2 * (z - y) / k
-    elif kind == "mae":
-        k = z.shape[-1]
-        per = np.abs(z - y).mean(-1)
-        g = np.sign(z - y) / k
-    else:  # pragma: no cover
-        raise NotImplementedError(kind)
-    return float((w * per).sum() / n), g * (w / n)[:, None]
 
 
 class NumpyModel:
@@ -72,6 +29,7 @@ class NumpyModel:
     def __init__(self, ir: ModelIR, weights, *, seed: int = 0) -> None:
         check_weights(ir, weights)
         self.ir = ir
+        self.reference = Reference(ir, "float64")
         self.w = {k: np.array(v, dtype=np.float32) for k, v in weights.items()}
         self.rng = np.random.default_rng(seed)
         self.calls: list[tuple[str, int]] = []  # ("train"|"evaluate", batch size)
@@ -86,121 +44,54 @@ class NumpyModel:
         check_weights(self.ir, weights)
         self.w = {k: np.array(v, dtype=np.float32) for k, v in weights.items()}
 
-    # -- forward / backward ---------------------------------------------------------
-    def _forward(self, inputs, training, masks):
-        vals, cache = {}, {}
-        for node in self.ir.nodes:
-            if node.op == "input":
-                vals[node.name] = np.asarray(inputs[node.name], dtype=np.float64)
-                continue
-            xs = [vals[i] for i in node.inputs]
-            if node.op == "dense":
-                x = xs[0]
-                z = x @ self.w[f"{node.name}/kernel"].astype(np.float64)
-                if node.attrs.use_bias:
-                    z = z + self.w[f"{node.name}/bias"]
-                act = node.attrs.activation.type
-                y = ACTS[act][0](z)
-                cache[node.name] = (x, z, y, act)
-            elif node.op == "activation":
-                act = node.attrs.activation.type
-                z = xs[0]
-                y = ACTS[act][0](z)
-                cache[node.name] = (z, y, act)
-            elif node.op == "dropout":
-                rate = node.attrs.rate
-                if training and rate > 0:
-                    if masks is not None and node.name in masks:
-                        m = np.asarray(masks[node.name], dtype=np.float64)
-                    else:
-                        m = (self.rng.random(xs[0].shape) >= rate).astype(np.float64)
-                    scale = m / (1 - rate)
-                else:
-                    scale = np.ones_like(xs[0])
-                y = xs[0] * scale
-                cache[node.name] = scale
-            elif node.op == "flatten":
-                y = xs[0].reshape(xs[0].shape[0], -1)
-                cache[node.name] = xs[0].shape
-            elif node.op == "concatenate":
-                y = np.concatenate(xs, axis=-1)
-                cache[node.name] = [x.shape[-1] for x in xs]
-            elif node.op == "add":
-                y = sum(xs)
-            else:  # pragma: no cover
-                raise NotImplementedError(node.op)
-            vals[node.name] = y
-        return vals, cache
+    # -- passes through the reference ---------------------------------------------------
+    def _masks(self, inputs, training, masks):
+        if not training or masks:
+            return masks
+        n = len(next(iter(inputs.values())))
+        return {node.name: (self.rng.random((n, *node.shape)) >= node.attrs.rate).astype(np.float32)
+                for node in self.ir.nodes if node.op == "dropout"}
 
-    def _losses(self, vals, targets, sample_weight):
-        losses, grads_out, total = {}, {}, 0.0
-        for o in self.ir.outputs:
-            value, g = loss_and_grad(o.loss, vals[o.name], targets[o.name], sample_weight)
-            grads_out[o.name] = g * o.loss_weight
-            total += o.loss_weight * value
-            if len(self.ir.outputs) > 1:
-                losses[f"{o.name}_loss"] = value
-        losses = {"loss": total, **losses}
-        return losses, grads_out
+    def _keep_moving(self, evaluation, training):
+        if training:
+            self.w.update({k: np.asarray(v, dtype=np.float32) for k, v in evaluation.moving.items()})
 
-    def _backward(self, vals, cache, grads_out):
-        grad = {k: v for k, v in grads_out.items()}
-        pgrads = {}
-        for node in reversed(self.ir.nodes):
-            if node.op == "input" or node.name not in grad:
-                continue
-            dy = grad.pop(node.name)
-            if node.op == "dense":
-                x, z, y, act = cache[node.name]
-                dz = dy * ACTS[act][1](z, y)
-                pgrads[f"{node.name}/kernel"] = x.T @ dz
-                if node.attrs.use_bias:
-                    pgrads[f"{node.name}/bias"] = dz.sum(0)
-                dxs = [dz @ self.w[f"{node.name}/kernel"].astype(np.float64).T]
-            elif node.op == "activation":
-                z, y, act = cache[node.name]
-                dxs = [dy * ACTS[act][1](z, y)]
-            elif node.op == "dropout":
-                dxs = [dy * cache[node.name]]
-            elif node.op == "flatten":
-                dxs = [dy.reshape(cache[node.name])]
-            elif node.op == "concatenate":
-                cuts = np.cumsum(cache[node.name])[:-1]
-                dxs = np.split(dy, cuts, axis=-1)
-            elif node.op == "add":
-                dxs = [dy for _ in node.inputs]
-            for src, dx in zip(node.inputs, dxs):
-                grad[src] = grad[src] + dx if src in grad else dx
-        return pgrads
+    def _outputs(self, evaluation):
+        return {name: np.asarray(v, dtype=np.float32) for name, v in evaluation.outputs.items()}
+
+    def _evaluate(self, inputs, targets, sample_weight, training, masks, gradients=True):
+        ev = self.reference.loss_and_gradients(self.w, inputs, targets, sample_weight=sample_weight,
+                                               training=training, dropout_masks=self._masks(inputs, training, masks),
+                                               gradients=gradients)
+        self._keep_moving(ev, training)
+        return {k: float(v) for k, v in ev.losses.items()}, ev
 
     # -- the protocol ----------------------------------------------------------------------
     def forward(self, inputs, *, training=False, dropout_masks=None):
-        vals, _ = self._forward(inputs, training, dropout_masks)
-        return {o.name: vals[o.name].astype(np.float32) for o in self.ir.outputs}
+        ev = self.reference.forward(self.w, inputs, training=training,
+                                    dropout_masks=self._masks(inputs, training, dropout_masks))
+        self._keep_moving(ev, training)
+        return self._outputs(ev)
 
     def loss_and_gradients(self, inputs, targets, *, sample_weight=None, training=True, dropout_masks=None):
-        vals, cache = self._forward(inputs, training, dropout_masks)
-        losses, gout = self._losses(vals, targets, sample_weight)
-        return losses, {k: v.astype(np.float32) for k, v in self._backward(vals, cache, gout).items()}
+        losses, ev = self._evaluate(inputs, targets, sample_weight, training, dropout_masks)
+        return losses, {k: np.asarray(g, dtype=np.float32) for k, g in ev.gradients.items()}
 
     def train_step(self, inputs, targets, *, learning_rate, sample_weight=None, dropout_masks=None):
         n = next(iter(inputs.values())).shape[0]
         self.calls.append(("train", n))
         self.learning_rates.append(learning_rate)
         self.masks_seen.append(dropout_masks)
-        vals, cache = self._forward(inputs, True, dropout_masks)
-        losses, gout = self._losses(vals, targets, sample_weight)
-        grads = self._backward(vals, cache, gout)
-        for k, g in grads.items():
+        losses, ev = self._evaluate(inputs, targets, sample_weight, True, dropout_masks)
+        for k, g in ev.gradients.items():
             self.w[k] = (self.w[k] - np.float32(learning_rate) * g.astype(np.float32)).astype(np.float32)
-        return StepResult(losses=losses, outputs={o.name: vals[o.name].astype(np.float32) for o in self.ir.outputs})
+        return StepResult(losses=losses, outputs=self._outputs(ev))
 
     def evaluate_step(self, inputs, targets, *, sample_weight=None):
         n = next(iter(inputs.values())).shape[0]
         self.calls.append(("evaluate", n))
-        vals, _ = self._forward(inputs, False, None)
-        losses, _ = self._losses(vals, targets, sample_weight)
-        return StepResult(losses=losses, outputs={o.name: vals[o.name].astype(np.float32) for o in self.ir.outputs})
+        losses, ev = self._evaluate(inputs, targets, sample_weight, False, None, gradients=False)
+        return StepResult(losses=losses, outputs=self._outputs(ev))
 
     def optimizer_state(self):
         return {}
