@@ -14,20 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..compiler.ir import ModelIR, NodeIR
+from ..numerics.optimizers import HYPERPARAMETERS
 from .code import identifier
 
 
 #: Optimizer type → its hyperparameters besides the learning rate, weight decay and clipping.
-OPTIMIZER_HYPERPARAMETERS: dict[str, tuple[str, ...]] = {
-    "sgd": ("momentum", "nesterov"),
-    "adam": ("beta_1", "beta_2", "epsilon", "amsgrad"),
-    "adamw": ("beta_1", "beta_2", "epsilon", "amsgrad"),
-    "nadam": ("beta_1", "beta_2", "epsilon"),
-    "adamax": ("beta_1", "beta_2", "epsilon"),
-    "rmsprop": ("rho", "momentum", "epsilon", "centered"),
-    "adagrad": ("initial_accumulator_value", "epsilon"),
-    "adadelta": ("rho", "epsilon"),
-}
+OPTIMIZER_HYPERPARAMETERS = HYPERPARAMETERS
 
 
 class EjectError(Exception):

@@ -19,7 +19,8 @@ from dnnc.eject.context import EjectContext  # noqa: E402
 from dnnc.eject.keras_emitters import EMITTERS  # noqa: E402
 from dnnc.numerics.heads import apply_head  # noqa: E402
 from dnnc.runner.api import get_backend  # noqa: E402
-from support.ejected import EXAMPLE_NAMES, batch, dropout_masks, example_ir, example_weights, load_ejected  # noqa: E402
+from support.ejected import (EXAMPLE_NAMES, batch, dropout_masks, ejected_with_weights, example_ir,  # noqa: E402
+                             load_ejected)
 
 
 def _bindings(ir):
@@ -42,11 +43,7 @@ def test_ejected_keras_module_is_dnnc_model(name, workdir, tmp_path, monkeypatch
     import tensorflow as tf
 
     monkeypatch.chdir(tmp_path)
-    ir = example_ir(name)
-    weights = example_weights(ir)
-    path = workdir / f"{name}.npz"
-    np.savez(path, **weights)
-    mod = load_ejected(ir, "keras", workdir, weights=path)
+    ir, weights, mod = ejected_with_weights(name, "keras", workdir)
     ref = get_backend("keras", ir).build(ir, weights)
     model = mod.compile_model(mod.build_model())
     x, y = batch(ir, n=8)

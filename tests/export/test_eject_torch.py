@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch")
 from dnnc.eject.context import EjectContext  # noqa: E402
 from dnnc.eject.torch_emitters import EMITTERS  # noqa: E402
 from dnnc.runner.api import get_backend  # noqa: E402
-from support.ejected import EXAMPLE_NAMES, batch, dropout_masks, example_ir, load_ejected, example_weights  # noqa: E402
+from support.ejected import EXAMPLE_NAMES, batch, dropout_masks, ejected_with_weights  # noqa: E402
 
 OUT_TOL = 1e-6
 
@@ -54,11 +54,7 @@ def workdir(tmp_path_factory):
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
 def test_ejected_torch_module_is_dnnc_model(name, workdir):
-    ir = example_ir(name)
-    weights = example_weights(ir)
-    path = workdir / f"{name}.npz"
-    np.savez(path, **weights)
-    mod = load_ejected(ir, "torch", workdir, weights=path)
+    ir, weights, mod = ejected_with_weights(name, "torch", workdir)
     ref = get_backend("torch", ir).build(ir, weights)
     model = mod.build_model()
     x, y = batch(ir, n=8)
@@ -118,14 +114,10 @@ def _small_data(ir, n):
 def test_ejected_torch_training_loop_runs(name, workdir, tmp_path, monkeypatch):
     """Its own loop (optimizer, learning rate, metrics, callbacks) runs; without dropout it is dnnc's trainer."""
     from dnnc.runner.datasets.containers import Datasets, Split
-    from dnnc.runner.loop import Trainer
+    from dnnc.runner.loop import Trainer, gather
 
     monkeypatch.chdir(tmp_path)  # checkpoints and CSV files of the callbacks land here
-    ir = example_ir(name)
-    weights = example_weights(ir)
-    path = workdir / f"{name}-loop.npz"
-    np.savez(path, **weights)
-    mod = load_ejected(ir, "torch", workdir, weights=path, tag="_loop")
+    ir, weights, mod = ejected_with_weights(name, "torch", workdir, tag="_loop")
     batch_size = ir.training.batch_size
     n = 3 * batch_size if batch_size <= 32 else 2 * batch_size + 5
     data = _small_data(ir, n)
@@ -142,8 +134,6 @@ def test_ejected_torch_training_loop_runs(name, workdir, tmp_path, monkeypatch):
     for index in trainer.batch_source.batches(0):
         if steps == 3:
             break
-        from dnnc.runner.loop import gather
-
         b = gather(split, index)
         ref.train_step(b.inputs, b.targets, learning_rate=trainer.context.learning_rate())
         trainer.state.global_step += 1

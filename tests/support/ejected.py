@@ -83,3 +83,13 @@ def load_ejected(ir: ModelIR, to: str, directory: Path, *, weights: Path | None 
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def ejected_with_weights(name: str, to: str, directory: Path, tag: str = ""):
+    """(IR, weights, module): the spec `name` ejected to `to` with :func:`example_weights` saved as its
+    canonical weights.npz, which the module's build_model() loads."""
+    ir = example_ir(name)
+    weights = example_weights(ir)
+    path = directory / f"{name}{tag}.npz"
+    np.savez(path, **weights)
+    return ir, weights, load_ejected(ir, to, directory, weights=path, tag=tag)
