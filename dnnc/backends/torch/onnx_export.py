@@ -6,12 +6,21 @@ input and output is dynamic (``batch``).  The TorchScript exporter
 (``dynamo=False``) is used because it exports these graphs in milliseconds
 (the torch.export-based one takes over a second per model, see docs/export.md)
 and produces the same ONNX operators for them.
+
+torch 2.13's TorchScript symbolic of ``aten::movedim`` writes a negative source
+dimension into the ``Transpose`` permutation as it is (``movedim(-1, 1)`` of the
+channels-last convolutions becomes ``perm = [0, -1, 1, 2]``, which ONNX refuses,
+and the peephole pass that fuses two transposes turns it into garbage such as
+``[0, 49, 2, 3]``); :func:`_movedim` normalises the dimensions and is registered
+for the duration of an export only.
 """
 
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -20,6 +29,29 @@ from ...compiler.ir import ModelIR
 
 EXPORTER = f"torch.onnx (TorchScript exporter, torch {torch.__version__})"
 _HEADS = {"softmax": lambda z: torch.softmax(z, dim=-1), "sigmoid": torch.sigmoid, "linear": lambda z: z}
+
+
+@torch.onnx.symbolic_helper.parse_args("v", "t", "t")
+def _movedim(g, x, source, destination):
+    """``Transpose`` with the permutation of ``x.movedim(source, destination)``, negative dimensions counted
+    from the end (as torch counts them)."""
+    rank = torch.onnx.symbolic_helper._get_tensor_rank(x)
+    src = [int(d) % rank for d in source.view(-1).tolist()]
+    dst = [int(d) % rank for d in destination.view(-1).tolist()]
+    perm: list[int | None] = [None] * rank
+    for s, d in zip(src, dst):
+        perm[d] = s
+    rest = iter(d for d in range(rank) if d not in src)
+    return g.op("Transpose", x, perm_i=[next(rest) if p is None else p for p in perm])
+
+
+@contextmanager
+def _fixed_symbolics(opset: int) -> Iterator[None]:
+    torch.onnx.register_custom_op_symbolic("aten::movedim", _movedim, opset)
+    try:
+        yield
+    finally:
+        torch.onnx.unregister_custom_op_symbolic("aten::movedim", opset)
 
 
 class _Exported(nn.Module):
@@ -43,7 +75,7 @@ def export_torch_onnx(graph: nn.Module, ir: ModelIR, path: Path, *, logits: bool
     # In inference mode (the exporter puts the module back in the mode it found it in, recursively: a
     # wrapper left in training mode would switch the graph to training and its batch norms would update)
     wrapper = _Exported(graph, heads).eval()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _fixed_symbolics(opset):
         warnings.simplefilter("ignore")  # the deprecation notice of the TorchScript exporter
         torch.onnx.export(wrapper, examples, str(path), input_names=names_in, output_names=names_out,
                           dynamic_axes={name: {0: "batch"} for name in names_in + names_out},
