@@ -179,23 +179,31 @@ def emit_maxout(node: NodeIR, ctx: EjectContext) -> KerasNode:
     return KerasNode(lines, _dense_weights(node))
 
 
+#: a normalisation's parameter → the initializer Keras gives it when the node has no such parameter
+_NORM_FALLBACK = {"beta": "keras.initializers.Zeros()", "gamma": "keras.initializers.Ones()",
+                  "moving_mean": "keras.initializers.Zeros()", "moving_variance": "keras.initializers.Ones()"}
+
+
+def _norm_args(node: NodeIR, names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(``<name>_initializer=…`` for each of `names`, ``beta_regularizer=…``, ``gamma_regularizer=…``) of a
+    batch or layer norm; a parameter the node lacks (no center or scale) gets Keras's own value."""
+    params = {p.name: p for p in node.params}
+    initializers = [f"{n}_initializer={initializer_expr(params[n].init) if n in params else _NORM_FALLBACK[n]}"
+                    for n in names]
+    regularizers = [f"{n}_regularizer={regularizer_expr(params[n].regularizer) if n in params else 'None'}"
+                    for n in ("beta", "gamma")]
+    return initializers, regularizers
+
+
 def emit_batch_norm(node: NodeIR, ctx: EjectContext) -> KerasNode:
     """Keras's BatchNormalization is dnnc's batch_norm: biased batch variance, moving = m·moving + (1 − m)·batch."""
     a = node.attrs
-    params = {p.name: p for p in node.params}
-
-    def init(name: str, fallback: str) -> str:
-        return initializer_expr(params[name].init) if name in params else fallback
-
+    initializers, regularizers = _norm_args(node, ("beta", "gamma", "moving_mean", "moving_variance"))
     args = [
         *kw(axis=a.axis, momentum=float(a.momentum), epsilon=float(a.epsilon), center=bool(a.center),
             scale=bool(a.scale)),
-        f"beta_initializer={init('beta', 'keras.initializers.Zeros()')}",
-        f"gamma_initializer={init('gamma', 'keras.initializers.Ones()')}",
-        f"moving_mean_initializer={init('moving_mean', 'keras.initializers.Zeros()')}",
-        f"moving_variance_initializer={init('moving_variance', 'keras.initializers.Ones()')}",
-        f"beta_regularizer={regularizer_expr(params['beta'].regularizer) if 'beta' in params else 'None'}",
-        f"gamma_regularizer={regularizer_expr(params['gamma'].regularizer) if 'gamma' in params else 'None'}",
+        *initializers,
+        *regularizers,
         *kw(synchronized=False, name=node.name),
     ]
     return KerasNode(layer_call(ctx.var(node.name), "layers.BatchNormalization", args, ctx.input_var(node)),
@@ -271,13 +279,11 @@ def emit_global_pool(node: NodeIR, ctx: EjectContext) -> KerasNode:
 
 def emit_layer_norm(node: NodeIR, ctx: EjectContext) -> KerasNode:
     a = node.attrs
-    params = {p.name: p for p in node.params}
+    initializers, regularizers = _norm_args(node, ("beta", "gamma"))
     args = [
         *kw(axis=int(a.axis), epsilon=float(a.epsilon), center=bool(a.center), scale=bool(a.scale), rms_scaling=False),
-        f"beta_initializer={initializer_expr(params['beta'].init) if 'beta' in params else 'keras.initializers.Zeros()'}",
-        f"gamma_initializer={initializer_expr(params['gamma'].init) if 'gamma' in params else 'keras.initializers.Ones()'}",
-        f"beta_regularizer={regularizer_expr(params['beta'].regularizer) if 'beta' in params else 'None'}",
-        f"gamma_regularizer={regularizer_expr(params['gamma'].regularizer) if 'gamma' in params else 'None'}",
+        *initializers,
+        *regularizers,
         *kw(name=node.name),
     ]
     return KerasNode(layer_call(ctx.var(node.name), "layers.LayerNormalization", args, ctx.input_var(node)),
