@@ -381,7 +381,7 @@ def emit_layer_norm(node: NodeIR, ctx: EjectContext) -> TorchNode:
     attribute = {"gamma": f"{name}.weight", "beta": f"{name}.bias"}
     value = f"self.{name}({ctx.input_var(node)})"
     if a.center and not a.scale:
-        beta = ctx.var(f"{node.name}_beta")
+        beta = ctx.var(f"{node.name}/beta")  # a key no node has: a name of its own
         attribute["beta"] = beta
         init.append(f"self.{beta} = nn.Parameter(torch.empty({channels}))  # center without scale")
         value += f" + self.{beta}"
