@@ -13,7 +13,12 @@ layer types define (:attr:`dnnc.plugins.vocabulary.LayerType.op`, collected in
 * its **parameters**: names, shapes and trainability as functions of the
   attributes and input shapes, in canonical order and canonical layout;
 * optionally, how its attributes follow the node's ``trainable`` flag (a
-  frozen node): :attr:`OpDef.trainability` (batch norm: ``inference_mode``).
+  frozen node): :attr:`OpDef.trainability` (batch norm: ``inference_mode``);
+* optionally, the shape of the keep mask it draws in training mode
+  (:attr:`OpDef.mask_shape`: dropout, spatial dropout), see :func:`dropout_nodes`.
+
+The convolution, pooling, padding, upsampling and spatial-dropout ops, and the
+padding rule they share, are defined in :mod:`dnnc.compiler.ops_spatial`.
 
 :func:`dnnc.compiler.verify.verify` checks every node of an IR against its
 op's definition, and the lowering computes shapes and parameter shapes with

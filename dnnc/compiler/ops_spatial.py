@@ -1,4 +1,5 @@
-"""The IR's spatial ops: convolutions and pooling over channels-last data (part of the op table).
+"""The IR's spatial ops over channels-last data: convolutions, pooling, global pooling, zero padding,
+nearest upsampling and spatial dropout (part of the op table).
 
 Imported by :mod:`dnnc.compiler.ops` (which lists these ops in ``BUILTIN_OPS``);
 import the table from there.  Shapes exclude the batch axis and are
