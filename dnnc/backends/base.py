@@ -31,6 +31,7 @@ from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from ..compiler.ir import ModelIR, OutputIR
+from ..compiler.ops import dropout_nodes
 
 Arrays = Mapping[str, np.ndarray]
 
@@ -277,9 +278,9 @@ class BatchChecks:
         self.model_name = ir.name
         #: input name → shape without the batch axis, in ``ir.inputs`` order
         self.input_shapes: dict[str, tuple[int, ...]] = {name: tuple(ir.node(name).shape) for name in ir.inputs}
-        #: dropout node → its output shape without the batch axis
+        #: dropout node → its mask shape without the batch axis (its output shape; (1, 1, C) for spatial dropout)
         self.dropout_shapes: dict[str, tuple[int, ...]] = {
-            n.name: tuple(n.shape) for n in ir.nodes if n.op == "dropout"}
+            name: shape for name, (shape, _) in dropout_nodes(ir).items()}
         #: (index in ``ir.outputs``, output) of every output with a loss
         self.loss_outputs: tuple[tuple[int, OutputIR], ...] = tuple(
             (i, out) for i, out in enumerate(ir.outputs) if out.loss is not None)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from ..compiler.ir import ModelIR
+from ..compiler.ops import dropout_nodes
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..runner.datasets.containers import Split
@@ -122,8 +123,8 @@ def make_targets(ir: ModelIR, batch_size: int = 8, seed: int = 0) -> dict[str, n
 def make_dropout_masks(ir: ModelIR, batch_size: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
     """A 0/1 float32 keep mask (keep probability 1 − rate) for every dropout node."""
     rng = np.random.default_rng([seed, 3])
-    return {n.name: (rng.random((batch_size, *n.shape)) >= n.attrs.rate).astype(np.float32)
-            for n in ir.nodes if n.op == "dropout"}
+    return {name: (rng.random((batch_size, *shape)) >= rate).astype(np.float32)
+            for name, (shape, rate) in dropout_nodes(ir).items()}
 
 
 def make_batch(ir: ModelIR, batch_size: int = 8, seed: int = 0) -> tuple[dict, dict, dict]:

@@ -88,7 +88,29 @@ def describe(node: NodeIR) -> str:
         return f"dropout, rate {a.rate}"
     if node.op == "input":
         return f"input of shape {list(node.shape)}"
+    if node.op in ("conv1d", "conv2d"):
+        text = (f"{node.op}, {a.filters} filters, kernel {_sizes(a.kernel_size)}, strides {_sizes(a.strides)}, "
+                f"padding {a.padding}")
+        text += f", dilation {_sizes(a.dilation_rate)}" if max(a.dilation_rate) > 1 else ""
+        text += f", {a.groups} groups" if a.groups > 1 else ""
+        return text + f", {activation_text(a.activation)}" + ("" if a.use_bias else ", no bias")
+    if node.op.endswith(("_pool1d", "_pool2d")) and not node.op.startswith("global"):
+        return f"{node.op}, pool {_sizes(a.pool_size)}, strides {_sizes(a.strides)}, padding {a.padding}"
+    if node.op == "layer_norm":
+        return f"layer_norm, epsilon {a.epsilon}" + ("" if a.center else ", no beta") + ("" if a.scale else ", no gamma")
+    if node.op == "zero_padding2d":
+        (top, bottom), (left, right) = a.padding
+        return f"zero_padding2d, rows +{top}/+{bottom}, columns +{left}/+{right}"
+    if node.op == "upsampling2d":
+        return f"upsampling2d, size {_sizes(a.size)}, {a.interpolation}"
+    if node.op == "spatial_dropout2d":
+        return f"spatial_dropout2d, rate {a.rate}"
     return node.op
+
+
+def _sizes(values: Any) -> str:
+    """``3x3``, ``5``: a window or stride per spatial axis."""
+    return "x".join(str(int(v)) for v in values)
 
 
 def node_comment(node: NodeIR) -> str:

@@ -115,19 +115,6 @@ def _helper_name(node: NodeIR, suffix: str, ctx: EjectContext) -> str:
     return name
 
 
-def _dense_args(node: NodeIR, units: int, activation: str) -> list[str]:
-    params = {p.name: p for p in node.params}
-    kernel, bias = params["kernel"], params.get("bias")
-    return [
-        *kw(units=int(units), activation=activation, use_bias=bool(node.attrs.use_bias)),
-        f"kernel_initializer={initializer_expr(kernel.init)}",
-        f"bias_initializer={initializer_expr(bias.init) if bias else 'keras.initializers.Zeros()'}",
-        f"kernel_regularizer={regularizer_expr(kernel.regularizer)}",
-        f"bias_regularizer={regularizer_expr(bias.regularizer) if bias else 'None'}",
-        *kw(name=node.name),
-    ]
-
-
 def _dense_weights(node: NodeIR) -> list[KerasWeight]:
     return [KerasWeight(p.name, node.name, p.name) for p in node.params]
 
@@ -140,16 +127,36 @@ def emit_input(node: NodeIR, ctx: EjectContext) -> KerasNode:
     return KerasNode(statement(text, 1))
 
 
-def emit_dense(node: NodeIR, ctx: EjectContext) -> KerasNode:
+def _with_activation(node: NodeIR, ctx: EjectContext, cls: str, lead: list[str]) -> KerasNode:
+    """The node's main layer ``cls(lead…, activation=…, use_bias=…, initializers, regularizers, name=…)``,
+    followed by an activation layer of its own unless Keras fuses the activation into the layer."""
     act = node.attrs.activation
     fused = fused_name(act)
     var = ctx.var(node.name)
-    lines = layer_call(var, "layers.Dense", _dense_args(node, node.attrs.units, fused or "linear"),
-                       ctx.input_var(node))
+    args = [*lead, *kw(activation=fused or "linear"), *_param_args(node)]
+    lines = layer_call(var, cls, args, ctx.input_var(node))
     if fused is None:
-        cls, args = activation_layer(act, _helper_name(node, act.type, ctx), ctx)
-        lines += layer_call(var, cls, args, var)
+        act_cls, act_args = activation_layer(act, _helper_name(node, act.type, ctx), ctx)
+        lines += layer_call(var, act_cls, act_args, var)
     return KerasNode(lines, _dense_weights(node))
+
+
+def _param_args(node: NodeIR) -> list[str]:
+    """use_bias, the initializers and regularizers of a kernel and bias, and the layer name."""
+    params = {p.name: p for p in node.params}
+    kernel, bias = params["kernel"], params.get("bias")
+    return [
+        *kw(use_bias=bool(node.attrs.use_bias)),
+        f"kernel_initializer={initializer_expr(kernel.init)}",
+        f"bias_initializer={initializer_expr(bias.init) if bias else 'keras.initializers.Zeros()'}",
+        f"kernel_regularizer={regularizer_expr(kernel.regularizer)}",
+        f"bias_regularizer={regularizer_expr(bias.regularizer) if bias else 'None'}",
+        *kw(name=node.name),
+    ]
+
+
+def emit_dense(node: NodeIR, ctx: EjectContext) -> KerasNode:
+    return _with_activation(node, ctx, "layers.Dense", kw(units=int(node.attrs.units)))
 
 
 def emit_maxout(node: NodeIR, ctx: EjectContext) -> KerasNode:
@@ -160,7 +167,8 @@ def emit_maxout(node: NodeIR, ctx: EjectContext) -> KerasNode:
     lead = tuple(node.shape[:-1])
     rows = math.prod(lead) * a.units
     lines = [f"{INDENT}# output j = max of the linear outputs j * {a.pieces} ... j * {a.pieces} + {a.pieces - 1}"]
-    lines += layer_call(var, "layers.Dense", _dense_args(node, a.units * a.pieces, "linear"), ctx.input_var(node))
+    args = [*kw(units=int(a.units * a.pieces), activation="linear"), *_param_args(node)]
+    lines += layer_call(var, "layers.Dense", args, ctx.input_var(node))
     lines += layer_call(var, "layers.Reshape", kw(target_shape=(rows, a.pieces), name=_helper_name(node, "pieces", ctx)),
                         var)
     lines += layer_call(var, "layers.GlobalMaxPooling1D", kw(data_format="channels_first", keepdims=False,
@@ -171,23 +179,31 @@ def emit_maxout(node: NodeIR, ctx: EjectContext) -> KerasNode:
     return KerasNode(lines, _dense_weights(node))
 
 
+#: a normalisation's parameter → the initializer Keras gives it when the node has no such parameter
+_NORM_FALLBACK = {"beta": "keras.initializers.Zeros()", "gamma": "keras.initializers.Ones()",
+                  "moving_mean": "keras.initializers.Zeros()", "moving_variance": "keras.initializers.Ones()"}
+
+
+def _norm_args(node: NodeIR, names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(``<name>_initializer=…`` for each of `names`, ``beta_regularizer=…``, ``gamma_regularizer=…``) of a
+    batch or layer norm; a parameter the node lacks (no center or scale) gets Keras's own value."""
+    params = {p.name: p for p in node.params}
+    initializers = [f"{n}_initializer={initializer_expr(params[n].init) if n in params else _NORM_FALLBACK[n]}"
+                    for n in names]
+    regularizers = [f"{n}_regularizer={regularizer_expr(params[n].regularizer) if n in params else 'None'}"
+                    for n in ("beta", "gamma")]
+    return initializers, regularizers
+
+
 def emit_batch_norm(node: NodeIR, ctx: EjectContext) -> KerasNode:
     """Keras's BatchNormalization is dnnc's batch_norm: biased batch variance, moving = m·moving + (1 − m)·batch."""
     a = node.attrs
-    params = {p.name: p for p in node.params}
-
-    def init(name: str, fallback: str) -> str:
-        return initializer_expr(params[name].init) if name in params else fallback
-
+    initializers, regularizers = _norm_args(node, ("beta", "gamma", "moving_mean", "moving_variance"))
     args = [
         *kw(axis=a.axis, momentum=float(a.momentum), epsilon=float(a.epsilon), center=bool(a.center),
             scale=bool(a.scale)),
-        f"beta_initializer={init('beta', 'keras.initializers.Zeros()')}",
-        f"gamma_initializer={init('gamma', 'keras.initializers.Ones()')}",
-        f"moving_mean_initializer={init('moving_mean', 'keras.initializers.Zeros()')}",
-        f"moving_variance_initializer={init('moving_variance', 'keras.initializers.Ones()')}",
-        f"beta_regularizer={regularizer_expr(params['beta'].regularizer) if 'beta' in params else 'None'}",
-        f"gamma_regularizer={regularizer_expr(params['gamma'].regularizer) if 'gamma' in params else 'None'}",
+        *initializers,
+        *regularizers,
         *kw(synchronized=False, name=node.name),
     ]
     return KerasNode(layer_call(ctx.var(node.name), "layers.BatchNormalization", args, ctx.input_var(node)),
@@ -227,6 +243,71 @@ def emit_merge(node: NodeIR, ctx: EjectContext) -> KerasNode:
     return KerasNode(layer_call(ctx.var(node.name), f"layers.{cls}", kw(name=node.name), xs))
 
 
+# -- spatial ops (stock channels-last layers: Keras's 'same' padding and pooling are TensorFlow's rule) ----
+
+_POOLS = {"max_pool1d": "MaxPooling1D", "max_pool2d": "MaxPooling2D",
+          "avg_pool1d": "AveragePooling1D", "avg_pool2d": "AveragePooling2D"}
+_GLOBAL_POOLS = {"global_max_pool1d": "GlobalMaxPooling1D", "global_max_pool2d": "GlobalMaxPooling2D",
+                 "global_avg_pool1d": "GlobalAveragePooling1D", "global_avg_pool2d": "GlobalAveragePooling2D"}
+
+
+def _ints(values) -> tuple[int, ...]:
+    return tuple(int(v) for v in values)
+
+
+def emit_conv(node: NodeIR, ctx: EjectContext) -> KerasNode:
+    """Conv1D/Conv2D: kernel (*window, in/groups, filters), dnnc's canonical layout."""
+    a = node.attrs
+    cls = "layers.Conv1D" if node.op == "conv1d" else "layers.Conv2D"
+    lead = kw(filters=int(a.filters), kernel_size=_ints(a.kernel_size), strides=_ints(a.strides), padding=a.padding,
+              data_format="channels_last", dilation_rate=_ints(a.dilation_rate), groups=int(a.groups))
+    return _with_activation(node, ctx, cls, lead)
+
+
+def emit_pool(node: NodeIR, ctx: EjectContext) -> KerasNode:
+    """'same' average pooling divides by the window's real cells (TensorFlow's rule, as dnnc)."""
+    a = node.attrs
+    args = kw(pool_size=_ints(a.pool_size), strides=_ints(a.strides), padding=a.padding, data_format="channels_last",
+              name=node.name)
+    return KerasNode(layer_call(ctx.var(node.name), f"layers.{_POOLS[node.op]}", args, ctx.input_var(node)))
+
+
+def emit_global_pool(node: NodeIR, ctx: EjectContext) -> KerasNode:
+    args = kw(data_format="channels_last", keepdims=False, name=node.name)
+    return KerasNode(layer_call(ctx.var(node.name), f"layers.{_GLOBAL_POOLS[node.op]}", args, ctx.input_var(node)))
+
+
+def emit_layer_norm(node: NodeIR, ctx: EjectContext) -> KerasNode:
+    a = node.attrs
+    initializers, regularizers = _norm_args(node, ("beta", "gamma"))
+    args = [
+        *kw(axis=int(a.axis), epsilon=float(a.epsilon), center=bool(a.center), scale=bool(a.scale), rms_scaling=False),
+        *initializers,
+        *regularizers,
+        *kw(name=node.name),
+    ]
+    return KerasNode(layer_call(ctx.var(node.name), "layers.LayerNormalization", args, ctx.input_var(node)),
+                     _dense_weights(node))
+
+
+def emit_zero_padding2d(node: NodeIR, ctx: EjectContext) -> KerasNode:
+    """padding ((top, bottom), (left, right))."""
+    args = kw(padding=tuple(_ints(p) for p in node.attrs.padding), data_format="channels_last", name=node.name)
+    return KerasNode(layer_call(ctx.var(node.name), "layers.ZeroPadding2D", args, ctx.input_var(node)))
+
+
+def emit_upsampling2d(node: NodeIR, ctx: EjectContext) -> KerasNode:
+    args = kw(size=_ints(node.attrs.size), data_format="channels_last", interpolation=node.attrs.interpolation,
+              name=node.name)
+    return KerasNode(layer_call(ctx.var(node.name), "layers.UpSampling2D", args, ctx.input_var(node)))
+
+
+def emit_spatial_dropout2d(node: NodeIR, ctx: EjectContext) -> KerasNode:
+    """Whole channels dropped: one keep value per sample and channel (noise shape (batch, 1, 1, C))."""
+    args = kw(rate=float(node.attrs.rate), data_format="channels_last", seed=None, name=node.name)
+    return KerasNode(layer_call(ctx.var(node.name), "layers.SpatialDropout2D", args, ctx.input_var(node)))
+
+
 Emitter = Callable[[NodeIR, EjectContext], KerasNode]
 
 EMITTERS: dict[str, Emitter] = {
@@ -234,11 +315,18 @@ EMITTERS: dict[str, Emitter] = {
     "dense": emit_dense,
     "maxout": emit_maxout,
     "batch_norm": emit_batch_norm,
+    "layer_norm": emit_layer_norm,
     "dropout": emit_dropout,
     "activation": emit_activation,
     "flatten": emit_flatten,
     "reshape": emit_reshape,
     "concatenate": emit_concatenate,
     **{op: emit_merge for op in MERGE_OPS},
+    **{f"conv{r}d": emit_conv for r in (1, 2)},
+    **{op: emit_pool for op in _POOLS},
+    **{op: emit_global_pool for op in _GLOBAL_POOLS},
+    "zero_padding2d": emit_zero_padding2d,
+    "upsampling2d": emit_upsampling2d,
+    "spatial_dropout2d": emit_spatial_dropout2d,
 }
 """IR op → emitter of the ejected Keras module."""

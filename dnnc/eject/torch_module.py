@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
+from ..backends.torch.layout import torch_axes
 from ..compiler.ir import ModelIR, OutputIR
 from ..numerics.losses import loss_input_kind
 from ..runner.callbacks.monitor import resolve_mode
@@ -82,16 +83,25 @@ def _frozen_lines(node, out: TorchNode) -> list[str]:
 
 def weights_function(ir: ModelIR, ctx: EjectContext, emitted: Mapping[str, TorchNode]) -> list[str]:
     body = []
+    conv = False
     for node in ir.nodes:
+        shapes = {p.name: tuple(p.shape) for p in node.params}
         for w in emitted[node.name].weights:
             key = f"{node.name}/{w.param}"
-            value = f"weights[{py(key)}]" + (".T" if w.transposed else "")
+            value = f"weights[{py(key)}]"
+            if w.transposed:
+                axes = torch_axes(len(shapes[w.param]))
+                conv = conv or len(axes) > 2
+                value += ".T" if len(axes) == 2 else f".transpose{py(axes)}"
             body.append(f"model.{w.attribute}.copy_(torch.from_numpy({value}))")
+    layouts = ("A dense kernel is (in, out) there and torch's Linear.weight is (out, in), so kernels are "
+               "transposed" + ("; a convolution kernel is (*window, in/groups, filters) there and torch's "
+                               "weight is (filters, in/groups, *window), so its axes are reordered"
+                               if conv else "") + "; every other array is copied as it is.")
     lines = [
         "def load_canonical_weights(model, path):",
         *docstring("Load dnnc's canonical weights (a run's weights.npz: keys \"<node>/<param>\", Keras "
-                   "layouts). A dense kernel is (in, out) there and torch's Linear.weight is (out, in), "
-                   "so kernels are transposed; every other array is copied as it is.", 1),
+                   "layouts). " + layouts, 1),
         "    weights = np.load(path)",
     ]
     if not body:

@@ -103,6 +103,23 @@ class KerasBatchNorm(nn.Module):
         return y.view(x.shape)
 '''
 
+SNIPPETS["avg_pool_real_cells"] = '''
+def avg_pool_real_cells(x, kernel_size, stride, pad):
+    """Average pooling of channels-first x over each window's real cells only (TensorFlow's
+    rule for padded windows): the window sums of x padded with zeros by `pad` (F.pad's
+    order, the last axis first) divided by the number of input cells in each window.
+    torch's own padding would be symmetric, and count_include_pad=True would count the
+    padded cells.
+    """
+    if x.dim() == 3:  # (N, C, L) as (N, C, 1, L): avg_pool1d has no divisor_override
+        x = avg_pool_real_cells(x.unsqueeze(2), (1, *kernel_size), (1, *stride), pad)
+        return x.squeeze(2)
+    ones = torch.ones_like(x[:1, :1])
+    sums = F.avg_pool2d(F.pad(x, pad), kernel_size, stride, divisor_override=1)
+    cells = F.avg_pool2d(F.pad(ones, pad), kernel_size, stride, divisor_override=1)
+    return sums / cells
+'''
+
 SNIPPETS["weighted_mean"] = '''
 def weighted_mean(per_sample, sample_weight=None):
     """Keras's "sum_over_batch_size": sum(sample_weight * loss) / N (not / sum of weights)."""

@@ -1,7 +1,9 @@
 """Strict-parity dropout masks, drawn by dnnc instead of a framework's RNG.
 
 With ``training.strict_parity`` the runner passes, to every training step, one
-keep mask per dropout node: float32 0/1 of shape ``(batch, *node.shape)`` where
+keep mask per dropout node (every op with a mask shape,
+:func:`dnnc.compiler.ops.dropout_nodes`): float32 0/1 of shape ``(batch, *mask_shape)``
+— ``node.shape`` for ``dropout``, ``(1, 1, C)`` for ``spatial_dropout2d`` — where
 ``batch`` is the step's actual batch size.  Each element is kept with
 probability ``1 − rate``:
 
@@ -23,6 +25,7 @@ import hashlib
 import numpy as np
 
 from ..compiler.ir import ModelIR
+from ..compiler.ops import dropout_nodes
 
 
 def node_key(node_name: str) -> int:
@@ -46,7 +49,7 @@ class DropoutMasks:
 
     def __init__(self, ir: ModelIR, seed: int) -> None:
         self.seed = int(seed)
-        self.nodes = [(n.name, tuple(n.shape), n.attrs.rate) for n in ir.nodes if n.op == "dropout"]
+        self.nodes = [(name, shape, rate) for name, (shape, rate) in dropout_nodes(ir).items()]
 
     def __bool__(self) -> bool:
         return bool(self.nodes)

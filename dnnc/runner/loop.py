@@ -59,6 +59,7 @@ import numpy as np
 from ..backends.base import CompiledModel, require_method
 from ..compiler.freezing import frozen_nodes, with_trainable
 from ..compiler.ir import ModelIR
+from ..compiler.ops import dropout_nodes
 from .callbacks.base import Callback, CallbackList
 from .checkpoint import Checkpoint, CheckpointWriter, ir_digest
 from .context import TrainingContext, TrainingState, copied_rows
@@ -242,7 +243,7 @@ class Trainer:
 
     def _draws_dropout(self) -> bool:
         """Whether the backend's own generator draws dropout masks (dropout without strict parity)."""
-        return self.dropout is None and any(n.op == "dropout" and n.attrs.rate > 0 for n in self.ir.nodes)
+        return self.dropout is None and any(rate > 0 for _, rate in dropout_nodes(self.ir).values())
 
     def _write_checkpoint(self, epoch: int, step_in_epoch: int, seconds: float) -> None:
         """The resumable state at (`epoch` to run, `step_in_epoch` batches of it done)."""

@@ -15,6 +15,8 @@ KERAS_TOTALS = {
     "mnist_bn_dropout.toml": (243_658, 896),  # BN moving mean/variance are non-trainable, as in Keras
     "wide_and_deep.toml": (1_207, 0),
     "xor.toml": (17, 0),
+    "mnist_cnn.toml": (34_826, 0),  # the Keras "simple MNIST convnet" example prints 34,826
+    "fashion_cnn.toml": (34_826, 0),
 }
 
 

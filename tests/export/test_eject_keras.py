@@ -63,7 +63,7 @@ def test_ejected_keras_module_is_dnnc_model(name, workdir, tmp_path, monkeypatch
 
     masks = dropout_masks(ir, 8)
     for node in ir.nodes:
-        if node.op == "dropout":
+        if node.name in masks:  # Dropout and SpatialDropout2D, both channels-last
             layer, mask, rate = model.get_layer(node.name), tf.constant(masks[node.name]), node.attrs.rate
             layer.call = lambda inputs, training=None, mask=mask, rate=rate: inputs * mask / (1.0 - rate)
     bindings = _bindings(ir)
@@ -85,8 +85,9 @@ def test_ejected_keras_module_is_dnnc_model(name, workdir, tmp_path, monkeypatch
 
 
 #: fit on the examples with distinct features (batch norm and dropout, two inputs and outputs, XOR's binary
-#: output, SGD, the histograms callback, regression with early stopping) and frozen layers; the other examples
-#: differ from these only in sizes and initializers, which the equivalence test above covers.
+#: output, SGD, the histograms callback, regression with early stopping), frozen layers and the 2-D spatial ops
+#: (convolutions, pooling, spatial dropout); the other examples differ from these only in sizes, initializers
+#: and ops whose layers these use too, which the equivalence test above covers.
 FIT_CASES = ["mnist_bn_dropout", "wide_and_deep", "xor", "fashion_mlp_sgd", "init_histograms_relu_he",
              "housing_search", "frozen_layers"]
 

@@ -16,6 +16,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from dnnc.backends.torch.layout import from_torch  # noqa: E402
+from dnnc.compiler.ops import dropout_nodes  # noqa: E402
 from dnnc.eject.context import EjectContext  # noqa: E402
 from dnnc.eject.torch_emitters import EMITTERS  # noqa: E402
 from dnnc.runner.api import get_backend  # noqa: E402
@@ -25,7 +27,8 @@ OUT_TOL = 1e-6
 
 
 def _bindings(ir):
-    """canonical key → (attribute path on the ejected Model, transposed), from the emitters themselves."""
+    """canonical key → (attribute path on the ejected Model, stored in torch's kernel layout), from the emitters
+    themselves."""
     ctx = EjectContext(ir, "torch")
     out = {}
     for node in ir.nodes:
@@ -77,8 +80,9 @@ def test_ejected_torch_module_is_dnnc_model(name, workdir):
     masks = dropout_masks(ir, 8)
     hooks = []
     for node in ir.nodes:
-        if node.op == "dropout":
+        if node.name in masks:  # nn.Dropout sees the channels-last values, nn.Dropout2d channels-first ones
             mask, rate = torch.from_numpy(masks[node.name]), node.attrs.rate
+            mask = mask.permute(0, 3, 1, 2) if node.op == "spatial_dropout2d" else mask
             hooks.append(getattr(model, node.name).register_forward_hook(
                 lambda m, inp, out, mask=mask, rate=rate: inp[0] * mask / (1.0 - rate)))
     model.train()
@@ -94,7 +98,7 @@ def test_ejected_torch_module_is_dnnc_model(name, workdir):
     for key, grad in want_grads.items():
         attribute, transposed = bindings[key]
         g = _tensor(model, attribute).grad.numpy()
-        np.testing.assert_allclose(g.T if transposed else g, grad, rtol=1e-5, atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(from_torch(g) if transposed else g, grad, rtol=1e-5, atol=1e-6, err_msg=key)
     for key, (attribute, _) in bindings.items():  # frozen parameters and moving statistics get no gradient
         if key not in want_grads:
             assert _tensor(model, attribute).grad is None, key
@@ -125,7 +129,7 @@ def test_ejected_torch_training_loop_runs(name, workdir, tmp_path, monkeypatch):
     model = mod.build_model()
     history = mod.train(model, data, epochs=1, max_steps=3)
     assert len(history) == 1 and np.isfinite(history[0]["loss"])
-    if any(node.op == "dropout" for node in ir.nodes):
+    if dropout_nodes(ir):
         return
     ref = get_backend("torch", ir).build(ir, weights)
     split = Split(inputs=data["train"]["inputs"], targets=data["train"]["targets"])
@@ -142,4 +146,5 @@ def test_ejected_torch_training_loop_runs(name, workdir, tmp_path, monkeypatch):
     for key, value in ref.get_weights().items():
         attribute, transposed = bindings[key]
         got = _tensor(model, attribute).detach().numpy()
-        np.testing.assert_allclose(got.T if transposed else got, value, rtol=1e-5, atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(from_torch(got) if transposed else got, value, rtol=1e-5, atol=1e-6,
+                                   err_msg=key)

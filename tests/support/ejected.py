@@ -11,6 +11,7 @@ import numpy as np
 from dnnc.compiler.compile import compile_spec
 from dnnc.compiler.initial_weights import initial_weights
 from dnnc.compiler.ir import ModelIR
+from dnnc.compiler.ops import dropout_nodes
 from dnnc.eject import eject_source
 from support.paths import ROOT, example_specs
 
@@ -31,12 +32,12 @@ def source_name(name: str) -> str:
 
 
 def example_weights(ir: ModelIR, seed: int = 7) -> dict[str, np.ndarray]:
-    """dnnc's initial weights with non-trivial batch-norm statistics and parameters (so that inference
-    mode differs from training mode and gamma/beta matter)."""
+    """dnnc's initial weights with non-trivial batch-norm statistics and batch- and layer-norm parameters (so
+    that inference mode differs from training mode and gamma/beta matter)."""
     rng = np.random.default_rng(seed)
     weights = initial_weights(ir, seed)
     for key, node, param in ir.weight_specs():
-        if node.op != "batch_norm":
+        if node.op not in ("batch_norm", "layer_norm"):
             continue
         shape = weights[key].shape
         if param.name == "moving_variance":
@@ -67,9 +68,10 @@ def batch(ir: ModelIR, n: int = 8, seed: int = 0) -> tuple[dict[str, np.ndarray]
 
 
 def dropout_masks(ir: ModelIR, n: int, seed: int = 1) -> dict[str, np.ndarray]:
+    """A keep mask for every node that draws one (dropout: the node's shape; spatial dropout: (1, 1, C))."""
     rng = np.random.default_rng(seed)
-    return {node.name: (rng.random((n, *node.shape)) >= node.attrs.rate).astype(np.float32)
-            for node in ir.nodes if node.op == "dropout"}
+    return {name: (rng.random((n, *shape)) >= rate).astype(np.float32)
+            for name, (shape, rate) in dropout_nodes(ir).items()}
 
 
 def load_ejected(ir: ModelIR, to: str, directory: Path, *, weights: Path | None = None, tag: str = ""):

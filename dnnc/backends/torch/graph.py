@@ -16,6 +16,8 @@ from torch import nn
 
 from ...compiler.ir import ModelIR
 from .converters import CONVERTERS, PARAM_BINDINGS
+from .layout import torch_shape
+from ...compiler.ops import dropout_nodes
 
 
 def sanitize(name: str, taken: set[str]) -> str:
@@ -49,6 +51,7 @@ class GraphModule(nn.Module):
         index = {n.name: i for i, n in enumerate(ir.nodes)}
         input_pos = {name: i for i, name in enumerate(ir.inputs)}
         plan: list[tuple[nn.Module, tuple[int, ...], int, int, str, bool]] = []
+        masked = dropout_nodes(ir)  # the nodes that take a keep mask
         for node in ir.nodes:
             build = CONVERTERS.get(node.op)
             if build is None:
@@ -60,7 +63,7 @@ class GraphModule(nn.Module):
             self.module_names[node.name] = key
             slots = tuple(index[i] for i in node.inputs)
             # (module, input slots, output slot, model-input position or -1, node name, is dropout)
-            plan.append((module, slots, index[node.name], input_pos.get(node.name, -1), node.name, node.op == "dropout"))
+            plan.append((module, slots, index[node.name], input_pos.get(node.name, -1), node.name, node.name in masked))
         self._plan = plan
         self._n_values = len(ir.nodes)
         self._outputs = tuple(index[o.name] for o in ir.outputs)
@@ -85,7 +88,7 @@ class GraphModule(nn.Module):
 
 
 def bind_weights(graph: GraphModule, ir: ModelIR) -> dict[str, tuple[torch.Tensor, bool]]:
-    """Canonical key ``node/param`` → (the torch tensor holding it, whether it is stored transposed)."""
+    """Canonical key ``node/param`` → (the torch tensor holding it, whether it is stored in torch's kernel layout, :mod:`.layout`)."""
     bound: dict[str, tuple[torch.Tensor, bool]] = {}
     for key, node, param in ir.weight_specs():
         binding = PARAM_BINDINGS.get(node.op, {}).get(param.name)
@@ -96,7 +99,7 @@ def bind_weights(graph: GraphModule, ir: ModelIR) -> dict[str, tuple[torch.Tenso
             obj = getattr(obj, part)
         if obj is None:
             raise ValueError(f"node {node.name!r} has no torch tensor for parameter {param.name!r}")
-        expected = tuple(reversed(param.shape)) if binding[1] else tuple(param.shape)
+        expected = torch_shape(param.shape) if binding[1] else tuple(param.shape)
         if tuple(obj.shape) != expected:
             raise ValueError(f"{key}: the torch tensor has shape {tuple(obj.shape)}, expected {expected}")
         bound[key] = (obj, binding[1])

@@ -134,7 +134,11 @@ Y3 = rng0.normal(size=(5, 3))
 def test_backend_declares_exactly_the_ops_it_implements():
     backend = NumpyBackend()
     assert backend.name == "numpy" and backend.artifact_suffix == ".npz"
-    assert backend.supported_ops == frozenset(LAYERS) == CORE_OPS
+    # every core op but the convolutional-network ones (issue 16), which this example does not implement
+    missing = {"conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "global_max_pool1d",
+               "global_max_pool2d", "global_avg_pool1d", "global_avg_pool2d", "zero_padding2d", "upsampling2d",
+               "layer_norm", "spatial_dropout2d"}
+    assert backend.supported_ops == frozenset(LAYERS) == CORE_OPS - missing
     ok, detail = backend.status()
     assert ok and detail.startswith("numpy ")
 
