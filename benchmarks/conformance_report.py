@@ -524,7 +524,10 @@ def render(args, items: list[dict[str, Any]]) -> str:
         factors = "; ".join(f"{_g(_factor(training, b, 'weights'))}, {_g(_factor(training, b, 'loss'))}"
                             for b in backends[1:] if _factor(training, b, "weights") is not None) or "-"
         minutes = per_example.get(item["example"])
-        lines.append(f"| {item['example']} | {item['dataset']} | {', '.join(rep['levels'])} | **{rep['verdict']}** | "
+        verdict = f"**{rep['verdict']}**"
+        if item["training"] and "training" not in rep["levels"]:
+            verdict += " (training level not run for this report)"
+        lines.append(f"| {item['example']} | {item['dataset']} | {', '.join(rep['levels'])} | {verdict} | "
                      f"{seeds} | " + " | ".join(accs) + f" | {f'{lecture} %' if lecture else '-'} | {interval} | "
                      f"{factors} | {'-' if minutes is None else f'{minutes / 60:.0f}'} |")
     lines += ["", "Seeds: per backend, the seeds trained when its comparison was decided (or the cap). The lecture "

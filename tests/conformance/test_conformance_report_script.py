@@ -88,3 +88,19 @@ def test_an_example_whose_data_is_missing_is_not_run_rather_than_failed(tmp_path
     assert f"| h | california_housing | structure, numeric | **{script.NO_DATA}** |" in text
     assert "### Failures" not in text
     assert "| h | 2026-12-02T01:38:01 | abc1234 | FAIL | 10 |" in text  # the provenance of the saved run
+
+
+def test_an_example_whose_training_level_was_not_run_says_so(tmp_path):
+    script = _script()
+    checks = ConformReport("examples/m.toml", "m", ["fake", "twin"],
+                           levels={"structure": LevelResult("structure"), "numeric": LevelResult("numeric")}).to_dict()
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "m.json").write_text(json.dumps(checks))
+    item = {"example": "m", "spec": "examples/m.toml", "dataset": "mnist", "training": True, "level": "all",
+            "runs": [{"file": "m"}, {"file": "m.training"}]}
+    args = argparse.Namespace(work_dir=work, out=tmp_path / "conformance.md", backends="fake,twin", seeds=None,
+                              max_seeds=None)
+    text = script.render(args, [item])
+    row = next(line for line in text.splitlines() if line.startswith("| m | mnist |"))
+    assert row.startswith("| m | mnist | structure, numeric | **") and "(training level not run for this report) |" in row
