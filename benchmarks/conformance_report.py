@@ -352,6 +352,15 @@ def _factor(level: dict[str, Any], backend: str, quantity: str) -> float | None:
     return float(value) if isinstance(value, (int, float)) or (isinstance(value, str) and value == "inf") else None
 
 
+DATA_MISSING = "the data could not be loaded"
+NO_DATA = "not run: no data here"
+
+
+def no_data(level: dict[str, Any]) -> bool:
+    """Did the level not run because its data set is missing on this machine?"""
+    return str(level.get("error") or "").startswith(DATA_MISSING)
+
+
 def load_report(work: Path, item: dict[str, Any]) -> dict[str, Any] | None:
     """The example's reports merged into one (levels, backends' data, failures; the verdict recomputed)."""
     parts = [json.loads((work / f"{run['file']}.json").read_text()) for run in item["runs"]
@@ -369,6 +378,11 @@ def load_report(work: Path, item: dict[str, Any]) -> dict[str, Any] | None:
     order = ("structure", "numeric", "training")
     rep["levels"] = {k: rep["levels"][k] for k in sorted(rep["levels"], key=order.index)}
     verdicts = [lv["verdict"] for lv in rep["levels"].values()]
+    if any(no_data(lv) for lv in rep["levels"].values()):
+        # the data set is not on this machine (and downloads are off): nothing was compared, nothing failed
+        rep["verdict"] = NO_DATA
+        rep["failures"] = [m for m in rep.get("failures", []) if DATA_MISSING not in m]
+        return rep
     rep["verdict"] = ("FAIL" if any(v in ("FAIL", "SKIP") for v in verdicts) else
                       "INCONCLUSIVE" if "INCONCLUSIVE" in verdicts else "PASS")
     return rep
@@ -510,12 +524,17 @@ def render(args, items: list[dict[str, Any]]) -> str:
         factors = "; ".join(f"{_g(_factor(training, b, 'weights'))}, {_g(_factor(training, b, 'loss'))}"
                             for b in backends[1:] if _factor(training, b, "weights") is not None) or "-"
         minutes = per_example.get(item["example"])
-        lines.append(f"| {item['example']} | {item['dataset']} | {', '.join(rep['levels'])} | **{rep['verdict']}** | "
+        verdict = f"**{rep['verdict']}**"
+        if item["training"] and "training" not in rep["levels"]:
+            verdict += " (training level not run for this report)"
+        lines.append(f"| {item['example']} | {item['dataset']} | {', '.join(rep['levels'])} | {verdict} | "
                      f"{seeds} | " + " | ".join(accs) + f" | {f'{lecture} %' if lecture else '-'} | {interval} | "
                      f"{factors} | {'-' if minutes is None else f'{minutes / 60:.0f}'} |")
     lines += ["", "Seeds: per backend, the seeds trained when its comparison was decided (or the cap). The lecture "
               "column is the test accuracy the lecture reports for the same network (a single Keras run). "
-              "Minutes: wall time of the example's `dnnc conform` runs (every level).", ""]
+              "Minutes: wall time of the example's `dnnc conform` runs (every level). "
+              f"\"{NO_DATA}\": the example's data set is not on the machine that made this report and downloads "
+              "were off, so nothing was compared.", ""]
 
     lines += ["## Numeric level", "",
               "Worst |Δ|/B / tolerance of each group of checks, every backend against the float64 oracle (✗: a "
@@ -531,7 +550,8 @@ def render(args, items: list[dict[str, Any]]) -> str:
         if not level:
             continue
         if level.get("error"):
-            lines.append(f"| {item['example']} | - | {level['error']} |" + " |" * len(NUMERIC_GROUPS))
+            text = NO_DATA + " (" + level["error"].splitlines()[0] + ")" if no_data(level) else level["error"]
+            lines.append(f"| {item['example']} | - | {text} |" + " |" * len(NUMERIC_GROUPS))
             continue
         for b in backends:
             lines.append(f"| {item['example']} | {b} | " + " | ".join(numeric_row(level, b)) + f" | {level['verdict']} |")

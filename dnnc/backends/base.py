@@ -123,6 +123,11 @@ class CompiledModel(Protocol):
     #     attributes (a batch norm's ``inference_mode``), and the optimizer starts afresh over the new set
     #     of trained parameters (new slots, iteration count 0 — as recompiling a Keras model does).
 
+    # Optional, for `dnnc export`: ``export_onnx(self, path, *, logits=False, opset) -> str`` writes the
+    #     inference graph as an ONNX file with the framework's own exporter (inputs and outputs named as in
+    #     the IR, batch axis dynamic, the output heads applied unless `logits`) and returns a description
+    #     of the exporter; dnnc then checks the file against ONNX Runtime (:mod:`dnnc.export`).
+
     def layer_param_counts(self) -> dict[str, tuple[int, int]]:
         """The framework's own count per IR node: node name → (trainable, non-trainable)."""
 
@@ -159,6 +164,7 @@ OPTIONAL_METHODS: dict[str, str] = {
     "random_state": "checkpoints of runs whose dropout draws from the backend's generator",
     "set_random_state": "resuming a run whose dropout draws from the backend's generator",
     "set_trainable": "unfreezing layers during training",
+    "export_onnx": "`dnnc export --format onnx`",
 }
 
 
@@ -278,7 +284,8 @@ class BatchChecks:
         #: input name → the NumPy dtype a backend feeds it as (float32 features, int64 token ids)
         self.input_dtypes: dict[str, np.dtype] = {
             name: np.dtype(np.int64 if name in self.token_limits else np.float32) for name in ir.inputs}
-        #: mask key (a dropout node, a recurrent node's dropout site) → its shape without the batch axis
+        #: mask key (a node with a keep mask — dropout, spatial dropout — or a recurrent node's dropout site) → its
+        #: shape without the batch axis ((1, 1, C) for spatial dropout)
         self.dropout_shapes: dict[str, tuple[int, ...]] = {
             key: shape for key, (shape, _) in dropout_sites(ir).items()}
         #: (index in ``ir.outputs``, output) of every output with a loss

@@ -2,9 +2,10 @@
 
 :func:`dropout_sites` is the one list the runner (:mod:`dnnc.runner.dropout`),
 the batch checks of every backend, the conformance batches and the reference
-read: key → (mask shape without the batch axis, rate).  A dropout node's key
-is its name and its mask has the node's shape; a recurrent node's keys and
-shapes are :func:`dnnc.compiler.recurrent_ops.recurrent_mask_sites`.
+read: key → (mask shape without the batch axis, rate).  A node with a keep
+mask (:func:`dnnc.compiler.ops.dropout_nodes`: dropout, spatial dropout) is
+keyed by its name with its op's mask shape; a recurrent node's keys and shapes
+are :func:`dnnc.compiler.recurrent_ops.recurrent_mask_sites`.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def dropout_sites(ir: "ModelIR") -> dict[str, tuple[tuple[int, ...], float]]:
     """Mask key → (shape without the batch axis, drop rate), in node order."""
+    from .ops import dropout_nodes
+
+    masked = dropout_nodes(ir)
     sites: dict[str, tuple[tuple[int, ...], float]] = {}
     for node in ir.nodes:
-        if node.op == "dropout":
-            sites[node.name] = (tuple(node.shape), float(node.attrs.rate))
+        if node.name in masked:
+            sites[node.name] = masked[node.name]
         elif node.inputs:
             features = int(ir.node(node.inputs[0]).shape[-1])
             for key, shape, rate in recurrent_mask_sites(node, features):

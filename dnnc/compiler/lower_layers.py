@@ -112,8 +112,12 @@ def lower_batch_norm(layer: Any, shapes: Sequence[Shape], defaults: ModelDefault
     })
 
 
+def lower_layer_norm(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> NodeDraft:
+    return NodeDraft("layer_norm", {"axis": -1, "epsilon": layer.epsilon, "center": layer.center, "scale": layer.scale})
+
+
 def lower_dropout(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> NodeDraft:
-    return NodeDraft("dropout", {"rate": layer.rate})
+    return NodeDraft(layer.type, {"rate": layer.rate})  # dropout, spatial_dropout2d
 
 
 def lower_activation(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> NodeDraft:
@@ -139,12 +143,69 @@ def lower_merge(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) ->
     return NodeDraft(layer.type)
 
 
+def _per_axis(value: Any, rank: int, key: str) -> tuple[int, ...]:
+    """An integer for every spatial axis, or a list with one entry per axis, as a tuple of `rank` entries."""
+    if isinstance(value, int):
+        return (value,) * rank
+    if len(value) != rank:
+        raise LoweringError(f"{key} needs one entry per spatial axis ({rank}) or a single integer", key=key,
+                            received=list(value), allowed=f"an integer or {rank} integers")
+    return tuple(value)
+
+
+def _rank(layer_type: str) -> int:
+    return int(layer_type[-2])  # conv1d, max_pool2d, global_avg_pool1d, …
+
+
+def lower_conv(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> NodeDraft:
+    rank = _rank(layer.type)
+    activation = activation_ir(layer.activation) if layer.activation is not None else LINEAR
+    return NodeDraft(layer.type, {
+        "filters": layer.filters, "kernel_size": _per_axis(layer.kernel_size, rank, "kernel_size"),
+        "strides": _per_axis(layer.strides, rank, "strides"), "padding": layer.padding,
+        "dilation_rate": _per_axis(layer.dilation_rate, rank, "dilation_rate"), "groups": layer.groups,
+        "use_bias": layer.use_bias, "activation": activation,
+    }, _linear_params(layer, defaults))
+
+
+def lower_pool(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> NodeDraft:
+    """The strides default to the pool size (Keras)."""
+    rank = _rank(layer.type)
+    pool = _per_axis(layer.pool_size, rank, "pool_size")
+    strides = pool if layer.strides is None else _per_axis(layer.strides, rank, "strides")
+    return NodeDraft(layer.type, {"pool_size": pool, "strides": strides, "padding": layer.padding})
+
+
+def lower_global_pool(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> NodeDraft:
+    return NodeDraft(layer.type)
+
+
+def lower_zero_padding(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> NodeDraft:
+    """p → ((p, p), (p, p)); [r, c] → ((r, r), (c, c)); [[t, b], [l, r]] as written (Keras's forms)."""
+    p = layer.padding
+    if isinstance(p, int):
+        pads = ((p, p), (p, p))
+    elif all(isinstance(v, int) for v in p):
+        pads = ((p[0], p[0]), (p[1], p[1]))
+    else:
+        pads = (tuple(p[0]), tuple(p[1]))
+    return NodeDraft("zero_padding2d", {"padding": pads})
+
+
+def lower_upsampling(layer: Any, shapes: Sequence[Shape], defaults: ModelDefaults) -> NodeDraft:
+    return NodeDraft("upsampling2d", {"size": _per_axis(layer.size, 2, "size"), "interpolation": layer.interpolation})
+
+
 def builtin_lowerings() -> dict[str, LowerFn]:
     """Map every built-in layer type name to its lowering function."""
     table: dict[str, LowerFn] = {
         "dense": lower_dense, "maxout": lower_maxout, "flatten": lower_flatten, "reshape": lower_reshape,
-        "batch_norm": lower_batch_norm, "dropout": lower_dropout, "concatenate": lower_concatenate,
+        "batch_norm": lower_batch_norm, "layer_norm": lower_layer_norm, "dropout": lower_dropout, "spatial_dropout2d": lower_dropout,
+        "zero_padding2d": lower_zero_padding, "upsampling2d": lower_upsampling, "concatenate": lower_concatenate,
         **{op: lower_merge for op in MERGE_OPS},
+        **{f"conv{r}d": lower_conv for r in (1, 2)},
+        **{f"{kind}_pool{r}d": lower_pool for kind in ("max", "avg") for r in (1, 2)},
+        **{f"global_{kind}_pool{r}d": lower_global_pool for kind in ("max", "avg") for r in (1, 2)},
     }
     from .lower_recurrent import RECURRENT_LOWERINGS
 

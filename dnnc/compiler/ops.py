@@ -13,7 +13,12 @@ layer types define (:attr:`dnnc.plugins.vocabulary.LayerType.op`, collected in
 * its **parameters**: names, shapes and trainability as functions of the
   attributes and input shapes, in canonical order and canonical layout;
 * optionally, how its attributes follow the node's ``trainable`` flag (a
-  frozen node): :attr:`OpDef.trainability` (batch norm: ``inference_mode``).
+  frozen node): :attr:`OpDef.trainability` (batch norm: ``inference_mode``);
+* optionally, the shape of the keep mask it draws in training mode
+  (:attr:`OpDef.mask_shape`: dropout, spatial dropout), see :func:`dropout_nodes`.
+
+The convolution, pooling, padding, upsampling and spatial-dropout ops, and the
+padding rule they share, are defined in :mod:`dnnc.compiler.ops_spatial`.
 
 :func:`dnnc.compiler.verify.verify` checks every node of an IR against its
 op's definition, and the lowering computes shapes and parameter shapes with
@@ -89,6 +94,11 @@ class OpDef:
     #: verifier checks ``trainability(attrs, node.trainable) == attrs``; freezing or unfreezing a node
     #: (:mod:`dnnc.compiler.freezing`) applies it.
     trainability: TrainabilityRule | None = None
+    #: ``(attrs, shape) -> mask shape`` for an op that drops values with a keep mask in training mode (None:
+    #: it draws nothing): the mask's shape without the batch axis, broadcast against the node's output shape
+    #: in ``y = x·mask/(1 − rate)`` (dropout: the output shape; spatial dropout: one value per channel).  dnnc
+    #: draws these masks under strict parity (:mod:`dnnc.runner.dropout`).
+    mask_shape: Callable[[Any, Shape], Shape] | None = None
 
     def check_arity(self, count: int) -> None:
         """Raise LoweringError (key "inputs") unless `count` inputs are allowed."""
@@ -150,6 +160,13 @@ class BatchNormAttrs(OpAttrs):
     inference_mode: StrictBool = Field(
         ..., description="Normalise with the moving statistics and never update them, in training mode too; true "
                          "exactly when the node is frozen (trainable = false), the Keras 3 rule.")
+
+
+class LayerNormAttrs(OpAttrs):
+    axis: Literal[-1] = Field(..., description="The normalised axis: the last one.")
+    epsilon: float = Field(..., gt=0, description="Added to the variance.")
+    center: StrictBool = Field(..., description="Whether the op has the offset parameter beta.")
+    scale: StrictBool = Field(..., description="Whether the op has the scale parameter gamma.")
 
 
 class DropoutAttrs(OpAttrs):
@@ -231,15 +248,21 @@ def _batch_norm_shape(attrs: BatchNormAttrs, shapes: Sequence[Shape]) -> Shape:
     return shapes[0]
 
 
-def _batch_norm_params(attrs: BatchNormAttrs, shapes: Sequence[Shape]) -> tuple[ParamSpec, ...]:
+def _affine_params(attrs: Any, shapes: Sequence[Shape]) -> tuple[ParamSpec, ...]:
+    """gamma (C,) when `attrs.scale`, beta (C,) when `attrs.center` (batch and layer norm)."""
     c = shapes[0][-1]
     params = []
     if attrs.scale:
         params.append(ParamSpec("gamma", (c,), True, "ones"))
     if attrs.center:
         params.append(ParamSpec("beta", (c,), True))
-    params += [ParamSpec("moving_mean", (c,), False), ParamSpec("moving_variance", (c,), False, "ones")]
     return tuple(params)
+
+
+def _batch_norm_params(attrs: BatchNormAttrs, shapes: Sequence[Shape]) -> tuple[ParamSpec, ...]:
+    c = shapes[0][-1]
+    return _affine_params(attrs, shapes) + (ParamSpec("moving_mean", (c,), False),
+                                            ParamSpec("moving_variance", (c,), False, "ones"))
 
 
 def _batch_norm_trainability(attrs: BatchNormAttrs, trainable: bool) -> BatchNormAttrs:
@@ -286,6 +309,8 @@ def _merge_shape(op: str) -> ShapeRule:
 # the table
 # ---------------------------------------------------------------------------
 
+from .ops_spatial import SPATIAL_OPS  # noqa: E402  (it builds on the definitions above)
+
 MERGE_OPS: tuple[str, ...] = ("add", "subtract", "multiply", "average", "maximum", "minimum")
 
 _MERGE_DOCS = {
@@ -325,9 +350,15 @@ BUILTIN_OPS: dict[str, OpDef] = {op.name: op for op in [
           _batch_norm_shape, params=_batch_norm_params,
           layout="gamma (C,) when scale, beta (C,) when center, then moving_mean (C,), moving_variance (C,) "
                  "(not trained).", trainability=_batch_norm_trainability),
+    OpDef("layer_norm", LayerNormAttrs,
+          "y = γ·(x − μ)/sqrt(σ² + ε) + β with the mean μ and the biased variance σ² of each sample's last axis "
+          "(every other axis, the batch axis too, is a row of its own); the same in training and inference mode.",
+          _batch_norm_shape, params=_affine_params,
+          layout="gamma (C,) when scale, beta (C,) when center."),
     OpDef("dropout", DropoutAttrs,
           "Inverted dropout: in training mode y = x·mask/(1 − rate) with mask ~ Bernoulli(1 − rate) per element "
-          "(dnnc draws the masks under strict parity); identity at inference.", _same),
+          "(dnnc draws the masks under strict parity); identity at inference.", _same,
+          mask_shape=lambda attrs, shape: tuple(shape)),
     OpDef("activation", ActivationAttrs, "The activation function applied element-wise (softmax: over the last "
           "axis).", _same),
     OpDef("concatenate", ConcatenateAttrs, "Concatenation of the inputs along `axis`.", _concatenate_shape,
@@ -336,11 +367,23 @@ BUILTIN_OPS: dict[str, OpDef] = {op.name: op for op in [
       for op in MERGE_OPS],
     *RECURRENT_OPS,
     EMBEDDING_OP,
+    *SPATIAL_OPS,
 ]}
 """Every built-in op by name."""
 
 #: The names of the built-in ops (what a complete backend declares in ``supported_ops``).
 CORE_OPS: frozenset[str] = frozenset(BUILTIN_OPS)
+
+
+def dropout_nodes(ir: Any) -> dict[str, tuple[Shape, float]]:
+    """Every node of `ir` that draws a keep mask (:attr:`OpDef.mask_shape`): name → (mask shape without the
+    batch axis, rate), in graph order."""
+    out = {}
+    for node in ir.nodes:
+        op = BUILTIN_OPS.get(node.op)
+        if op is not None and op.mask_shape is not None:
+            out[node.name] = (tuple(op.mask_shape(node.attrs, tuple(node.shape))), float(node.attrs.rate))
+    return out
 
 
 def op_table(extra: Mapping[str, OpDef] | None = None) -> dict[str, OpDef]:

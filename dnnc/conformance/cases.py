@@ -139,6 +139,82 @@ def _op_cases() -> list[Case]:
     ]
 
 
+def _conv(rank: int, filters: int, kernel: Any, **extra: Any) -> dict[str, Any]:
+    return {"type": f"conv{rank}d", "filters": filters, "kernel_size": kernel, **extra}
+
+
+def _spatial_cases() -> list[Case]:
+    """Convolutions and pooling: odd and even windows, strides 1 and 2, dilation, valid and same (symmetric and
+    asymmetric padding: TensorFlow puts the odd cell after), groups, pooling over padded windows; every model
+    flattens a channels-last tensor into its dense head, so the flatten order is checked too."""
+    relu = {"activation": "relu"}
+    return [
+        Case("op_conv2d", _seq([6, 6, 2], [_conv(2, 3, 3, **relu), "flatten"]), ("conv2d", "flatten"),
+             notes="odd kernel, valid, stride 1"),
+        Case("op_conv2d_even_same_stride2", _seq([5, 5, 2], [_conv(2, 3, 2, strides=2, padding="same",
+                                                                   activation="tanh"), "flatten"]),
+             ("conv2d",), notes="kernel 2, stride 2, same: padding (0, 1) on each axis"),
+        Case("op_conv2d_dilation_same", _seq([5, 6, 2], [_conv(2, 2, [3, 2], dilation_rate=[2, 1], padding="same",
+                                                               use_bias=False), "flatten"]),
+             ("conv2d",), notes="dilation 2 on rows (padding (2, 2)), even kernel on columns (padding (0, 1)), no bias"),
+        Case("op_conv2d_groups", _seq([5, 5, 4], [_conv(2, 6, 3, strides=2, padding="same", groups=2, **relu),
+                                                  "flatten"]),
+             ("conv2d",), notes="2 groups, stride 2, same"),
+        Case("op_conv1d", _seq([9, 3], [_conv(1, 4, 4, strides=2, padding="same", **relu), "flatten"]),
+             ("conv1d",), notes="kernel 4, stride 2, same: padding (1, 2)"),
+        Case("op_conv1d_dilation", _seq([9, 2], [_conv(1, 3, 3, dilation_rate=2, activation="elu"), "flatten"]),
+             ("conv1d",), notes="dilation 2, valid"),
+        Case("op_max_pool2d", _seq([6, 6, 2], [_conv(2, 3, 3, **relu), {"type": "max_pool2d"}, "flatten"]),
+             ("max_pool2d",), notes="pool 2 after a relu conv (exact ties at 0)"),
+        Case("op_max_pool2d_same_overlap", _seq([6, 5, 2], [{"type": "max_pool2d", "pool_size": 3, "strides": 2,
+                                                             "padding": "same"}, "flatten"]),
+             ("max_pool2d",), notes="overlapping windows, padding (0, 1) and (1, 1)"),
+        Case("op_avg_pool2d_same_overlap", _seq([6, 5, 2], [{"type": "avg_pool2d", "pool_size": 3, "strides": 2,
+                                                             "padding": "same"}, "flatten"]),
+             ("avg_pool2d",), notes="padded cells not counted"),
+        Case("op_avg_pool2d_valid", _seq([5, 6, 2], [{"type": "avg_pool2d", "pool_size": [2, 3], "strides": 1},
+                                                     "flatten"]), ("avg_pool2d",)),
+        Case("op_max_pool1d_same", _seq([7, 3], [{"type": "max_pool1d", "pool_size": 2, "padding": "same"},
+                                                 "flatten"]), ("max_pool1d",), notes="padding (0, 1)"),
+        Case("op_avg_pool1d_same", _seq([7, 3], [{"type": "avg_pool1d", "pool_size": 4, "strides": 2,
+                                                  "padding": "same"}, "flatten"]), ("avg_pool1d",)),
+        Case("op_global_pools2d", {
+            "model": {"input_shape": [4, 5, 3], "layers": [
+                {"name": "c", "type": "conv2d", "filters": 4, "kernel_size": 2, "activation": "relu"},
+                {"name": "gmax", "type": "global_max_pool2d", "inputs": ["c"]},
+                {"name": "gavg", "type": "global_avg_pool2d", "inputs": ["c"]},
+                {"name": "cat", "type": "concatenate", "inputs": ["gmax", "gavg"]},
+                {"name": "out", "type": "dense", "units": 3, "activation": "softmax"}]},
+            "training": SPARSE}, ("global_max_pool2d", "global_avg_pool2d")),
+        Case("op_global_pools1d", {
+            "model": {"input_shape": [6, 3], "layers": [
+                {"name": "gmax", "type": "global_max_pool1d", "inputs": ["input"]},
+                {"name": "gavg", "type": "global_avg_pool1d", "inputs": ["input"]},
+                {"name": "cat", "type": "concatenate", "inputs": ["gmax", "gavg"]},
+                {"name": "out", "type": "dense", "units": 3, "activation": "softmax"}]},
+            "training": SPARSE}, ("global_max_pool1d", "global_avg_pool1d")),
+        Case("op_layer_norm", _seq([3, 5], [{"type": "dense", "units": 4}, {"type": "layer_norm", "epsilon": 0.01},
+                                            "flatten"]), ("layer_norm",), notes="per position of a rank-3 input"),
+        Case("op_layer_norm_plain", _seq([6], [{"type": "dense", "units": 5, "activation": "tanh"},
+                                               {"type": "layer_norm", "epsilon": 1e-5, "center": False,
+                                                "scale": False}]), ("layer_norm",), notes="no gamma/beta"),
+        Case("op_zero_padding2d", _seq([3, 4, 2], [{"type": "zero_padding2d", "padding": [[1, 0], [2, 1]]},
+                                                   _conv(2, 3, 2, activation="tanh"), "flatten"]),
+             ("zero_padding2d",), notes="asymmetric padding, then a conv that reads it"),
+        Case("op_upsampling2d", _seq([3, 2, 2], [_conv(2, 3, 2, padding="same", activation="tanh"),
+                                                 {"type": "upsampling2d", "size": [2, 3]},
+                                                 _conv(2, 2, 3, strides=2), "flatten"]),
+             ("upsampling2d",), notes="size (2, 3) between two convs"),
+        Case("op_spatial_dropout2d", _seq([4, 4, 2], [_conv(2, 4, 2, padding="same", **relu),
+                                                      {"type": "spatial_dropout2d", "rate": 0.4}, "flatten"]),
+             ("spatial_dropout2d",), notes="one keep value per sample and channel"),
+        Case("op_batch_norm_images", _seq([5, 5, 2], [_conv(2, 3, 3, padding="same"),
+                                                      {"type": "batch_norm", "momentum": 0.8}, "relu",
+                                                      {"type": "max_pool2d"}, "flatten"]),
+             ("batch_norm", "conv2d"), notes="batch norm on the channel axis of images"),
+    ]
+
+
 ACTIVATION_VARIANTS: list[dict[str, Any]] = [
     {"type": "linear"}, {"type": "relu"}, {"type": "relu6"},
     {"type": "leaky_relu", "negative_slope": 0.2}, {"type": "elu", "alpha": 0.5}, {"type": "selu"},
@@ -213,7 +289,7 @@ def _recurrent() -> list[Case]:
     return recurrent_cases()
 
 
-CASES: list[Case] = [*_op_cases(), *_recurrent(), *_activation_cases(), *_initializer_cases(), *_loss_cases()]
+CASES: list[Case] = [*_op_cases(), *_spatial_cases(), *_recurrent(), *_activation_cases(), *_initializer_cases(), *_loss_cases()]
 """Every conformance case, in a stable order (names are unique)."""
 
 CASES_BY_NAME: dict[str, Case] = {c.name: c for c in CASES}

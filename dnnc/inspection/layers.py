@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from ..compiler.ir import ModelIR, NodeIR
 
 #: Ops that are not shown (their output is another node's values, rearranged or unchanged).
-LAYOUT_OPS = frozenset({"input", "flatten", "reshape", "concatenate", "dropout"})
+LAYOUT_OPS = frozenset({"input", "flatten", "reshape", "concatenate", "dropout", "spatial_dropout2d",
+                        "zero_padding2d", "upsampling2d"})
 
 #: Activations with a lower and an upper bound (the saturation rule of :mod:`.stats` applies).
 BOUNDS: dict[str, tuple[float, float]] = {

@@ -11,7 +11,8 @@ framework — so it can judge them all.  One module per concern:
 
 * :mod:`.arith` — the three modes and the float32 error bound (the criterion);
 * :mod:`.activations` — every activation and its derivative;
-* :mod:`.ops` — one forward and one backward function per IR op;
+* :mod:`.ops` — one forward and one backward function per IR op (the spatial ops — convolutions, pooling,
+  padding, upsampling — in :mod:`.spatial`);
 * :mod:`.losses` — every loss with its head, its gradient, the penalties;
 * :mod:`.graph` — the interpreter (:class:`Reference`);
 * :mod:`.optimizer` — optimizer steps (:mod:`dnnc.numerics.optimizers` and the

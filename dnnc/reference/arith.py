@@ -389,6 +389,20 @@ def take(a: Value, index: np.ndarray, axis: int = -1) -> Value:
                    None if a.e is None else np.take_along_axis(np.asarray(a.e), index, axis=axis))
 
 
+def transpose(a: Value, axes: Sequence[int]) -> Value:
+    """Axes permuted (exact)."""
+    if not isinstance(a, Bounded):
+        return np.transpose(a, axes)
+    return Bounded(np.transpose(a.v, axes), None if a.e is None else np.transpose(np.asarray(a.e), axes))
+
+
+def pad(a: Value, widths: Sequence[tuple[int, int]], fill: float = 0.0) -> Value:
+    """`a` padded with the exact constant `fill` (cells before, after) per axis."""
+    if not isinstance(a, Bounded):
+        return np.pad(a, widths, constant_values=fill)
+    return Bounded(np.pad(a.v, widths, constant_values=fill), None if a.e is None else np.pad(np.asarray(a.e), widths))
+
+
 def zeros_like(a: Value) -> Value:
     return Bounded(np.zeros(a.shape)) if isinstance(a, Bounded) else np.zeros_like(a)
 
@@ -396,6 +410,13 @@ def zeros_like(a: Value) -> Value:
 def full_like(a: Value, c: float) -> Value:
     """An exact constant array of a's shape (and dtype)."""
     return Bounded(np.full(a.shape, float(c))) if isinstance(a, Bounded) else np.full_like(a, c)
+
+
+def either(first: Value, second: Value) -> Value:
+    """The value of two formulas of one quantity (equal in exact arithmetic), bounded by the larger bound."""
+    if not isinstance(first, Bounded):
+        return first
+    return Bounded(first.v, np.maximum(first.bound, second.bound))
 
 
 def max_value(a: Value, axis: int = -1, keepdims: bool = True) -> Value:
@@ -470,16 +491,25 @@ def select(cond: Any, x: Value, y: Value) -> Value:
     return Bounded(v, np.where(cond.uncertain, either, chosen))
 
 
-def max_reduce(z: Value, axis: int = -1) -> tuple[Value, Any]:
+def max_reduce(z: Value, axis: int = -1, ties: str = "split") -> tuple[Value, Any]:
     """The maximum over `axis` and the *routing* its gradient takes: ``(y, route)``.
 
     ``route`` is what :func:`max_backward` needs: the share of the gradient each
-    candidate receives (1 for the maximum; tied exact maxima split evenly), and
-    in bounded mode which candidates a float32 evaluation may pick instead —
-    those within their bounds of the maximum (see the module docstring).
+    candidate receives (1 for the maximum), and in bounded mode which candidates
+    a float32 evaluation may pick instead — those within their bounds of the
+    maximum (see the module docstring).  Exact ties follow `ties`: ``"split"``
+    divides the gradient evenly between the tied maxima (``reduce_max``,
+    maxout); ``"any"`` gives it to one of them, which one being left open (max
+    pooling: the frameworks keep one argmax) — the plain modes give it to the
+    first, bounded mode lets each tied maximum receive anything from 0 to all.
     """
     if not isinstance(z, Bounded):
         y = z.max(axis=axis)
+        if ties == "any":
+            first = np.expand_dims(np.argmax(z, axis=axis), axis)
+            share = np.zeros_like(z)
+            np.put_along_axis(share, first, 1.0, axis=axis)
+            return y, share
         winners = z == np.expand_dims(y, axis)
         return y, (winners / winners.sum(axis=axis, keepdims=True)).astype(z.dtype)
     y = z.v.max(axis=axis)
@@ -489,9 +519,14 @@ def max_reduce(z: Value, axis: int = -1) -> tuple[Value, Any]:
     candidates = z.v + ez >= low
     noisy = (candidates & (ez > 0)).any(axis=axis, keepdims=True)
     several = candidates.sum(axis=axis, keepdims=True) > 1
-    uncertain = candidates & noisy & several
+    # without noise the candidates are exactly the tied maxima: uncertain only when ties may go anywhere
+    uncertain = candidates & several & (noisy | (ties == "any"))
     winners = z.v == np.expand_dims(y, axis)
-    share = winners / winners.sum(axis=axis, keepdims=True)
+    if ties == "any":
+        share = np.zeros(z.v.shape)
+        np.put_along_axis(share, np.expand_dims(np.argmax(z.v, axis=axis), axis), 1.0, axis=axis)
+    else:
+        share = winners / winners.sum(axis=axis, keepdims=True)
     e = np.maximum(high - y, y - np.squeeze(low, axis))
     return Bounded(y, e), (share, uncertain, axis)
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import arith as A
 from .activations import activation_backward, activation_forward
+from .spatial import SPATIAL_OPS
 
 
 @dataclass
@@ -36,12 +37,7 @@ Forward = Callable[[Any, list, Mapping[str, A.Value], Pass], tuple[A.Value, Any]
 Backward = Callable[[Any, A.Value, Any, Mapping[str, A.Value], Pass, Sequence[bool]], tuple[list, dict]]
 
 
-def either(first: A.Value, second: A.Value) -> A.Value:
-    """The value of two formulas of one quantity (equal in exact arithmetic), bounded by the larger bound."""
-    if not isinstance(first, A.Bounded):
-        return first
-    return A.Bounded(first.v, np.maximum(first.bound, second.bound))
-
+either = A.either
 
 # ---------------------------------------------------------------------------
 # input, dense, maxout
@@ -121,14 +117,19 @@ def batch_norm_forward(node, xs, p, ctx):
     else:
         mu, var = p["moving_mean"], p["moving_variance"]
         d = x2 - mu
+    return _normalized(a, x2, d, mu, var, eps, p, shape)
+
+
+def _normalized(a, x2, d, mu, var, eps, p, shape):
+    """``(x − μ)·(γ/σ) + β`` (torch) and ``x·s + (β − μ·s)``, ``s = γ/σ`` (TensorFlow), bounded by the larger
+    bound; γ and β as the attributes `a` say.  Returns (y of `shape`, the backward's cache)."""
     inv = 1.0 / A.sqrt(var + eps)
     scale = inv * p["gamma"] if a.scale else inv
     y1 = d * scale
     y2 = x2 * scale - mu * scale
     if a.center:
         y1, y2 = y1 + p["beta"], x2 * scale + (p["beta"] - mu * scale)
-    y = either(y1, y2)
-    return y.reshape(shape), (x2, d, mu, inv, scale, shape)
+    return either(y1, y2).reshape(shape), (x2, d, mu, inv, scale, shape)
 
 
 def batch_norm_backward(node, dy, cache, p, ctx, need_dx):
@@ -164,11 +165,56 @@ def batch_norm_backward(node, dy, cache, p, ctx, need_dx):
 
 
 # ---------------------------------------------------------------------------
+# layer norm
+# ---------------------------------------------------------------------------
+
+def layer_norm_forward(node, xs, p, ctx):
+    """Per row (every position of the last axis' samples): mean, biased variance (two passes), then the two
+    formulas ``(x − μ)·(γ/σ) + β`` (torch's ``layer_norm``) and ``x·s + (β − μ·s)``, ``s = γ/σ`` (Keras's
+    ``ops.layer_normalization`` on TensorFlow), bounded by the larger bound."""
+    a = node.attrs
+    x = xs[0]
+    shape = A.value(x).shape
+    x2 = x.reshape(-1, shape[-1])
+    mu = A.mean(x2, axis=1, keepdims=True)
+    d = x2 - mu
+    var = A.mean(A.square(d), axis=1, keepdims=True)
+    return _normalized(a, x2, d, mu, var, A.const(a.epsilon, ctx.mode), p, shape)
+
+
+def layer_norm_backward(node, dy, cache, p, ctx, need_dx):
+    """The closed form (torch's kernel) and the chain rule through ``x·s + (β − μ·s)`` (TensorFlow's autodiff),
+    statistics per row over the C entries of the last axis."""
+    a = node.attrs
+    x2, d, mu, inv, scale, shape = cache
+    dy2 = dy.reshape(-1, shape[-1])
+    c = A.value(dy2).shape[1]
+    xhat = d * inv
+    grads = {}
+    if a.scale:
+        grads["gamma"] = either(A.sum_(dy2 * xhat, axis=0), A.sum_(dy2 * x2 * inv, axis=0) - A.sum_(dy2 * mu * inv, axis=0))
+    if a.center:
+        grads["beta"] = A.sum_(dy2, axis=0)
+    if not need_dx[0]:
+        return [None], grads
+    dxhat = dy2 * p["gamma"] if a.scale else dy2
+    closed = (inv / float(c)) * (float(c) * dxhat - A.sum_(dxhat, axis=1, keepdims=True)
+                                 - xhat * A.sum_(dxhat * xhat, axis=1, keepdims=True))
+    # chain rule: y = x·s + β − μ·s, s = γ·inv, inv = (var + ε)^(−1/2), var = mean((x − μ)²) (μ held fixed there)
+    dinv = A.sum_(dxhat * x2, axis=1, keepdims=True) - mu * A.sum_(dxhat, axis=1, keepdims=True)
+    dvar = dinv * (-0.5) * inv * inv * inv
+    dmu = -A.sum_(dy2 * scale, axis=1, keepdims=True)
+    chained = dy2 * scale + dmu / float(c) + (2.0 / c) * d * dvar
+    return [either(closed, chained).reshape(shape)], grads
+
+
+# ---------------------------------------------------------------------------
 # ops without parameters
 # ---------------------------------------------------------------------------
 
 def dropout_forward(node, xs, p, ctx):
-    """Inverted dropout with the given keep mask in training mode; the identity at inference."""
+    """Inverted dropout with the given keep mask in training mode (broadcast: a spatial dropout's mask has one
+    value per sample and channel); the identity at inference."""
     x = xs[0]
     if not ctx.training or node.attrs.rate == 0.0:
         return x, None
@@ -304,7 +350,9 @@ OPS: dict[str, tuple[Forward, Backward | None]] = {
     "flatten": (flatten_forward, reshape_backward),
     "reshape": (reshape_forward, reshape_backward),
     "batch_norm": (batch_norm_forward, batch_norm_backward),
+    "layer_norm": (layer_norm_forward, layer_norm_backward),
     "dropout": (dropout_forward, dropout_backward),
+    "spatial_dropout2d": (dropout_forward, dropout_backward),  # the (N, 1, 1, C) mask broadcasts
     "activation": (activation_forward_op, activation_backward_op),
     "concatenate": (concatenate_forward, concatenate_backward),
     "add": (add_forward, add_backward),
@@ -313,6 +361,7 @@ OPS: dict[str, tuple[Forward, Backward | None]] = {
     "average": (average_forward, average_backward),
     "maximum": (maximum_forward, select_backward),
     "minimum": (minimum_forward, select_backward),
+    **SPATIAL_OPS,
 }
 """IR op → (forward, backward).  Its keys are the ops the reference implements (every built-in op)."""
 

@@ -1,7 +1,9 @@
 """Strict-parity dropout masks, drawn by dnnc instead of a framework's RNG.
 
 With ``training.strict_parity`` the runner passes, to every training step, one
-keep mask per dropout node: float32 0/1 of shape ``(batch, *node.shape)`` where
+keep mask per dropout node (every op with a mask shape,
+:func:`dnnc.compiler.ops.dropout_nodes`): float32 0/1 of shape ``(batch, *mask_shape)``
+— ``node.shape`` for ``dropout``, ``(1, 1, C)`` for ``spatial_dropout2d`` — where
 ``batch`` is the step's actual batch size; and the masks of recurrent dropout,
 ``<node>/dropout`` and ``<node>/recurrent_dropout`` of shape ``(batch, k, n)``
 (:func:`dnnc.compiler.dropout_sites.dropout_sites`; their stream is keyed by

@@ -10,7 +10,7 @@ sequential model).  A bare string is shorthand for a layer with defaults:
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
@@ -107,6 +107,142 @@ class BatchNorm(LayerBase):
     scale: bool = Field(True, description="Learn the scale γ (default true).")
 
 
+PositiveInt = Annotated[int, Field(gt=0)]
+Window = Union[PositiveInt, Annotated[list[PositiveInt], Field(min_length=1, max_length=2)]]
+"""A size per spatial axis: one positive integer for every axis, or a list with one entry per axis."""
+
+
+class _Conv(LayerBase):
+    filters: int = Field(..., gt=0, description="Number of output channels.")
+    kernel_size: Window = Field(..., description="Window size: an integer for every spatial axis, or one per axis.")
+    strides: Window = Field(1, description="Step of the window (default 1); > 1 cannot be combined with dilation_rate > 1.")
+    padding: Literal["valid", "same"] = Field(
+        "valid", description="`valid`: no padding; `same`: output size ⌈input/stride⌉, zeros added as TensorFlow "
+                             "does (the extra cell of an odd total after: bottom/right) (default valid).")
+    dilation_rate: Window = Field(1, description="Spacing between the window's cells (default 1).")
+    groups: int = Field(1, gt=0, description="Channel groups; must divide the input channels and filters (default 1).")
+    activation: Optional[ActivationSpec] = Field(None, description="Activation applied to the output (default linear).")
+    use_bias: bool = Field(True, description="Add a bias vector (default true).")
+    kernel_init: Optional[InitializerSpec] = Field(None, description="Kernel initializer (default: model.defaults, else glorot_uniform).")
+    bias_init: Optional[InitializerSpec] = Field(None, description="Bias initializer (default: model.defaults, else zeros).")
+    kernel_regularizer: Optional[RegularizerSpec] = Field(None, description="Penalty on the kernel (default: model.defaults, else none).")
+    bias_regularizer: Optional[RegularizerSpec] = Field(None, description="Penalty on the bias (default: model.defaults, else none).")
+
+
+class Conv1D(_Conv):
+    """1-D convolution over (length, channels) input; kernel (k, in/groups, filters)."""
+
+    type: Literal["conv1d"]
+
+
+class Conv2D(_Conv):
+    """2-D convolution over (height, width, channels) input; kernel (kh, kw, in/groups, filters)."""
+
+    type: Literal["conv2d"]
+
+
+class _Pool(LayerBase):
+    pool_size: Window = Field(2, description="Window size (default 2 on every spatial axis).")
+    strides: Optional[Window] = Field(None, description="Step of the window (default: pool_size).")
+    padding: Literal["valid", "same"] = Field(
+        "valid", description="`valid`: no padding; `same`: output size ⌈input/stride⌉, padded as TensorFlow does; "
+                             "padded cells are ignored (default valid).")
+
+
+class MaxPool1D(_Pool):
+    """Maximum over windows of (length, channels) input."""
+
+    type: Literal["max_pool1d"]
+
+
+class MaxPool2D(_Pool):
+    """Maximum over windows of (height, width, channels) input."""
+
+    type: Literal["max_pool2d"]
+
+
+class AvgPool1D(_Pool):
+    """Mean over windows of (length, channels) input (padded cells not counted)."""
+
+    type: Literal["avg_pool1d"]
+
+
+class AvgPool2D(_Pool):
+    """Mean over windows of (height, width, channels) input (padded cells not counted)."""
+
+    type: Literal["avg_pool2d"]
+
+
+class GlobalMaxPool1D(LayerBase):
+    """Maximum over the length axis, per channel: (length, channels) → (channels,)."""
+
+    type: Literal["global_max_pool1d"]
+
+
+class GlobalMaxPool2D(LayerBase):
+    """Maximum over height and width, per channel: (height, width, channels) → (channels,)."""
+
+    type: Literal["global_max_pool2d"]
+
+
+class GlobalAvgPool1D(LayerBase):
+    """Mean over the length axis, per channel: (length, channels) → (channels,)."""
+
+    type: Literal["global_avg_pool1d"]
+
+
+class GlobalAvgPool2D(LayerBase):
+    """Mean over height and width, per channel: (height, width, channels) → (channels,)."""
+
+    type: Literal["global_avg_pool2d"]
+
+
+NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+class ZeroPadding2D(LayerBase):
+    """Zeros added around (height, width, channels) input."""
+
+    type: Literal["zero_padding2d"]
+    padding: Union[NonNegativeInt, Annotated[list[NonNegativeInt], Field(min_length=2, max_length=2)],
+                   Annotated[list[Annotated[list[NonNegativeInt], Field(min_length=2, max_length=2)]],
+                             Field(min_length=2, max_length=2)]] = Field(
+        1, description="p (every side), [rows, columns] (both sides each), or [[top, bottom], [left, right]] "
+                       "(default 1).")
+
+
+class UpSampling2D(LayerBase):
+    """Nearest-neighbour upsampling of (height, width, channels) input: every cell repeated size[0] × size[1] times."""
+
+    type: Literal["upsampling2d"]
+    size: Window = Field(2, description="Repeats of each row and column: one integer for both or [rows, columns] "
+                                        "(default 2).")
+    interpolation: Literal["nearest"] = Field("nearest", description="Only nearest (default nearest).")
+
+
+class SpatialDropout2D(LayerBase):
+    """Dropout of whole feature maps of (height, width, channels) input: each sample's channel is zeroed with
+    probability `rate` at every position, the rest scaled by 1/(1 − rate)."""
+
+    type: Literal["spatial_dropout2d"]
+    rate: float = Field(..., ge=0, lt=1, description="Fraction of channels dropped, in [0, 1).")
+
+
+SPATIAL_MODELS = [Conv1D, Conv2D, MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D,
+                  GlobalMaxPool1D, GlobalMaxPool2D, GlobalAvgPool1D, GlobalAvgPool2D, ZeroPadding2D, UpSampling2D,
+                  SpatialDropout2D]
+
+
+class LayerNorm(LayerBase):
+    """Layer normalisation over the last axis of each sample: y = γ·(x − μ)/sqrt(σ² + ε) + β, with the mean and
+    the biased variance of that axis; the same in training and inference."""
+
+    type: Literal["layer_norm"]
+    epsilon: float = Field(0.001, gt=0, description="Added to the variance (default 0.001, Keras's; torch's is 1e-5).")
+    center: bool = Field(True, description="Learn the offset β (default true).")
+    scale: bool = Field(True, description="Learn the scale γ (default true).")
+
+
 class Dropout(LayerBase):
     """Inverted dropout: in training each element is zeroed with probability `rate` and the rest scaled by 1/(1 − rate)."""
 
@@ -185,8 +321,8 @@ MERGE_MODELS = [Concatenate, Add, Subtract, Multiply, Average, Maximum, Minimum]
 from .recurrent import RECURRENT_MODELS  # noqa: E402  (the recurrent layers build on LayerBase above)
 
 BUILTIN_LAYER_MODELS: list[type[LayerBase]] = [
-    Dense, Maxout, Flatten, Reshape, BatchNorm, Dropout, ActivationLayer,
-    *ACTIVATION_LAYER_MODELS, *MERGE_MODELS, *RECURRENT_MODELS,
+    Dense, Maxout, Flatten, Reshape, BatchNorm, LayerNorm, Dropout, ActivationLayer,
+    *ACTIVATION_LAYER_MODELS, *MERGE_MODELS, *SPATIAL_MODELS, *RECURRENT_MODELS,
 ]
 
 

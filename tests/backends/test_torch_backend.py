@@ -63,9 +63,9 @@ def test_unsupported_op_fails_closed_naming_it():
 
     ir = ModelIR(name="x", inputs=("input",), nodes=(
         NodeIR(name="input", op="input", shape=(4,), attrs={"dtype": "float32"}),
-        NodeIR(name="conv", op="conv2d", inputs=("input",), shape=(4,), attrs=PluginOpAttrs()),
+        NodeIR(name="conv", op="conv9d", inputs=("input",), shape=(4,), attrs=PluginOpAttrs()),
     ), outputs=(OutputIR(name="conv", shape=(4,)),))
-    with pytest.raises(BackendError, match="'conv2d'.*'conv'"):
+    with pytest.raises(BackendError, match="'conv9d'.*'conv'"):
         BACKEND.build(ir, {})
 
 

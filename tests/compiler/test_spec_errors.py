@@ -13,6 +13,8 @@ HEAD = """spec_version = 1
 input_shape = [784]
 """
 
+IMAGE = HEAD.replace("[784]", "[6, 6, 3]")
+
 # (name, spec text, [(line, path, fragment of the message), ...])
 CASES = [
     ("unknown layer type", HEAD + 'layers = [ { type = "dens", units = 3 } ]\n',
@@ -36,6 +38,18 @@ CASES = [
      [(4, "model.layers[0].units", "missing required key 'units'")]),
     ("batch norm momentum", HEAD + 'layers = [ { type = "batch_norm", momentum = 1.5 } ]\n',
      [(4, "model.layers[0].momentum", "must be < 1")]),
+    ("conv kernel entries", IMAGE + 'layers = [ { type = "conv2d", filters = 4, kernel_size = [3] } ]\n',
+     [(4, "model.layers[0].kernel_size", "needs one entry per spatial axis (2) or a single integer (received [3]")]),
+    ("conv groups", IMAGE + 'layers = [ { type = "conv2d", filters = 4, kernel_size = 3, groups = 2 } ]\n',
+     [(4, "model.layers[0].groups", "groups must divide the input channels (3) and the filters (4) (received 2")]),
+    ("conv window too large", IMAGE + 'layers = [ { type = "conv2d", filters = 4, kernel_size = 7 } ]\n',
+     [(4, "model.layers[0].kernel_size", "the window [7, 7] does not fit the input [6, 6] with padding 'valid'")]),
+    ("conv1d on images", IMAGE + 'layers = [ { type = "conv1d", filters = 4, kernel_size = 3 } ]\n',
+     [(4, "model.layers[0]", "conv1d needs inputs of rank 2 (length, channels)")]),
+    ("conv strides and dilation", IMAGE + 'layers = [ { type = "conv2d", filters = 3, kernel_size = 2, strides = 2, '
+     'dilation_rate = 2 } ]\n', [(4, "model.layers[0].strides", "cannot be combined with dilation_rate > 1")]),
+    ("pool padding", IMAGE + 'layers = [ { type = "max_pool2d", padding = "full" } ]\n',
+     [(4, "model.layers[0].padding", "not an allowed value (received 'full'; allowed 'same', 'valid')")]),
     ("negative learning rate", HEAD + 'layers = ["flatten"]\n[training]\nloss = "mse"\noptimizer = { type = "sgd", learning_rate = -0.1 }\n',
      [(7, "training.optimizer.learning_rate", "must be ≥ 0")]),
     ("momentum out of range", HEAD + 'layers = ["flatten"]\n[training]\nloss = "mse"\noptimizer = { type = "sgd", momentum = 1.0 }\n',

@@ -64,3 +64,43 @@ def test_an_inconclusive_example_gets_its_measured_reason():
     text = script.inconclusive_reason(level, c)
     assert "spread 0.61 pp" in text and "±0.60 pp wide around -0.30 pp" in text
     assert "weights are 0.3 apart" in text and "control's 0.2" in text
+
+
+def test_an_example_whose_data_is_missing_is_not_run_rather_than_failed(tmp_path):
+    script = _script()
+    error = "the data could not be loaded: California housing (california_housing) was not found.\nPlaces searched"
+    checks = ConformReport("examples/h.toml", "h", ["fake", "twin"],
+                           levels={"structure": LevelResult("structure"),
+                                   "numeric": LevelResult("numeric", error=error)}).to_dict()
+    checks["failures"] = [f"[numeric] {error}"]
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "h.json").write_text(json.dumps(checks))
+    (work / "h.meta.json").write_text(json.dumps({"seconds": 9.5, "verdict": "FAIL", "finished": "2026-12-02T01:38:01",
+                                                  "commit": "abc1234"}))
+    item = {"example": "h", "spec": "examples/h.toml", "dataset": "california_housing", "training": False,
+            "level": "structure,numeric", "runs": [{"file": "h"}]}
+    merged = script.load_report(work, item)
+    assert merged["verdict"] == script.NO_DATA and merged["failures"] == []
+    args = argparse.Namespace(work_dir=work, out=tmp_path / "conformance.md", backends="fake,twin", seeds=None,
+                              max_seeds=None)
+    text = script.render(args, [item])
+    assert f"| h | california_housing | structure, numeric | **{script.NO_DATA}** |" in text
+    assert "### Failures" not in text
+    assert "| h | 2026-12-02T01:38:01 | abc1234 | FAIL | 10 |" in text  # the provenance of the saved run
+
+
+def test_an_example_whose_training_level_was_not_run_says_so(tmp_path):
+    script = _script()
+    checks = ConformReport("examples/m.toml", "m", ["fake", "twin"],
+                           levels={"structure": LevelResult("structure"), "numeric": LevelResult("numeric")}).to_dict()
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "m.json").write_text(json.dumps(checks))
+    item = {"example": "m", "spec": "examples/m.toml", "dataset": "mnist", "training": True, "level": "all",
+            "runs": [{"file": "m"}, {"file": "m.training"}]}
+    args = argparse.Namespace(work_dir=work, out=tmp_path / "conformance.md", backends="fake,twin", seeds=None,
+                              max_seeds=None)
+    text = script.render(args, [item])
+    row = next(line for line in text.splitlines() if line.startswith("| m | mnist |"))
+    assert row.startswith("| m | mnist | structure, numeric | **") and "(training level not run for this report) |" in row

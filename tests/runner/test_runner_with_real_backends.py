@@ -11,6 +11,7 @@ from dnnc.runner import Trainer, epoch_permutation, train
 from dnnc.runner.api import get_backend, load_datasets
 from dnnc.runner.callbacks import Callback, EarlyStopping
 from dnnc.runner.datasets import Datasets
+from support.backends import BACKENDS, available
 from support.fakes import FakeBackend, RecordingExecutor, ir_from_toml
 
 
@@ -38,16 +39,6 @@ strict_parity = true
 """
 
 
-def available(name):
-    try:
-        get_backend(name)
-        return True
-    except Exception:
-        return False
-
-
-BACKENDS = [pytest.param(b, marks=pytest.mark.skipif(not available(b), reason=f"backend {b!r} is not available"))
-            for b in ("torch", "keras")]
 
 
 @pytest.fixture(scope="module")

@@ -130,16 +130,52 @@ def convert_input(node: NodeIR, ctx: BuildContext) -> NodeLayers:
 
 def convert_dense(node: NodeIR, ctx: BuildContext) -> NodeLayers:
     keras = ctx.keras
-    act = node.attrs.activation
-    fused = fused_name(act)
+    fused = fused_name(node.attrs.activation)
     dense = keras.layers.Dense(
         units=node.attrs.units, activation=fused or "linear", use_bias=node.attrs.use_bias,
         name=node.name, **_param_options(keras, node),
     )
+    return _with_activation(node, ctx, dense, fused)
+
+
+def _with_activation(node: NodeIR, ctx: BuildContext, main: Any, fused: str | None) -> NodeLayers:
+    """The node's main layer, followed by a separate activation layer unless the activation is fused into it."""
     if fused is not None:
-        return NodeLayers([dense], _single(dense))
-    act_layer = activation_layer(keras, act, ctx.helper_name(node, act.type))
-    return NodeLayers([dense, act_layer], lambda xs, training: act_layer(dense(xs[0])))
+        return NodeLayers([main], _single(main))
+    act = node.attrs.activation
+    act_layer = activation_layer(ctx.keras, act, ctx.helper_name(node, act.type))
+    return NodeLayers([main, act_layer], lambda xs, training: act_layer(main(xs[0])))
+
+
+def convert_conv(node: NodeIR, ctx: BuildContext) -> NodeLayers:
+    """``Conv1D``/``Conv2D`` channels-last: kernel (*window, in/groups, filters), TensorFlow's 'same' padding."""
+    a = node.attrs
+    fused = fused_name(a.activation)
+    cls = ctx.keras.layers.Conv1D if node.op == "conv1d" else ctx.keras.layers.Conv2D
+    conv = cls(filters=a.filters, kernel_size=tuple(a.kernel_size), strides=tuple(a.strides), padding=a.padding,
+               data_format="channels_last", dilation_rate=tuple(a.dilation_rate), groups=a.groups,
+               activation=fused or "linear", use_bias=a.use_bias, name=node.name, **_param_options(ctx.keras, node))
+    return _with_activation(node, ctx, conv, fused)
+
+
+_POOLS = {"max_pool1d": "MaxPooling1D", "max_pool2d": "MaxPooling2D",
+          "avg_pool1d": "AveragePooling1D", "avg_pool2d": "AveragePooling2D"}
+_GLOBAL_POOLS = {"global_max_pool1d": "GlobalMaxPooling1D", "global_max_pool2d": "GlobalMaxPooling2D",
+                 "global_avg_pool1d": "GlobalAveragePooling1D", "global_avg_pool2d": "GlobalAveragePooling2D"}
+
+
+def convert_pool(node: NodeIR, ctx: BuildContext) -> NodeLayers:
+    """Keras pooling, channels-last; 'same' average pooling does not count padded cells (TensorFlow's rule)."""
+    a = node.attrs
+    layer = getattr(ctx.keras.layers, _POOLS[node.op])(pool_size=tuple(a.pool_size), strides=tuple(a.strides),
+                                                       padding=a.padding, data_format="channels_last", name=node.name)
+    return NodeLayers([layer], _single(layer))
+
+
+def convert_global_pool(node: NodeIR, ctx: BuildContext) -> NodeLayers:
+    layer = getattr(ctx.keras.layers, _GLOBAL_POOLS[node.op])(data_format="channels_last", keepdims=False,
+                                                              name=node.name)
+    return NodeLayers([layer], _single(layer))
 
 
 def convert_maxout(node: NodeIR, ctx: BuildContext) -> NodeLayers:
@@ -178,10 +214,39 @@ def convert_batch_norm(node: NodeIR, ctx: BuildContext) -> NodeLayers:
     return NodeLayers([bn], lambda xs, training: bn(xs[0], training=training))
 
 
+def convert_layer_norm(node: NodeIR, ctx: BuildContext) -> NodeLayers:
+    """``LayerNormalization`` on the last axis, biased variance, every value from the IR (Keras's epsilon default
+    is 1e-3, torch's 1e-5: neither is relied on)."""
+    a = node.attrs
+    layer = ctx.keras.layers.LayerNormalization(axis=a.axis, epsilon=a.epsilon, center=a.center, scale=a.scale,
+                                                rms_scaling=False, beta_initializer="zeros", gamma_initializer="ones",
+                                                name=node.name)
+    return NodeLayers([layer], _single(layer))
+
+
+def convert_zero_padding(node: NodeIR, ctx: BuildContext) -> NodeLayers:
+    layer = ctx.keras.layers.ZeroPadding2D(padding=tuple(tuple(p) for p in node.attrs.padding),
+                                           data_format="channels_last", name=node.name)
+    return NodeLayers([layer], _single(layer))
+
+
+def convert_upsampling(node: NodeIR, ctx: BuildContext) -> NodeLayers:
+    layer = ctx.keras.layers.UpSampling2D(size=tuple(node.attrs.size), data_format="channels_last",
+                                          interpolation=node.attrs.interpolation, name=node.name)
+    return NodeLayers([layer], _single(layer))
+
+
 def convert_dropout(node: NodeIR, ctx: BuildContext) -> NodeLayers:
     """Inverted dropout with a per-layer seed derived from the spec seed (masks: see graph.KerasGraph.run)."""
     drop = ctx.keras.layers.Dropout(rate=node.attrs.rate, noise_shape=None,
                                     seed=derived_seed(ctx.seed, node.name), name=node.name)
+    return NodeLayers([drop], lambda xs, training: drop(xs[0], training=training))
+
+
+def convert_spatial_dropout(node: NodeIR, ctx: BuildContext) -> NodeLayers:
+    """Whole channels dropped (noise shape (batch, 1, 1, C)), seeded like dropout (masks: graph.KerasGraph.run)."""
+    drop = ctx.keras.layers.SpatialDropout2D(rate=node.attrs.rate, data_format="channels_last",
+                                             seed=derived_seed(ctx.seed, node.name), name=node.name)
     return NodeLayers([drop], lambda xs, training: drop(xs[0], training=training))
 
 
@@ -221,6 +286,7 @@ CONVERTERS: dict[str, Callable[[NodeIR, BuildContext], NodeLayers]] = {
     "dense": convert_dense,
     "maxout": convert_maxout,
     "batch_norm": convert_batch_norm,
+    "layer_norm": convert_layer_norm,
     "dropout": convert_dropout,
     "activation": convert_activation,
     "flatten": convert_flatten,
@@ -233,13 +299,22 @@ CONVERTERS: dict[str, Callable[[NodeIR, BuildContext], NodeLayers]] = {
     "maximum": _merge("Maximum"),
     "minimum": _merge("Minimum"),
     **RECURRENT_CONVERTERS,
+    **{f"conv{r}d": convert_conv for r in (1, 2)},
+    **{op: convert_pool for op in _POOLS},
+    **{op: convert_global_pool for op in _GLOBAL_POOLS},
+    "zero_padding2d": convert_zero_padding,
+    "upsampling2d": convert_upsampling,
+    "spatial_dropout2d": convert_spatial_dropout,
 }
 
 #: IR op → canonical parameter name → the attribute (a dotted path) of the node's main Keras layer holding it.
 PARAM_BINDINGS: dict[str, dict[str, str]] = {
     "dense": {"kernel": "kernel", "bias": "bias"},
     "maxout": {"kernel": "kernel", "bias": "bias"},  # the Dense(units·pieces) layer named like the node
+    "conv1d": {"kernel": "kernel", "bias": "bias"},  # Keras's layout is the canonical one
+    "conv2d": {"kernel": "kernel", "bias": "bias"},
     "batch_norm": {"gamma": "gamma", "beta": "beta", "moving_mean": "moving_mean",
                    "moving_variance": "moving_variance"},
     **RECURRENT_BINDINGS,  # dotted paths: the variables of the layer's cell
+    "layer_norm": {"gamma": "gamma", "beta": "beta"},
 }

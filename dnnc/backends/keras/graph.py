@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from ...compiler.ir import ModelIR
+from ...compiler.ops import dropout_nodes
 from ..base import BackendError
 from .converters import CONVERTERS, PARAM_BINDINGS, BuildContext, NodeLayers, set_layer_trainable
 
@@ -51,7 +52,7 @@ class KerasGraph:
             outputs=self._pack(self.output_names, symbolic),
             name=_model_name(ir.name),
         )
-        self._dropout_rates = {n.name: n.attrs.rate for n in ir.nodes if n.op == "dropout"}
+        self._dropout_rates = {name: rate for name, (_, rate) in dropout_nodes(ir).items()}
         #: recurrent node → its dropout sites as (Keras cell, "dropout" | "recurrent_dropout", mask key, rate)
         self._recurrent_sites = recurrent_cell_sites(ir, self.nodes)
         #: canonical key → Keras variable, in IR order.
@@ -100,7 +101,7 @@ class KerasGraph:
             xs = [values[i] for i in node.inputs]
             if training and masks is not None and node.name in masks:
                 x = xs[0]
-                keep = tf.cast(masks[node.name], x.dtype)
+                keep = tf.cast(masks[node.name], x.dtype)  # (batch, 1, 1, C) for spatial dropout: broadcast
                 values[node.name] = x * keep / tf.constant(1.0 - self._dropout_rates[node.name], x.dtype)
             elif training and masks is not None and node.name in self._recurrent_sites:
                 inject_cell_masks(self._recurrent_sites[node.name], masks)

@@ -50,8 +50,17 @@ def convert_batch_norm(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
     return _modules().KerasBatchNorm(int(node.shape[-1]), a.momentum, a.epsilon, a.center, a.scale, a.inference_mode)
 
 
+def convert_layer_norm(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    a = node.attrs  # axis is −1 (the only axis the IR allows)
+    return _modules().LayerNorm(int(node.shape[-1]), a.epsilon, a.center, a.scale)
+
+
 def convert_dropout(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
     return _modules().Dropout(node.attrs.rate, gen)
+
+
+def convert_spatial_dropout(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    return _modules().SpatialDropout2D(node.attrs.rate, gen)
 
 
 def convert_activation(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
@@ -86,11 +95,48 @@ def convert_embedding(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
     return Embedding(node.attrs.input_dim, node.attrs.output_dim)
 
 
+def _input_shape(node: NodeIR, ir: ModelIR) -> tuple[int, ...]:
+    return tuple(int(d) for d in ir.node(node.inputs[0]).shape)
+
+
+def convert_conv(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    from . import spatial
+
+    shape = _input_shape(node, ir)
+    return spatial.Conv(len(shape) - 1, shape[-1], shape[:-1], node.attrs)
+
+
+def convert_pool(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    from . import spatial
+
+    shape = _input_shape(node, ir)
+    return spatial.Pool(node.op.split("_")[0], len(shape) - 1, shape[:-1], node.attrs)
+
+
+def convert_global_pool(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    from . import spatial
+
+    return spatial.GlobalPool(node.op.split("_")[1])
+
+
+def convert_zero_padding(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    from . import spatial
+
+    return spatial.ZeroPadding2D(node.attrs.padding)
+
+
+def convert_upsampling(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    from . import spatial
+
+    return spatial.UpSampling2D(node.attrs.size)
+
+
 CONVERTERS: dict[str, Converter] = {
     "input": convert_input,
     "dense": convert_dense,
     "maxout": convert_maxout,
     "batch_norm": convert_batch_norm,
+    "layer_norm": convert_layer_norm,
     "dropout": convert_dropout,
     "activation": convert_activation,
     "flatten": convert_flatten,
@@ -102,13 +148,22 @@ CONVERTERS: dict[str, Converter] = {
     "gru": convert_recurrent,
     "bidirectional": convert_recurrent,
     "embedding": convert_embedding,
+    **{f"conv{r}d": convert_conv for r in (1, 2)},
+    **{f"{kind}_pool{r}d": convert_pool for kind in ("max", "avg") for r in (1, 2)},
+    **{f"global_{kind}_pool{r}d": convert_global_pool for kind in ("max", "avg") for r in (1, 2)},
+    "zero_padding2d": convert_zero_padding,
+    "upsampling2d": convert_upsampling,
+    "spatial_dropout2d": convert_spatial_dropout,
 }
 """IR op → module builder. Its keys are ``TorchBackend.supported_ops``."""
 
-#: op → canonical parameter name → (attribute path on the node's module, stored transposed)
+#: op → canonical parameter name → (attribute path on the node's module, stored in torch's kernel layout:
+#: :func:`.layout.to_torch`, the transpose of a dense kernel)
 PARAM_BINDINGS: dict[str, dict[str, tuple[str, bool]]] = {
     "dense": {"kernel": ("linear.weight", True), "bias": ("linear.bias", False)},
     "maxout": {"kernel": ("linear.weight", True), "bias": ("linear.bias", False)},
+    "conv1d": {"kernel": ("weight", True), "bias": ("bias", False)},
+    "conv2d": {"kernel": ("weight", True), "bias": ("bias", False)},
     "batch_norm": {"gamma": ("gamma", False), "beta": ("beta", False),
                    "moving_mean": ("moving_mean", False), "moving_variance": ("moving_variance", False)},
     # recurrent modules hold the canonical layout; torch's is derived in their forward (see .recurrent)
@@ -117,4 +172,5 @@ PARAM_BINDINGS: dict[str, dict[str, tuple[str, bool]]] = {
     "bidirectional": {f"{d}_{p}": (f"{d}_layer.{p}", False) for d in ("forward", "backward")
                       for p in ("kernel", "recurrent_kernel", "bias")},
     "embedding": {"embeddings": ("weight", False)},
+    "layer_norm": {"gamma": ("gamma", False), "beta": ("beta", False)},
 }

@@ -17,6 +17,8 @@ from torch import nn
 from ...compiler.ir import ModelIR
 from ...compiler.dropout_sites import dropout_sites
 from .converters import CONVERTERS, PARAM_BINDINGS
+from .layout import torch_shape
+from ...compiler.ops import dropout_nodes
 
 
 def sanitize(name: str, taken: set[str]) -> str:
@@ -52,6 +54,7 @@ class GraphModule(nn.Module):
         recurrent_dropout = {key.partition("/")[0] for key in dropout_sites(ir) if "/" in key}
         input_pos = {name: i for i, name in enumerate(ir.inputs)}
         plan: list[tuple[nn.Module, tuple[int, ...], int, int, str, int]] = []
+        masked = dropout_nodes(ir)  # the nodes that take their own keep mask (dropout, spatial dropout)
         for node in ir.nodes:
             build = CONVERTERS.get(node.op)
             if build is None:
@@ -64,7 +67,7 @@ class GraphModule(nn.Module):
             slots = tuple(index[i] for i in node.inputs)
             # (module, input slots, output slot, model-input position or -1, node name, is dropout)
             # masks: 1 a dropout node (its own mask), 2 a recurrent node with dropout sites (every mask), else 0
-            takes = 1 if node.op == "dropout" else 2 if node.name in recurrent_dropout else 0
+            takes = 1 if node.name in masked else 2 if node.name in recurrent_dropout else 0
             plan.append((module, slots, index[node.name], input_pos.get(node.name, -1), node.name, takes))
         self._plan = plan
         self._n_values = len(ir.nodes)
@@ -92,7 +95,7 @@ class GraphModule(nn.Module):
 
 
 def bind_weights(graph: GraphModule, ir: ModelIR) -> dict[str, tuple[torch.Tensor, bool]]:
-    """Canonical key ``node/param`` → (the torch tensor holding it, whether it is stored transposed)."""
+    """Canonical key ``node/param`` → (the torch tensor holding it, whether it is stored in torch's kernel layout, :mod:`.layout`)."""
     bound: dict[str, tuple[torch.Tensor, bool]] = {}
     for key, node, param in ir.weight_specs():
         binding = PARAM_BINDINGS.get(node.op, {}).get(param.name)
@@ -103,7 +106,7 @@ def bind_weights(graph: GraphModule, ir: ModelIR) -> dict[str, tuple[torch.Tenso
             obj = getattr(obj, part)
         if obj is None:
             raise ValueError(f"node {node.name!r} has no torch tensor for parameter {param.name!r}")
-        expected = tuple(reversed(param.shape)) if binding[1] else tuple(param.shape)
+        expected = torch_shape(param.shape) if binding[1] else tuple(param.shape)
         if tuple(obj.shape) != expected:
             raise ValueError(f"{key}: the torch tensor has shape {tuple(obj.shape)}, expected {expected}")
         bound[key] = (obj, binding[1])

@@ -21,6 +21,7 @@ from ...compiler.ir import ModelIR, OutputIR
 from ..base import (Arrays, BatchChecks, StepResult, check_same_graph, check_weights, loss_keys, named_losses,
                     penalties, split_optimizer_state)
 from .graph import GraphModule, bind_weights
+from .layout import from_torch, to_torch
 from .losses import torch_loss
 from .optimizers import build_torch_optimizer, set_learning_rate
 
@@ -103,7 +104,7 @@ class TorchModel:
         out = {}
         for key, (tensor, transposed) in self._bound.items():
             a = tensor.detach().numpy()
-            out[key] = np.array(a.T if transposed else a, dtype=np.float32, order="C", copy=True)
+            out[key] = np.asarray(from_torch(a) if transposed else np.array(a, order="C", copy=True), dtype=np.float32)
         return out
 
     def set_weights(self, weights: Arrays) -> None:
@@ -111,7 +112,7 @@ class TorchModel:
         with torch.no_grad():
             for key, (tensor, transposed) in self._bound.items():
                 a = np.asarray(weights[key])
-                tensor.copy_(torch.from_numpy(np.array(a.T if transposed else a, dtype=np.float32, order="C", copy=True)))
+                tensor.copy_(torch.from_numpy(to_torch(a) if transposed else np.array(a, dtype=np.float32, order="C", copy=True)))
 
     # -- running the graph ---------------------------------------------------
     def _set_mode(self, training: bool) -> None:
@@ -178,7 +179,7 @@ class TorchModel:
         result = {}
         for (key, p, transposed), g in zip(self._trainable, grads):
             a = np.zeros(tuple(p.shape), np.float32) if g is None else g.numpy()
-            result[key] = np.array(a.T if transposed else a, dtype=np.float32, order="C", copy=True)
+            result[key] = np.asarray(from_torch(a) if transposed else np.array(a, order="C", copy=True), dtype=np.float32)
         return self._loss_values(total, per_output), result
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
@@ -227,7 +228,7 @@ class TorchModel:
             for slot, value in opt.state.get(p, {}).items():
                 if isinstance(value, torch.Tensor):
                     a = value.detach().numpy()
-                    out[f"{key}/{slot}"] = np.array(a.T if transposed and a.ndim == 2 else a, order="C", copy=True)
+                    out[f"{key}/{slot}"] = from_torch(a) if transposed else np.array(a, order="C", copy=True)
         out["iterations"] = np.asarray(opt.iterations, dtype=np.int64)
         out.update({k: np.asarray(v, dtype=np.float64) for k, v in opt.global_state().items()})
         return out
@@ -244,7 +245,7 @@ class TorchModel:
             entry = optimizer.state[p]
             for slot, a in values.items():
                 a = np.asarray(a, dtype=np.float32)
-                entry[slot] = torch.from_numpy(np.array(a.T if transposed else a, order="C", copy=True))
+                entry[slot] = torch.from_numpy(to_torch(a) if transposed else np.array(a, order="C", copy=True))
         optimizer.load_global_state(int(scalars.pop("iterations", 0)), scalars)
 
     def random_state(self) -> dict[str, np.ndarray]:
@@ -332,6 +333,13 @@ class TorchModel:
         batch = torch.export.Dim("batch", min=1)
         dynamic = {"inputs": tuple({0: batch} for _ in examples)}
         return torch.export.export(self.graph, examples, dynamic_shapes=dynamic, strict=False)
+
+    def export_onnx(self, path: Path, *, logits: bool = False, opset: int) -> str:
+        """Write the inference graph as an ONNX file (heads applied unless `logits`); the exporter's name."""
+        from .onnx_export import export_torch_onnx
+
+        self._set_mode(False)
+        return export_torch_onnx(self.graph, self.ir, Path(path), logits=logits, opset=opset)
 
 
 def load_payload(path: Path) -> tuple[ModelIR, dict[str, np.ndarray]]:

@@ -9,6 +9,7 @@ modules see the data channels-last, exactly as the IR describes it.
   the batch mean and the *biased* batch variance, and updates
   ``moving = momentum·moving + (1 − momentum)·batch`` (biased variance), as
   Keras does; torch's own BatchNorm stores the unbiased variance instead.
+* :class:`LayerNorm` is ``F.layer_norm`` over the last axis with the IR's epsilon.
 * :class:`Dropout` is inverted dropout, ``y = x·mask/(1 − rate)``, with the mask
   either given from outside or drawn from the model's own generator.
 * Activations take their parameters explicitly (:func:`activation_fn`).
@@ -207,6 +208,24 @@ class KerasBatchNorm(nn.Module):
                 + (", inference_mode=True" if self.inference_mode else ""))
 
 
+class LayerNorm(nn.Module):
+    """Layer normalisation over the last axis (``F.layer_norm``: biased variance, ε inside the square root);
+    ``gamma``/``beta`` exist only with ``scale``/``center``."""
+
+    def __init__(self, channels: int, epsilon: float, center: bool, scale: bool) -> None:
+        super().__init__()
+        self.channels, self.epsilon = channels, float(epsilon)
+        self.gamma = nn.Parameter(torch.ones(channels)) if scale else None
+        self.beta = nn.Parameter(torch.zeros(channels)) if center else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, (self.channels,), self.gamma, self.beta, self.epsilon)
+
+    def extra_repr(self) -> str:
+        return (f"{self.channels}, epsilon={self.epsilon}, center={self.beta is not None}, "
+                f"scale={self.gamma is not None}")
+
+
 # ---------------------------------------------------------------------------
 # Layers without weights
 # ---------------------------------------------------------------------------
@@ -216,6 +235,7 @@ class Dropout(nn.Module):
 
     The keep mask is the one passed to :meth:`forward` if any, else drawn
     (Bernoulli(1 − rate)) from ``generator`` (the model's own, seeded from the spec).
+    Its shape is :meth:`mask_shape` of the input's (the input's own for dropout).
     """
 
     def __init__(self, rate: float, generator: torch.Generator | None = None) -> None:
@@ -223,13 +243,16 @@ class Dropout(nn.Module):
         self.rate = float(rate)
         self.generator = generator
 
+    def mask_shape(self, shape: torch.Size) -> tuple[int, ...]:
+        return tuple(shape)
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if not self.training:
             return x
         if mask is not None:
-            if mask.shape != x.shape:
-                raise ValueError(f"the dropout mask has shape {tuple(mask.shape)}; expected {tuple(x.shape)} "
-                                 "(the layer's output shape with the batch axis)")
+            if tuple(mask.shape) != self.mask_shape(x.shape):
+                raise ValueError(f"the dropout mask has shape {tuple(mask.shape)}; expected "
+                                 f"{self.mask_shape(x.shape)} (the layer's mask shape with the batch axis)")
             if self.rate >= 1.0:
                 return x * 0.0
             return x * mask.to(x.dtype) / (1.0 - self.rate)
@@ -238,11 +261,18 @@ class Dropout(nn.Module):
         if self.rate >= 1.0:
             return x * 0.0
         # u < 1 − rate with u ~ U[0, 1) is Bernoulli(1 − rate) (and faster than bernoulli_ on CPU).
-        keep = torch.rand(x.shape, generator=self.generator, dtype=x.dtype) < (1.0 - self.rate)
+        keep = torch.rand(self.mask_shape(x.shape), generator=self.generator, dtype=x.dtype) < (1.0 - self.rate)
         return x * keep / (1.0 - self.rate)
 
     def extra_repr(self) -> str:
         return f"rate={self.rate}"
+
+
+class SpatialDropout2D(Dropout):
+    """Dropout of whole channels of (N, H, W, C) input: one mask value per sample and channel, (N, 1, 1, C)."""
+
+    def mask_shape(self, shape: torch.Size) -> tuple[int, ...]:
+        return (shape[0], 1, 1, shape[-1])
 
 
 class Identity(nn.Module):
@@ -346,6 +376,6 @@ class Merge(nn.Module):
 
 
 __all__ = [
-    "ACTIVATIONS", "Activation", "Concatenate", "Dense", "Dropout", "Flatten", "Identity", "KerasBatchNorm",
-    "MERGES", "Maxout", "Merge", "Reshape", "activation_fn",
+    "ACTIVATIONS", "Activation", "Concatenate", "Dense", "Dropout", "Flatten", "Identity", "KerasBatchNorm", "LayerNorm",
+    "MERGES", "Maxout", "Merge", "Reshape", "SpatialDropout2D", "activation_fn",
 ]

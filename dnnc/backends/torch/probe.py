@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import torch
 
+from .layout import from_torch
 from ..base import Arrays, Probe, pre_activation_nodes, probe_nodes
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def _numpy(tensor: torch.Tensor | None, like: torch.Tensor, transposed: bool = False) -> np.ndarray:
     a = np.zeros(tuple(like.shape), np.float32) if tensor is None else tensor.detach().numpy()
-    return np.array(a.T if transposed else a, dtype=np.float32, order="C", copy=True)
+    return np.asarray(from_torch(a) if transposed else np.array(a, order="C", copy=True), dtype=np.float32)
 
 
 def probe(model: "TorchModel", inputs: Arrays, targets: Arrays, *, nodes: Sequence[str] | None = None,
