@@ -6,7 +6,7 @@ runner and the conformance suite need.  Data, batching, the batch order,
 learning-rate schedules, metrics and callbacks all live in dnnc, not in the
 backend.
 
-Arrays crossing this interface are NumPy: features ``float32``; class labels
+Arrays crossing this interface are NumPy: features ``float32`` (token inputs: ``int64`` ids); class labels
 ``int64`` of shape (N,); one-hot and regression targets ``float32`` (N, k);
 sample weights ``float32`` (N,) or ``None``.  Inputs and targets are dicts
 keyed by the IR's input names and output names.  Weights are dicts keyed by
@@ -30,8 +30,9 @@ from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from ..compiler.dropout_sites import dropout_sites
+from ..compiler.embedding_ops import check_token_ids, token_inputs
 from ..compiler.ir import ModelIR, OutputIR
-from ..compiler.ops import dropout_nodes
 
 Arrays = Mapping[str, np.ndarray]
 
@@ -278,9 +279,15 @@ class BatchChecks:
         self.model_name = ir.name
         #: input name → shape without the batch axis, in ``ir.inputs`` order
         self.input_shapes: dict[str, tuple[int, ...]] = {name: tuple(ir.node(name).shape) for name in ir.inputs}
-        #: dropout node → its mask shape without the batch axis (its output shape; (1, 1, C) for spatial dropout)
+        #: token (int64) input → the number of ids it may hold
+        self.token_limits: dict[str, int] = token_inputs(ir)
+        #: input name → the NumPy dtype a backend feeds it as (float32 features, int64 token ids)
+        self.input_dtypes: dict[str, np.dtype] = {
+            name: np.dtype(np.int64 if name in self.token_limits else np.float32) for name in ir.inputs}
+        #: mask key (a node with a keep mask — dropout, spatial dropout — or a recurrent node's dropout site) → its
+        #: shape without the batch axis ((1, 1, C) for spatial dropout)
         self.dropout_shapes: dict[str, tuple[int, ...]] = {
-            name: shape for name, (shape, _) in dropout_nodes(ir).items()}
+            key: shape for key, (shape, _) in dropout_sites(ir).items()}
         #: (index in ``ir.outputs``, output) of every output with a loss
         self.loss_outputs: tuple[tuple[int, OutputIR], ...] = tuple(
             (i, out) for i, out in enumerate(ir.outputs) if out.loss is not None)
@@ -296,6 +303,8 @@ class BatchChecks:
             shape = tuple(np.shape(array))
             if not shape or shape[1:] != expected:
                 raise ValueError(f"input {name!r} must have shape {_batch_shape(expected)} (received {shape})")
+            if name in self.token_limits:
+                check_token_ids(name, array, self.token_limits[name])
         return arrays
 
     def targets(self, targets: Arrays) -> list[Any]:

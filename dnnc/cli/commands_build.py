@@ -34,8 +34,10 @@ def _count_problem(check) -> str:
 
 
 def random_inputs(ir, n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return {name: rng.standard_normal((n, *ir.node(name).shape)).astype(np.float32) for name in ir.inputs}
+    """Standard-normal features, uniform ids for token inputs."""
+    from ..conformance.batches import make_inputs
+
+    return make_inputs(ir, n, seed)
 
 
 def build(

@@ -71,8 +71,8 @@ def export(
     console.print(f"wrote {report.path}: ONNX opset {report.opset} (IR version {report.ir_version}), model "
                   f"{ir.name!r} from the {name} backend, {what}", markup=False, highlight=False)
     console.print(f"  exporter: {report.exporter}", markup=False, highlight=False)
-    for kind, value, dims in report.interface:
-        console.print(f"  {kind} {value}: float32 [{', '.join(dims)}]", markup=False, highlight=False)
+    for kind, value, dtype, dims in report.interface:
+        console.print(f"  {kind} {value}: {dtype} [{', '.join(dims)}]", markup=False, highlight=False)
     console.print(f"[green]✓[/green] ONNX Runtime {report.onnxruntime} agrees with the {name} backend on the "
                   f"{report.rows_kind}: max |Δ| = {report.max_difference:.3g} (tolerance {report.tolerance:g})",
                   highlight=False)

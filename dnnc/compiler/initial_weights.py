@@ -25,7 +25,14 @@ variance_scaling  n = fan_in, fan_out or (fan_in + fan_out)/2 (at least 1);
 glorot_*          variance_scaling(1, fan_avg, uniform | truncated_normal)
 he_*              variance_scaling(2, fan_in, …)
 lecun_*           variance_scaling(1, fan_in, …)
+orthogonal        gain·Q (Keras's algorithm): rows = Π shape[:−1], cols = shape[−1];
+                  A ~ N(0, 1) of shape (max, min) in float32, Q, R = qr(A) (float64),
+                  Q·sign(diag R), transposed when rows < cols, reshaped
 ================  ===============================================================
+
+An LSTM bias with ``unit_forget_bias`` is drawn as Keras builds it: the i slice
+(units,), ones for the f slice, then the c, o slices (2·units,), in that order
+from the parameter's generator (:data:`dnnc.compiler.recurrent_ops.INITIAL_VALUE_RULES`).
 """
 
 from __future__ import annotations
@@ -110,6 +117,18 @@ def _variance_scaling(rng, shape, scale: float, mode: str, distribution: str) ->
     return _truncated(rng, 0.0, math.sqrt(variance) / TRUNCATED_STD_FACTOR, shape)
 
 
+def _orthogonal(rng: np.random.Generator, gain: float, shape: tuple[int, ...]) -> np.ndarray:
+    if len(shape) < 2:
+        raise ValueError(f"the orthogonal initializer needs a parameter of rank ≥ 2 (received shape {list(shape)})")
+    rows, cols = math.prod(shape[:-1]), shape[-1]
+    a = rng.standard_normal(size=(max(rows, cols), min(rows, cols)), dtype=np.float32).astype(np.float64)
+    q, r = np.linalg.qr(a)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return (float(gain) * q).reshape(shape).astype(np.float32)
+
+
 def draw(init: Any, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     """Draw one float32 array for an IR initializer (:data:`dnnc.compiler.ir_types.InitializerIR`).
 
@@ -130,6 +149,8 @@ def draw(init: Any, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndar
         return _truncated(rng, init.mean, init.stddev, shape)
     if kind == "variance_scaling":
         return _variance_scaling(rng, shape, init.scale, init.mode, init.distribution)
+    if kind == "orthogonal":
+        return _orthogonal(rng, init.gain, shape)
     family, _, dist = kind.partition("_")
     if family not in _FAMILIES or dist not in ("normal", "uniform"):
         raise ValueError(f"unknown initializer {kind!r}")
@@ -141,4 +162,12 @@ def initial_weights(ir: ModelIR, seed: int | None = None) -> dict[str, np.ndarra
     """Every parameter of the IR drawn from `seed` (default: the spec's training seed, else 0)."""
     if seed is None:
         seed = ir.training.seed if ir.training is not None else 0
-    return {key: draw(p.init, p.shape, param_generator(seed, key)) for key, _, p in ir.weight_specs()}
+    from .recurrent_ops import INITIAL_VALUE_RULES
+
+    out = {}
+    for key, node, p in ir.weight_specs():
+        rng = param_generator(seed, key)
+        rule = INITIAL_VALUE_RULES.get(node.op)
+        value = rule(node.attrs, p.name, p.init, tuple(p.shape), rng, draw) if rule is not None else None
+        out[key] = draw(p.init, p.shape, rng) if value is None else value
+    return out

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from .ir import CheckpointIR, InitFromIR, ModelIR, NodeIR, OutputIR, ParamIR, TrainingIR, _attr_errors
 from .ir_types import LINEAR
 from .freezing import set_trainable
+from .embedding_ops import dtype_problem
 from .ops import LoweringError
 from .verify import CROSS_ENTROPY_HEADS, verify
 from .suggest import did_you_mean, format_choices
@@ -188,7 +189,8 @@ def lower_model(spec: Any, registry: Registry, out: _Collector) -> tuple[list[st
         return None
 
     shapes: dict[str, tuple[int, ...]] = dict(inputs)
-    nodes = [NodeIR(name=n, op="input", shape=s, attrs={"dtype": "float32"},
+    dtypes = {n: "float32" for n in input_names} if model.inputs is None else {i.name: i.dtype for i in model.inputs}
+    nodes = [NodeIR(name=n, op="input", shape=s, attrs={"dtype": dtypes[n]},
                     spec_path=("model", "input_shape") if model.input_shape is not None else ("model", "inputs", k))
              for k, (n, s) in enumerate(inputs)]
     index = {n: i for i, n in enumerate(names)}
@@ -201,6 +203,11 @@ def lower_model(spec: Any, registry: Registry, out: _Collector) -> tuple[list[st
         node = _lower_layer(layers[i], name, paths[i], edges[name], [shapes[s] for s in edges[name]], model.defaults,
                             registry, out)
         if node is None:
+            failed.add(name)
+            continue
+        problems = [f"{p} (input {src!r})" for src in edges[name] if (p := dtype_problem(node.op, dtypes.get(src, "float32")))]
+        if problems:
+            out.add(paths[i], "; ".join(problems), received=list(edges[name]))
             failed.add(name)
             continue
         shapes[name] = node.shape
@@ -263,6 +270,15 @@ def _lower_layer(layer: Any, name: str, path: Loc, srcs: list[str], in_shapes: l
                 init=chosen[s.name].init if s.name in chosen else {"type": s.default_init},
                 regularizer=chosen[s.name].regularizer if s.name in chosen else None)
         for s in specs)
+    for param in params:
+        if param.init.type == "orthogonal" and len(param.shape) < 2:
+            key = {"recurrent_kernel": "recurrent_init"}.get(param.name, f"{param.name}_init")
+            chosen_here = key in layer.model_fields_set
+            out.add(path + ((key,) if chosen_here else ()),
+                    f"the orthogonal initializer needs a parameter of rank ≥ 2, but {param.name} has shape "
+                    f"{_shape_text(param.shape)}", received="orthogonal",
+                    allowed="another initializer for this parameter (the layer's or model.defaults')")
+            return None
     node = NodeIR(name=name, op=draft.op, inputs=tuple(srcs), attrs=attrs, shape=shape, params=params,
                   spec_path=path)
     trainable = getattr(layer, "trainable", True)  # the spec key of LayerBase (plugin tables may lack it)
@@ -458,6 +474,9 @@ def _lower_unfreeze(config: dict, nodes: list[NodeIR], path: tuple, out: _Collec
     return config
 
 
+SEQUENCE_IMAGE_SHAPE = (28, 28)
+
+
 def lower_data(spec: Any, outputs: list[OutputIR], out: _Collector) -> dict | None:
     """The data section with every default explicit; label encoding resolved from the loss."""
     if spec.data is None:
@@ -477,6 +496,17 @@ def lower_data(spec: Any, outputs: list[OutputIR], out: _Collector) -> dict | No
         elif targets == {"binary"} and not explicit:
             data["labels"] = "binary"  # 0/1 float32 (n, 1) for binary_crossentropy on one sigmoid unit
     return data
+
+
+def check_sequence_input(spec: Any, nodes: list[NodeIR], out: _Collector) -> None:
+    """``data.as_sequence`` gives samples of shape (28, 28): the model's one input must have that shape."""
+    if spec.data is None or not spec.data.as_sequence:
+        return
+    shapes = [n.shape for n in nodes if n.op == "input"]
+    if shapes != [SEQUENCE_IMAGE_SHAPE]:
+        out.add(("data", "as_sequence"), "as_sequence reads each image as 28 steps of 28 features: the model needs "
+                f"one input of shape [28, 28] (received input shapes {[list(s) for s in shapes]})", received=True,
+                allowed="input_shape = [28, 28]")
 
 
 def lower_init_from(spec: Any, nodes: list[NodeIR], out: _Collector) -> InitFromIR | None:
@@ -510,6 +540,7 @@ def lower(spec: Any, registry: Registry, *, name: str) -> ModelIR:
     input_names, nodes, output_names = lowered
     outputs = lower_outputs(spec, nodes, output_names, out)
     data = lower_data(spec, outputs, out)
+    check_sequence_input(spec, nodes, out)
     check_class_weight(spec, outputs, out)
     training = lower_training(spec, outputs, nodes, out)
     init_from = lower_init_from(spec, nodes, out)

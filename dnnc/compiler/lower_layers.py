@@ -207,6 +207,9 @@ def builtin_lowerings() -> dict[str, LowerFn]:
         **{f"{kind}_pool{r}d": lower_pool for kind in ("max", "avg") for r in (1, 2)},
         **{f"global_{kind}_pool{r}d": lower_global_pool for kind in ("max", "avg") for r in (1, 2)},
     }
+    from .lower_recurrent import RECURRENT_LOWERINGS
+
+    table.update(RECURRENT_LOWERINGS)
     for model in BUILTIN_LAYER_MODELS:
         table.setdefault(layer_type_name(model), lower_activation)
     return table

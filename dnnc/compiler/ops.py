@@ -126,7 +126,8 @@ class OpDef:
 # ---------------------------------------------------------------------------
 
 class InputAttrs(OpAttrs):
-    dtype: Literal["float32"] = Field(..., description="Element type of the input tensor.")
+    dtype: Literal["float32", "int64"] = Field(..., description="Element type of the input tensor (int64: token ids, "
+                                                                 "read only by embedding nodes).")
 
 
 class NoAttrs(OpAttrs):
@@ -322,6 +323,9 @@ _MERGE_DOCS = {
     "minimum": "Element-wise minimum, folded left to right; ties as for maximum.",
 }
 
+from .embedding_ops import EMBEDDING_OP  # noqa: E402  (builds on OpDef, OpAttrs and ParamSpec above)
+from .recurrent_ops import RECURRENT_OPS  # noqa: E402
+
 BUILTIN_OPS: dict[str, OpDef] = {op.name: op for op in [
     OpDef("input", InputAttrs, "A model input: its shape is the node's declared shape (batch axis excluded).",
           _input_shape, min_inputs=0, max_inputs=0),
@@ -361,6 +365,8 @@ BUILTIN_OPS: dict[str, OpDef] = {op.name: op for op in [
           min_inputs=2, max_inputs=None),
     *[OpDef(op, NoAttrs, _MERGE_DOCS[op], _merge_shape(op), min_inputs=2, max_inputs=2 if op == "subtract" else None)
       for op in MERGE_OPS],
+    *RECURRENT_OPS,
+    EMBEDDING_OP,
     *SPATIAL_OPS,
 ]}
 """Every built-in op by name."""

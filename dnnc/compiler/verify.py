@@ -12,6 +12,8 @@ Invariants:
   attributes are that op's attribute model;
 * nodes are in topological order: each input names an earlier node; input
   nodes take no inputs and are exactly ``ir.inputs``, in order;
+* an int64 (token) input node feeds only embedding nodes, and an embedding
+  node reads only a token input (:mod:`dnnc.compiler.embedding_ops`);
 * each node has an allowed number of inputs, and its shape is what its op's
   shape rule gives for its attributes and input shapes (an input node's
   declared shape has positive entries);
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping
 
 from .ops import LoweringError, OpDef, default_op_table
+from .embedding_ops import dtype_problem
 
 if TYPE_CHECKING:  # pragma: no cover
     from .ir import ModelIR
@@ -85,6 +88,7 @@ def verify(ir: "ModelIR", ops: Mapping[str, OpDef] | None = None) -> None:
         issues.append(IRIssue(node, field, message))
 
     shapes: dict[str, tuple[int, ...]] = {}
+    dtypes: dict[str, str] = {}  # the element type of every input node (other nodes compute float32)
     input_nodes: list[str] = []
     for node in ir.nodes:
         name = node.name
@@ -108,7 +112,12 @@ def verify(ir: "ModelIR", ops: Mapping[str, OpDef] | None = None) -> None:
             shapes[name] = tuple(node.shape)
             continue
         in_shapes = [shapes[i] for i in node.inputs]
+        for i in node.inputs:
+            problem = dtype_problem(node.op, dtypes.get(i, "float32"))
+            if problem:
+                bad(name, "inputs", f"{problem} (input {i!r})")
         if node.op == "input":
+            dtypes[name] = node.attrs.dtype
             input_nodes.append(name)
             if node.inputs:
                 bad(name, "inputs", "an input node takes no inputs")

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from ..compiler.ir import ModelIR
-from ..compiler.ops import dropout_nodes
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..runner.datasets.containers import Split
@@ -96,9 +95,14 @@ def epoch_end_batches(ir: ModelIR, split: "Split", seed: int, *, first_step: int
 # ---------------------------------------------------------------------------
 
 def make_inputs(ir: ModelIR, batch_size: int = 8, seed: int = 0, scale: float = 1.0) -> dict[str, np.ndarray]:
-    """Standard-normal float32 features (times `scale`) for every model input."""
+    """Standard-normal float32 features (times `scale`) for every model input; uniform int64 ids for a token
+    input (:func:`dnnc.compiler.embedding_ops.token_inputs`)."""
+    from ..compiler.embedding_ops import token_inputs
+
     rng = np.random.default_rng([seed, 1])
-    return {name: (rng.standard_normal((batch_size, *ir.node(name).shape)) * scale).astype(np.float32)
+    tokens = token_inputs(ir)
+    return {name: rng.integers(0, tokens[name], size=(batch_size, *ir.node(name).shape), dtype=np.int64)
+            if name in tokens else (rng.standard_normal((batch_size, *ir.node(name).shape)) * scale).astype(np.float32)
             for name in ir.inputs}
 
 
@@ -121,10 +125,12 @@ def make_targets(ir: ModelIR, batch_size: int = 8, seed: int = 0) -> dict[str, n
 
 
 def make_dropout_masks(ir: ModelIR, batch_size: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
-    """A 0/1 float32 keep mask (keep probability 1 − rate) for every dropout node."""
+    """A 0/1 float32 keep mask (keep probability 1 − rate) for every dropout node and recurrent dropout site."""
+    from ..compiler.dropout_sites import dropout_sites
+
     rng = np.random.default_rng([seed, 3])
-    return {name: (rng.random((batch_size, *shape)) >= rate).astype(np.float32)
-            for name, (shape, rate) in dropout_nodes(ir).items()}
+    return {key: (rng.random((batch_size, *shape)) >= rate).astype(np.float32)
+            for key, (shape, rate) in dropout_sites(ir).items()}
 
 
 def make_batch(ir: ModelIR, batch_size: int = 8, seed: int = 0) -> tuple[dict, dict, dict]:

@@ -283,7 +283,13 @@ def _loss_cases() -> list[Case]:
     ]
 
 
-CASES: list[Case] = [*_op_cases(), *_spatial_cases(), *_activation_cases(), *_initializer_cases(), *_loss_cases()]
+def _recurrent() -> list[Case]:
+    from .recurrent_cases import recurrent_cases
+
+    return recurrent_cases()
+
+
+CASES: list[Case] = [*_op_cases(), *_spatial_cases(), *_recurrent(), *_activation_cases(), *_initializer_cases(), *_loss_cases()]
 """Every conformance case, in a stable order (names are unique)."""
 
 CASES_BY_NAME: dict[str, Case] = {c.name: c for c in CASES}

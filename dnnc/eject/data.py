@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..compiler.embedding_ops import token_inputs
 from ..compiler.ir import ModelIR
 from ..runner.datasets.catalog import FILE_NAMES, STANDARD_DATASETS
 from ..runner.datasets.rng import STREAM_GAUSSIAN, STREAM_VALIDATION, STREAM_XOR_NOISE
@@ -262,10 +263,17 @@ def _feature_lines(data: Mapping[str, Any], ir: ModelIR) -> list[str]:
     reshape = data.get("reshape")
     lines.append("    for split in splits:")
     lines.append("        for name, x in split[\"inputs\"].items():")
+    pad = "            "
+    tokens = sorted(token_inputs(ir))
+    if tokens:  # token ids stay integers (the spec allows no divide_by or standardisation of them)
+        lines.append(f"            if name in {py(tuple(tokens))}:  # token ids of an embedding: int64")
+        lines.append("                x = x.astype(np.int64)")
+        lines.append("            else:")
+        pad += "    "
     if divide_by is not None:
-        lines.append(f"            x = x.astype(np.float32) / np.float32({py(float(divide_by))})")
+        lines.append(f"{pad}x = x.astype(np.float32) / np.float32({py(float(divide_by))})")
     else:
-        lines.append("            x = x.astype(np.float32)")
+        lines.append(f"{pad}x = x.astype(np.float32)")
     lines.append("            split[\"inputs\"][name] = x.reshape((len(x), *shapes[name]))")
     shapes = {}
     for name in ir.inputs:
@@ -275,7 +283,7 @@ def _feature_lines(data: Mapping[str, Any], ir: ModelIR) -> list[str]:
             shapes[name] = tuple(reshape)
         else:
             shapes[name] = tuple(ir.node(name).shape)
-    head = [f"    # features: float32{', divided by ' + str(divide_by) if divide_by is not None else ''}, "
+    head = [f"    # features{' (token inputs: int64 ids)' if tokens else ''}: float32{', divided by ' + str(divide_by) if divide_by is not None else ''}, "
             "then reshaped to the model's input shapes"]
     table = "    shapes = {" + ", ".join(f"{py(n)}: {py(tuple(int(d) for d in s))}" for n, s in shapes.items()) + "}"
     if data.get("standardize"):

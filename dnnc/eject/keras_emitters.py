@@ -40,11 +40,17 @@ class KerasNode:
     weights: list[KerasWeight] = field(default_factory=list)
 
 
-def layer_call(var: str, cls: str, args: Sequence[str], inputs: str) -> list[str]:
-    """``var = layers.Cls(args…)(inputs)``, one argument per line (a magic trailing comma keeps it so)."""
+def layer_object(var: str, cls: str, args: Sequence[str]) -> list[str]:
+    """``var = layers.Cls(args…)``, one argument per line (a magic trailing comma keeps it so)."""
     lines = [f"{INDENT}{var} = {cls}("]
     for a in args:
         lines += _argument(a, 2)
+    return lines + [f"{INDENT})"]
+
+
+def layer_call(var: str, cls: str, args: Sequence[str], inputs: str) -> list[str]:
+    """``var = layers.Cls(args…)(inputs)``, laid out as :func:`layer_object`."""
+    lines = layer_object(var, cls, args)[:-1]
     one = f"{INDENT}){'(' + inputs + ')'}"
     if len(one) > LINE_LENGTH:  # pragma: no cover - inputs lists are short
         raise EjectError(f"the inputs of {var} are too long to lay out: {inputs}")
@@ -72,6 +78,8 @@ def initializer_expr(init: Any) -> str:
         return f"{k}RandomUniform({', '.join(kw(minval=float(init.minval), maxval=float(init.maxval), seed=None))})"
     if kind == "truncated_normal":
         return f"{k}TruncatedNormal({', '.join(kw(mean=float(init.mean), stddev=float(init.stddev), seed=None))})"
+    if kind == "orthogonal":
+        return f"{k}Orthogonal(gain={py(float(init.gain))}, seed=None)"
     if kind == "variance_scaling":
         args = kw(scale=float(init.scale), mode=init.mode, distribution=init.distribution, seed=None)
         return f"{k}VarianceScaling({', '.join(args)})"
@@ -308,6 +316,95 @@ def emit_spatial_dropout2d(node: NodeIR, ctx: EjectContext) -> KerasNode:
     return KerasNode(layer_call(ctx.var(node.name), "layers.SpatialDropout2D", args, ctx.input_var(node)))
 
 
+# -- recurrent ops and embeddings (Keras's stock layers; dnnc's canonical layout is theirs) -----------------
+
+_RECURRENT = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+#: canonical parameter of a recurrent op → the cell variable holding it
+_CELL = {"kernel": "cell.kernel", "recurrent_kernel": "cell.recurrent_kernel", "bias": "cell.bias"}
+
+
+def _recurrent_activation(act: Any) -> str:
+    name = fused_name(act)
+    if name is None:  # pragma: no cover - the spec allows only parameter-free recurrent activations
+        raise EjectError(f"a Keras recurrent layer takes a parameter-free activation (received {act.type!r})")
+    return name
+
+
+def _recurrent_args(op: str, a: Any, params: dict[str, Any], name: str) -> list[str]:
+    """Every argument of SimpleRNN/LSTM/GRU, as the Keras backend passes them (generic step loop, no cuDNN)."""
+    bias = params.get("bias")
+    args = [
+        *kw(units=int(a.units), activation=_recurrent_activation(a.activation)),
+        *(kw(recurrent_activation=_recurrent_activation(a.recurrent_activation)) if op != "simple_rnn" else []),
+        *kw(use_bias=bool(a.use_bias)),
+        f"kernel_initializer={initializer_expr(params['kernel'].init)}",
+        f"recurrent_initializer={initializer_expr(params['recurrent_kernel'].init)}",
+        f"bias_initializer={initializer_expr(bias.init) if bias else 'keras.initializers.Zeros()'}",
+        *(kw(unit_forget_bias=bool(a.unit_forget_bias)) if op == "lstm" else []),
+        f"kernel_regularizer={regularizer_expr(params['kernel'].regularizer)}",
+        f"recurrent_regularizer={regularizer_expr(params['recurrent_kernel'].regularizer)}",
+        f"bias_regularizer={regularizer_expr(bias.regularizer) if bias else 'None'}",
+        *kw(dropout=float(a.dropout), recurrent_dropout=float(a.recurrent_dropout), seed=None),
+        *(kw(reset_after=bool(a.reset_after)) if op == "gru" else []),
+        *kw(return_sequences=bool(a.return_sequences), return_state=False, go_backwards=bool(a.go_backwards),
+            stateful=False, unroll=False),
+        *(kw(use_cudnn=False) if op != "simple_rnn" else []),
+        *kw(name=name),
+    ]
+    return args
+
+
+def _recurrent_comment(op: str, a: Any) -> str:
+    """What the layer computes from its canonical weights (gate blocks in Keras's order)."""
+    if op == "simple_rnn":
+        gates = "h_t = activation(x_t kernel + h_{t-1} recurrent_kernel + bias)"
+    elif op == "lstm":
+        gates = "gate blocks i, f, c, o; c_t = f c_{t-1} + i activation(z_c), h_t = o activation(c_t)"
+    elif a.reset_after:
+        gates = "gate blocks z, r, h; reset applied after the recurrent matmul, bias rows (input, recurrent)"
+    else:
+        gates = "gate blocks z, r, h; reset applied before the recurrent matmul, one bias row"
+    return f"# {gates}; zero initial state"
+
+
+def emit_recurrent(node: NodeIR, ctx: EjectContext) -> KerasNode:
+    a = node.attrs
+    params = {p.name: p for p in node.params}
+    lines = statement(_recurrent_comment(node.op, a), 1)
+    lines += layer_call(ctx.var(node.name), f"layers.{_RECURRENT[node.op]}",
+                        _recurrent_args(node.op, a, params, node.name), ctx.input_var(node))
+    return KerasNode(lines, [KerasWeight(p.name, node.name, _CELL[p.name]) for p in node.params])
+
+
+def emit_bidirectional(node: NodeIR, ctx: EjectContext) -> KerasNode:
+    """Bidirectional(layer, merge_mode): Keras copies the layer as forward_layer and a go_backwards backward_layer,
+    puts the backward states back in time order (return_sequences) and merges; each copy has its own weights."""
+    a = node.attrs
+    forward = {p.name[len("forward_"):]: p for p in node.params if p.name.startswith("forward_")}
+    inner = _helper_name(node, a.layer, ctx)
+    var = ctx.var(node.name)
+    lines = statement(_recurrent_comment(a.layer, a.cell), 1)
+    lines += layer_object(f"{var}_layer", f"layers.{_RECURRENT[a.layer]}",
+                          _recurrent_args(a.layer, a.cell, forward, inner))
+    lines += layer_call(var, "layers.Bidirectional",
+                        [f"{var}_layer", *kw(merge_mode=a.merge_mode, backward_layer=None, name=node.name)],
+                        ctx.input_var(node))
+    weights = [KerasWeight(p.name, node.name, f"{direction}_layer.{_CELL[p.name[len(direction) + 1:]]}")
+               for p in node.params for direction in ("forward", "backward") if p.name.startswith(direction + "_")]
+    return KerasNode(lines, weights)
+
+
+def emit_embedding(node: NodeIR, ctx: EjectContext) -> KerasNode:
+    """Embedding without masking: id 0 is a token like the others."""
+    a, param = node.attrs, node.params[0]
+    args = [*kw(input_dim=int(a.input_dim), output_dim=int(a.output_dim)),
+            f"embeddings_initializer={initializer_expr(param.init)}",
+            f"embeddings_regularizer={regularizer_expr(param.regularizer)}",
+            *kw(mask_zero=False, name=node.name)]
+    return KerasNode(layer_call(ctx.var(node.name), "layers.Embedding", args, ctx.input_var(node)),
+                     [KerasWeight(param.name, node.name, "embeddings")])
+
+
 Emitter = Callable[[NodeIR, EjectContext], KerasNode]
 
 EMITTERS: dict[str, Emitter] = {
@@ -328,5 +425,8 @@ EMITTERS: dict[str, Emitter] = {
     "zero_padding2d": emit_zero_padding2d,
     "upsampling2d": emit_upsampling2d,
     "spatial_dropout2d": emit_spatial_dropout2d,
+    **{op: emit_recurrent for op in _RECURRENT},
+    "bidirectional": emit_bidirectional,
+    "embedding": emit_embedding,
 }
 """IR op → emitter of the ejected Keras module."""

@@ -42,9 +42,14 @@ def require_packages(backend: str) -> None:
 
 
 def random_rows(ir: ModelIR, n: int = 64, seed: int = 0) -> dict[str, np.ndarray]:
-    """Standard-normal float32 rows for each input (when there are no data rows to check the file on)."""
+    """Rows for each input when there are no data rows to check the file on: standard-normal float32 rows,
+    and for a token (int64) input uniform int64 ids below the input_dim of the embeddings reading it."""
+    from ..compiler.embedding_ops import token_inputs
+
     rng = np.random.default_rng(seed)
-    return {name: rng.standard_normal((n, *ir.node(name).shape)).astype(np.float32) for name in ir.inputs}
+    tokens = token_inputs(ir)
+    return {name: rng.integers(0, tokens[name], size=(n, *ir.node(name).shape), dtype=np.int64) if name in tokens
+            else rng.standard_normal((n, *ir.node(name).shape)).astype(np.float32) for name in ir.inputs}
 
 
 @dataclass
@@ -54,7 +59,7 @@ class ExportReport:
     opset: int
     ir_version: int
     logits: bool
-    interface: list[tuple[str, str, list[str]]]
+    interface: list[tuple[str, str, str, list[str]]]
     rows: int
     rows_kind: str
     differences: dict[str, float]

@@ -55,14 +55,17 @@ def finish_onnx_file(path: Path, ir: ModelIR, metadata: Mapping[str, str]) -> tu
     return opset, model.ir_version
 
 
-def interface(path: Path) -> list[tuple[str, str, list[str]]]:
-    """("input"/"output", name, shape) of each graph input and output, the dims as text."""
+def interface(path: Path) -> list[tuple[str, str, str, list[str]]]:
+    """("input"/"output", name, element type, shape) of each graph input and output (``float32``, ``int64`` for
+    token inputs), the dims as text."""
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
     rows = []
     for kind, values in (("input", graph.input), ("output", graph.output)):
         for value in values:
-            dims = [d.dim_param or str(d.dim_value) for d in value.type.tensor_type.shape.dim]
-            rows.append((kind, value.name, dims))
+            tensor = value.type.tensor_type
+            dims = [d.dim_param or str(d.dim_value) for d in tensor.shape.dim]
+            dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name
+            rows.append((kind, value.name, dtype, dims))
     return rows

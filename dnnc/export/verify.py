@@ -11,7 +11,8 @@ from .errors import ExportError
 
 
 def onnxruntime_outputs(path: Path, rows: Mapping[str, np.ndarray], batch_size: int = 1024) -> dict[str, np.ndarray]:
-    """The ONNX file's outputs for `rows` (input name → float32 array), `batch_size` rows at a time."""
+    """The ONNX file's outputs for `rows` (input name → array: float32, or int64 token ids), `batch_size` rows
+    at a time."""
     import onnxruntime as ort
 
     try:
@@ -22,10 +23,15 @@ def onnxruntime_outputs(path: Path, rows: Mapping[str, np.ndarray], batch_size: 
     n = next(iter(rows.values())).shape[0]
     chunks: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for start in range(0, n, batch_size):
-        feed = {k: np.ascontiguousarray(v[start : start + batch_size], dtype=np.float32) for k, v in rows.items()}
+        feed = {k: np.ascontiguousarray(v[start : start + batch_size], dtype=_feed_dtype(v)) for k, v in rows.items()}
         for name, value in zip(names, session.run(names, feed)):
             chunks[name].append(value)
     return {name: np.concatenate(parts) for name, parts in chunks.items()}
+
+
+def _feed_dtype(array: np.ndarray) -> type:
+    """int64 for token ids (the graph's input type), float32 otherwise."""
+    return np.int64 if np.issubdtype(np.asarray(array).dtype, np.integer) else np.float32
 
 
 def max_differences(got: Mapping[str, np.ndarray], want: Mapping[str, np.ndarray], path: Path) -> dict[str, float]:

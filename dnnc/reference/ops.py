@@ -364,3 +364,7 @@ OPS: dict[str, tuple[Forward, Backward | None]] = {
     **SPATIAL_OPS,
 }
 """IR op → (forward, backward).  Its keys are the ops the reference implements (every built-in op)."""
+
+from .recurrent import RECURRENT_OPS  # noqa: E402  (uses `either` above)
+
+OPS.update(RECURRENT_OPS)

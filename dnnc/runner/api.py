@@ -23,6 +23,7 @@ from ..backends.base import Backend, BackendError, CompiledModel, check_supporte
 from ..compiler.compile import compile_spec, located_error
 from ..compiler.errors import SpecError
 from ..compiler.initial_weights import initial_weights
+from ..compiler.embedding_ops import token_inputs
 from ..compiler.ir import ModelIR
 from ..compiler.source import SpecSource, load_source
 from ..numerics.heads import apply_head
@@ -121,7 +122,8 @@ def load_datasets(ir: ModelIR, *, base_dir: Path | None, data_dir: Path | None =
         input_names=list(ir.inputs), output_names=[o.name for o in ir.outputs], download=download, loaders=loaders,
     )
     check_raw(ir, raw)
-    datasets = prepare(raw, spec, seed=seed, input_shapes={name: ir.node(name).shape for name in ir.inputs})
+    datasets = prepare(raw, spec, seed=seed, input_shapes={name: ir.node(name).shape for name in ir.inputs},
+                       token_limits=token_inputs(ir))
     check_finite(datasets)
     return datasets
 

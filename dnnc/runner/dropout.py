@@ -4,7 +4,10 @@ With ``training.strict_parity`` the runner passes, to every training step, one
 keep mask per dropout node (every op with a mask shape,
 :func:`dnnc.compiler.ops.dropout_nodes`): float32 0/1 of shape ``(batch, *mask_shape)``
 — ``node.shape`` for ``dropout``, ``(1, 1, C)`` for ``spatial_dropout2d`` — where
-``batch`` is the step's actual batch size.  Each element is kept with
+``batch`` is the step's actual batch size; and the masks of recurrent dropout,
+``<node>/dropout`` and ``<node>/recurrent_dropout`` of shape ``(batch, k, n)``
+(:func:`dnnc.compiler.dropout_sites.dropout_sites`; their stream is keyed by
+that name as a node's is by its name).  Each element is kept with
 probability ``1 − rate``:
 
     generator = numpy.random.Generator(numpy.random.Philox(
@@ -25,7 +28,6 @@ import hashlib
 import numpy as np
 
 from ..compiler.ir import ModelIR
-from ..compiler.ops import dropout_nodes
 
 
 def node_key(node_name: str) -> int:
@@ -48,8 +50,10 @@ class DropoutMasks:
     """Draws every dropout node's mask for a step; built once per run from the IR."""
 
     def __init__(self, ir: ModelIR, seed: int) -> None:
+        from ..compiler.dropout_sites import dropout_sites
+
         self.seed = int(seed)
-        self.nodes = [(name, shape, rate) for name, (shape, rate) in dropout_nodes(ir).items()]
+        self.nodes = [(key, shape, rate) for key, (shape, rate) in dropout_sites(ir).items()]
 
     def __bool__(self) -> bool:
         return bool(self.nodes)

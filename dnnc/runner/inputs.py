@@ -168,8 +168,11 @@ def preprocess(arrays: Mapping[str, np.ndarray], ir: ModelIR, data: Mapping[str,
     for name in ir.inputs:
         if name not in arrays:
             raise RunnerError(f"no values for model input {name!r}")
-        x = np.asarray(arrays[name], dtype=np.float32)
-        if divide_by:
+        token = ir.node(name).attrs.dtype == "int64"  # token ids: kept integers, never scaled
+        x = np.asarray(arrays[name]) if token else np.asarray(arrays[name], dtype=np.float32)
+        if token and not np.issubdtype(x.dtype, np.integer):
+            raise RunnerError(f"input {name!r} holds token ids (dtype = \"int64\"): give integers (received {x.dtype})")
+        if divide_by and not token:
             x = x / np.float32(divide_by)
         shape = tuple(ir.node(name).shape)
         if x.ndim == 1 and len(shape) == 1 and len(ir.inputs) >= 1 and x.shape[0] == shape[0]:
@@ -180,9 +183,9 @@ def preprocess(arrays: Mapping[str, np.ndarray], ir: ModelIR, data: Mapping[str,
                 f"input {name!r}: rows of shape {tuple(x.shape[1:])} ({per} values) do not fit the model input {shape}"
             )
         x = x.reshape((x.shape[0], *shape))
-        if standardize and name in standardize:
+        if standardize and name in standardize and not token:
             mean = np.asarray(standardize[name]["mean"], dtype=np.float32)
             std = np.asarray(standardize[name]["std"], dtype=np.float32)
             x = (x - mean.reshape(shape)) / std.reshape(shape)
-        out[name] = x.astype(np.float32)
+        out[name] = x.astype(np.int64 if token else np.float32)
     return out

@@ -59,7 +59,6 @@ import numpy as np
 from ..backends.base import CompiledModel, require_method
 from ..compiler.freezing import frozen_nodes, with_trainable
 from ..compiler.ir import ModelIR
-from ..compiler.ops import dropout_nodes
 from .callbacks.base import Callback, CallbackList
 from .checkpoint import Checkpoint, CheckpointWriter, ir_digest
 from .context import TrainingContext, TrainingState, copied_rows
@@ -243,7 +242,9 @@ class Trainer:
 
     def _draws_dropout(self) -> bool:
         """Whether the backend's own generator draws dropout masks (dropout without strict parity)."""
-        return self.dropout is None and any(rate > 0 for _, rate in dropout_nodes(self.ir).values())
+        from ..compiler.dropout_sites import dropout_sites
+
+        return self.dropout is None and any(rate > 0 for _, rate in dropout_sites(self.ir).values())
 
     def _write_checkpoint(self, epoch: int, step_in_epoch: int, seconds: float) -> None:
         """The resumable state at (`epoch` to run, `step_in_epoch` batches of it done)."""

@@ -1,6 +1,6 @@
 """The `[data]` table: which data set to load and how to prepare it.
 
-A data set is either built in (`mnist`, `fashion_mnist`, `xor`, `gaussian`, `california_housing`) or one of the
+A data set is either built in (`mnist`, `fashion_mnist`, `xor`, `gaussian`, `california_housing`, `imdb`) or one of the
 user's own files (`npz`, `csv`).  The string shorthand ``dataset = "mnist"``
 equals ``dataset = { type = "mnist" }``.  The runner turns this table into
 numpy arrays with :func:`dnnc.runner.datasets.load_data`; the order of the
@@ -138,6 +138,33 @@ class CaliforniaHousingDataset(StrictModel):
     )
 
 
+class ImdbDataset(StrictModel):
+    """IMDB movie reviews: 25,000 training and 25,000 test reviews, labels 0 (negative) / 1 (positive).
+
+    The file is Keras's `imdb.npz` (SHA-256 checked when downloaded), read as
+    `keras.datasets.imdb.load_data(num_words=num_words)` reads it: the same rows in the
+    same order (each part shuffled with RandomState(113)), id 1 starts a review, word
+    ranks are offset by 3, every id ≥ num_words becomes 2 (out of vocabulary), 0 is
+    padding.  Then each review becomes exactly `maxlen` ids: a longer one keeps its
+    last `maxlen` ids, a shorter one is padded with zeros in front (Keras's
+    `pad_sequences` defaults).  The features are int64 token ids of shape (maxlen,):
+    the model input needs `dtype = "int64"` and `shape = [maxlen]`, and the embedding
+    reading it `input_dim ≥ num_words`.
+    """
+
+    type: Literal["imdb"]
+    num_words: int = Field(10_000, ge=4, le=2**31, description="Vocabulary size: ids 0 … num_words − 1 (default 10000).")
+    maxlen: int = Field(200, gt=0, le=10**6, description="Ids per review after truncation / padding (default 200).")
+    path: str | None = Field(
+        None,
+        description=(
+            "Directory holding imdb.npz, directly or in a subdirectory `imdb`; relative to the spec file. Default: "
+            "none, the file is searched for in --data-dir, $DNNC_DATA_DIR, the user cache (~/.cache/dnnc/imdb), "
+            "/usr/share/datasets/imdb, and downloaded into the cache (SHA-256 checked) when not found."
+        ),
+    )
+
+
 class NpzDataset(StrictModel):
     """The user's arrays in a numpy `.npz` file.
 
@@ -176,12 +203,13 @@ BUILTIN_DATASET_MODELS: list[type[StrictModel]] = [
     XorDataset,
     GaussianDataset,
     CaliforniaHousingDataset,
+    ImdbDataset,
     NpzDataset,
     CsvDataset,
 ]
 """Every data-set table dnnc knows, in documentation order."""
 
-BUILTIN_DATASET_NAMES = ("mnist", "fashion_mnist", "xor", "gaussian", "california_housing")
+BUILTIN_DATASET_NAMES = ("mnist", "fashion_mnist", "xor", "gaussian", "california_housing", "imdb")
 """Data sets that bring their own arrays (and their own test rows, if any): no user-file keys apply."""
 
 USER_FILE_DATASET_NAMES = ("npz", "csv")
@@ -259,6 +287,14 @@ class DataSpec(StrictModel):
             "Shape of one sample's features, without the batch dimension, e.g. [784] or [28, 28]; with several "
             "inputs a table input name → shape. The number of values must stay the same (default: the model's "
             "input shape when the sizes agree, else the data's own shape)."
+        ),
+    )
+    as_sequence: bool = Field(
+        False,
+        description=(
+            "Read each MNIST / Fashion-MNIST image as a sequence for a recurrent layer: 28 time steps (the rows, top "
+            "to bottom) of 28 features (the row's pixels, left to right); the model's input shape must be [28, 28]. "
+            "Only for the image data sets; exclusive with reshape (default false)."
         ),
     )
     labels: Literal["sparse", "one_hot", "binary"] = Field(
@@ -372,6 +408,13 @@ class DataSpec(StrictModel):
             if sorted(set(mapping.values())) != list(range(max(mapping.values()) + 1)):
                 raise ValueError(f"classes: the new labels must be 0, 1, 2… without gaps (received {self.classes})")
         kind = self.dataset.type
+        if self.as_sequence:
+            if kind not in ("mnist", "fashion_mnist"):
+                raise ValueError(f"as_sequence applies to the image data sets mnist and fashion_mnist (received "
+                                 f"dataset {kind!r})")
+            if self.reshape is not None:
+                raise ValueError(f"as_sequence and reshape are exclusive: as_sequence already gives samples of shape "
+                                 f"[28, 28] (received reshape = {self.reshape})")
         if kind in BUILTIN_DATASET_NAMES:
             if self.test_split is not None:
                 raise ValueError(

@@ -90,9 +90,17 @@ HeUniform = _family("he_uniform", "Uniform on ±sqrt(6 / fan_in).")
 LecunNormal = _family("lecun_normal", "Truncated normal with std sqrt(1 / fan_in).")
 LecunUniform = _family("lecun_uniform", "Uniform on ±sqrt(3 / fan_in).")
 
+class Orthogonal(StrictModel):
+    """gain·Q, Q with orthonormal rows or columns (the QR factor of a standard normal matrix, signs fixed by
+    diag(R), as Keras draws it); for parameters of rank ≥ 2 (the default recurrent kernel of lstm and gru)."""
+
+    type: Literal["orthogonal"]
+    gain: Float32 = Field(1.0, gt=0, description="Multiplier of the orthogonal matrix (default 1.0).")
+
+
 INITIALIZER_MODELS: list[type[StrictModel]] = [
     Zeros, Ones, Constant, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling,
-    GlorotNormal, GlorotUniform, HeNormal, HeUniform, LecunNormal, LecunUniform,
+    GlorotNormal, GlorotUniform, HeNormal, HeUniform, LecunNormal, LecunUniform, Orthogonal,
 ]
 
 InitializerSpec = Annotated[

@@ -318,9 +318,11 @@ class Minimum(_Merge):
 
 MERGE_MODELS = [Concatenate, Add, Subtract, Multiply, Average, Maximum, Minimum]
 
+from .recurrent import RECURRENT_MODELS  # noqa: E402  (the recurrent layers build on LayerBase above)
+
 BUILTIN_LAYER_MODELS: list[type[LayerBase]] = [
     Dense, Maxout, Flatten, Reshape, BatchNorm, LayerNorm, Dropout, ActivationLayer,
-    *ACTIVATION_LAYER_MODELS, *MERGE_MODELS, *SPATIAL_MODELS,
+    *ACTIVATION_LAYER_MODELS, *MERGE_MODELS, *SPATIAL_MODELS, *RECURRENT_MODELS,
 ]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional, Union
+from typing import Literal, Annotated, Any, Optional, Union
 
 from pydantic import BeforeValidator, Field, model_validator
 
@@ -17,6 +17,9 @@ class InputSpec(StrictModel):
 
     name: str = Field(..., pattern=NAME_PATTERN, description="Input name, referenced by layers' `inputs` and data `features`.")
     shape: list[Annotated[int, Field(gt=0)]] = Field(..., min_length=1, description="Feature shape without the batch axis.")
+    dtype: Literal["float32", "int64"] = Field(
+        "float32", description='Element type: "float32" features, or "int64" token ids, which only embedding layers '
+                               "read; checked against the data (default float32).")
 
 
 class BatchNormDefaults(StrictModel):

@@ -99,3 +99,37 @@ def test_convert_rejects_unknown_artifacts(tmp_path):
     bogus.write_text("x")
     result = runner.invoke(app, ["convert", str(bogus), "--to", "torch", "-o", str(tmp_path / "m.pt")])
     assert result.exit_code == 1 and "cannot tell which backend wrote" in result.output
+
+
+SEQUENCE_SPEC = """
+spec_version = 1
+name = "tokens-bigru-lstm"
+[model]
+inputs = [ { name = "tokens", shape = [6], dtype = "int64" } ]
+layers = [
+  { type = "embedding", input_dim = 9, output_dim = 4 },
+  { type = "bidirectional", layer = { type = "gru", units = 3, return_sequences = true, reset_after = false } },
+  { type = "lstm", units = 3, go_backwards = true },
+  { type = "dense", units = 1, activation = "sigmoid" },
+]
+[training]
+loss = "binary_crossentropy"
+optimizer = "adam"
+"""
+
+
+def test_convert_keeps_a_sequence_model(tmp_path):
+    """Token input, embedding, bidirectional GRU (torch's cell loop) and LSTM: weights move unchanged both ways."""
+    spec = tmp_path / "tokens.toml"
+    spec.write_text(SEQUENCE_SPEC)
+    first, second, third = tmp_path / "a.pt", tmp_path / "b.keras", tmp_path / "c.pt"
+    result = runner.invoke(app, ["build", str(spec), "--backend", "torch", "-q", "-o", str(first), "--seed", "2"])
+    assert result.exit_code == 0, result.output
+    for src, dst, to in ((first, second, "keras"), (second, third, "torch")):
+        result = runner.invoke(app, ["convert", str(src), "--to", to, "-o", str(dst)])
+        assert result.exit_code == 0, result.output
+    from dnnc.plugins.manager import get_registry
+
+    a, c = get_registry().backend("torch").load(first), get_registry().backend("torch").load(third)
+    wa, wc = a.get_weights(), c.get_weights()
+    assert set(wa) == set(wc) and all(np.array_equal(wa[k], wc[k]) for k in wa)

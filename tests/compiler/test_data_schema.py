@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from dnnc.spec_schema.data import (
     BUILTIN_DATASET_MODELS,
     CaliforniaHousingDataset,
+    ImdbDataset,
     CsvDataset,
     DataSpec,
     FashionMnistDataset,
@@ -115,9 +116,9 @@ def test_valid_tables(table):
 
 def test_builtin_dataset_models_are_the_union():
     assert BUILTIN_DATASET_MODELS == [MnistDataset, FashionMnistDataset, XorDataset, GaussianDataset,
-                                      CaliforniaHousingDataset, NpzDataset, CsvDataset]
+                                      CaliforniaHousingDataset, ImdbDataset, NpzDataset, CsvDataset]
     tags = {m.model_fields["type"].annotation.__args__[0] for m in BUILTIN_DATASET_MODELS}
-    assert tags == {"mnist", "fashion_mnist", "xor", "gaussian", "california_housing", "npz", "csv"}
+    assert tags == {"mnist", "fashion_mnist", "xor", "gaussian", "california_housing", "imdb", "npz", "csv"}
 
 
 def test_json_schema_documents_defaults():

@@ -15,6 +15,9 @@ KERAS_TOTALS = {
     "mnist_bn_dropout.toml": (243_658, 896),  # BN moving mean/variance are non-trainable, as in Keras
     "wide_and_deep.toml": (1_207, 0),
     "xor.toml": (17, 0),
+    "mnist_lstm.toml": (81_674, 0),  # LSTM 80,384 + dense 1,290
+    "mnist_gru.toml": (61_962, 0),  # GRU 60,672 (two bias rows) + dense 1,290
+    "imdb_bidirectional_lstm.toml": (706_177, 0),  # embedding 640,000 + 2 LSTMs of 33,024 + dense 129
     "mnist_cnn.toml": (34_826, 0),  # the Keras "simple MNIST convnet" example prints 34,826
     "fashion_cnn.toml": (34_826, 0),
 }

@@ -10,11 +10,15 @@ and its ``fit`` call runs.
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 import numpy as np
 import pytest
 
 pytest.importorskip("tensorflow")
 
+from dnnc.compiler.dropout_sites import dropout_sites  # noqa: E402
+from dnnc.compiler.ops import dropout_nodes  # noqa: E402
 from dnnc.eject.context import EjectContext  # noqa: E402
 from dnnc.eject.keras_emitters import EMITTERS  # noqa: E402
 from dnnc.numerics.heads import apply_head  # noqa: E402
@@ -61,13 +65,17 @@ def test_ejected_keras_module_is_dnnc_model(name, workdir, tmp_path, monkeypatch
     for out in ir.outputs:
         np.testing.assert_allclose(predicted[out.name], apply_head(out.head, want[out.name]), atol=1e-6)
 
+    if set(dropout_sites(ir)) - set(dropout_nodes(ir)):
+        # Keras's recurrent layers draw their per-sequence dropout masks inside the cell (dnnc gives them its own
+        # only through its graph executor), so a training-mode pass cannot be put on the same masks here
+        return
     masks = dropout_masks(ir, 8)
     for node in ir.nodes:
         if node.name in masks:  # Dropout and SpatialDropout2D, both channels-last
             layer, mask, rate = model.get_layer(node.name), tf.constant(masks[node.name]), node.attrs.rate
             layer.call = lambda inputs, training=None, mask=mask, rate=rate: inputs * mask / (1.0 - rate)
     bindings = _bindings(ir)
-    trainable = {k: getattr(model.get_layer(layer), attr) for k, (layer, attr) in bindings.items()
+    trainable = {k: attrgetter(attr)(model.get_layer(layer)) for k, (layer, attr) in bindings.items()
                  if not k.endswith(("moving_mean", "moving_variance"))}
     with tf.GradientTape() as tape:
         y_pred = model(inputs, training=True)
@@ -76,11 +84,13 @@ def test_ejected_keras_module_is_dnnc_model(name, workdir, tmp_path, monkeypatch
     want_losses, want_grads = ref.loss_and_gradients(x, y, training=True, dropout_masks=masks or None)
     assert float(loss) == pytest.approx(want_losses["loss"], rel=1e-6, abs=1e-7)
     for key, grad in want_grads.items():
-        np.testing.assert_allclose(np.asarray(grads[key]), grad, rtol=1e-5, atol=1e-6, err_msg=key)
+        # (an embedding's gradient is tf.IndexedSlices: compared as its dense table, which dnnc's backend uses)
+        np.testing.assert_allclose(np.asarray(tf.convert_to_tensor(grads[key])), grad, rtol=1e-5, atol=1e-6,
+                                   err_msg=key)
     after = ref.get_weights()
     for key, (layer, attr) in bindings.items():
         if key.endswith(("moving_mean", "moving_variance")):
-            value = np.asarray(getattr(model.get_layer(layer), attr).value)
+            value = np.asarray(attrgetter(attr)(model.get_layer(layer)).value)
             np.testing.assert_allclose(value, after[key], atol=1e-7, err_msg=key)
 
 
@@ -89,7 +99,7 @@ def test_ejected_keras_module_is_dnnc_model(name, workdir, tmp_path, monkeypatch
 #: (convolutions, pooling, spatial dropout); the other examples differ from these only in sizes, initializers
 #: and ops whose layers these use too, which the equivalence test above covers.
 FIT_CASES = ["mnist_bn_dropout", "wide_and_deep", "xor", "fashion_mlp_sgd", "init_histograms_relu_he",
-             "housing_search", "frozen_layers"]
+             "housing_search", "frozen_layers", "recurrent_ops", "embedding_ops"]
 
 
 @pytest.mark.parametrize("name", FIT_CASES)

@@ -21,7 +21,7 @@ from dnnc.compiler.ops import dropout_nodes  # noqa: E402
 from dnnc.eject.context import EjectContext  # noqa: E402
 from dnnc.eject.torch_emitters import EMITTERS  # noqa: E402
 from dnnc.runner.api import get_backend  # noqa: E402
-from support.ejected import EXAMPLE_NAMES, batch, dropout_masks, ejected_with_weights  # noqa: E402
+from support.ejected import TORCH_EJECT_NAMES, batch, dropout_masks, ejected_with_weights  # noqa: E402
 
 OUT_TOL = 1e-6
 
@@ -55,7 +55,7 @@ def workdir(tmp_path_factory):
     return tmp_path_factory.mktemp("eject_torch")
 
 
-@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+@pytest.mark.parametrize("name", TORCH_EJECT_NAMES)
 def test_ejected_torch_module_is_dnnc_model(name, workdir):
     ir, weights, mod = ejected_with_weights(name, "torch", workdir)
     ref = get_backend("torch", ir).build(ir, weights)
@@ -114,7 +114,7 @@ def _small_data(ir, n):
     return {"train": {"inputs": x, "targets": y, "sample_weight": None}, "validation": None, "test": None}
 
 
-@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+@pytest.mark.parametrize("name", TORCH_EJECT_NAMES)
 def test_ejected_torch_training_loop_runs(name, workdir, tmp_path, monkeypatch):
     """Its own loop (optimizer, learning rate, metrics, callbacks) runs; without dropout it is dnnc's trainer."""
     from dnnc.runner.datasets.containers import Datasets, Split

@@ -61,6 +61,10 @@ def test_every_example_exports_and_onnxruntime_agrees(name, backend, tmp_path):
     assert [v.name for v in file.graph.output] == [o.name for o in ir.outputs]
     for value in [*file.graph.input, *file.graph.output]:
         assert value.type.tensor_type.shape.dim[0].dim_param == "batch"
+    # float32, but int64 for the token ids an embedding reads
+    elem = {v.name: onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name for v in file.graph.input}
+    assert elem == {n: ir.node(n).attrs.dtype for n in ir.inputs}
+    assert [row[2] for row in report.interface if row[0] == "input"] == [elem[n] for n in ir.inputs]
     meta = {p.key: p.value for p in file.metadata_props}
     assert meta["model"] == ir.name and meta["backend"] == backend
     assert meta["outputs"] == "predictions (output heads applied)"

@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ...compiler.ir import NodeIR
 from .activations import activation_layer, fused_name
+from .recurrent import RECURRENT_BINDINGS, RECURRENT_CONVERTERS
 from .runtime import derived_seed
 
 Call = Callable[[Sequence[Any], Any], Any]
@@ -79,6 +80,8 @@ def keras_initializer(keras, init: Any):
         return k.TruncatedNormal(mean=float(init.mean), stddev=float(init.stddev))
     if kind == "variance_scaling":
         return k.VarianceScaling(scale=float(init.scale), mode=init.mode, distribution=init.distribution)
+    if kind == "orthogonal":
+        return k.Orthogonal(gain=float(init.gain))
     from ..base import BackendError
 
     raise BackendError(f"the keras backend has no initializer {kind!r}")
@@ -295,6 +298,7 @@ CONVERTERS: dict[str, Callable[[NodeIR, BuildContext], NodeLayers]] = {
     "average": _merge("Average"),
     "maximum": _merge("Maximum"),
     "minimum": _merge("Minimum"),
+    **RECURRENT_CONVERTERS,
     **{f"conv{r}d": convert_conv for r in (1, 2)},
     **{op: convert_pool for op in _POOLS},
     **{op: convert_global_pool for op in _GLOBAL_POOLS},
@@ -303,7 +307,7 @@ CONVERTERS: dict[str, Callable[[NodeIR, BuildContext], NodeLayers]] = {
     "spatial_dropout2d": convert_spatial_dropout,
 }
 
-#: IR op → canonical parameter name → the attribute of the node's main Keras layer holding it.
+#: IR op → canonical parameter name → the attribute (a dotted path) of the node's main Keras layer holding it.
 PARAM_BINDINGS: dict[str, dict[str, str]] = {
     "dense": {"kernel": "kernel", "bias": "bias"},
     "maxout": {"kernel": "kernel", "bias": "bias"},  # the Dense(units·pieces) layer named like the node
@@ -311,5 +315,6 @@ PARAM_BINDINGS: dict[str, dict[str, str]] = {
     "conv2d": {"kernel": "kernel", "bias": "bias"},
     "batch_norm": {"gamma": "gamma", "beta": "beta", "moving_mean": "moving_mean",
                    "moving_variance": "moving_variance"},
+    **RECURRENT_BINDINGS,  # dotted paths: the variables of the layer's cell
     "layer_norm": {"gamma": "gamma", "beta": "beta"},
 }

@@ -42,7 +42,7 @@ class KerasGraph:
             set_layer_trainable(node, layers)
             self.nodes[node.name] = layers
             if node.op == "input":
-                symbolic[node.name] = keras.Input(shape=tuple(node.shape), name=node.name, dtype="float32")
+                symbolic[node.name] = keras.Input(shape=tuple(node.shape), name=node.name, dtype=node.attrs.dtype)
             else:
                 symbolic[node.name] = layers.call([symbolic[i] for i in node.inputs], None)
         self.input_names: tuple[str, ...] = tuple(ir.inputs)
@@ -53,6 +53,8 @@ class KerasGraph:
             name=_model_name(ir.name),
         )
         self._dropout_rates = {name: rate for name, (_, rate) in dropout_nodes(ir).items()}
+        #: recurrent node → its dropout sites as (Keras cell, "dropout" | "recurrent_dropout", mask key, rate)
+        self._recurrent_sites = recurrent_cell_sites(ir, self.nodes)
         #: canonical key → Keras variable, in IR order.
         self.variables: dict[str, Any] = bind_variables(self.model, ir)
 
@@ -68,7 +70,11 @@ class KerasGraph:
 
     def seed_generators(self) -> dict[str, Any]:
         """Dropout node → the ``keras.random.SeedGenerator`` its layer draws the masks from."""
-        return {name: self.nodes[name].main.seed_generator for name in self._dropout_rates}
+        generators = {name: self.nodes[name].main.seed_generator for name in self._dropout_rates}
+        for name, sites in self._recurrent_sites.items():  # the cells that draw recurrent dropout masks
+            for cell, _, key, _ in sites:
+                generators.setdefault(key.rpartition("/")[0] + "/" + cell.name, cell.seed_generator)
+        return generators
 
     def set_trainable(self, ir: ModelIR) -> None:
         """Set every layer's ``trainable`` from `ir` (the same graph, other trainable flags)."""
@@ -97,6 +103,9 @@ class KerasGraph:
                 x = xs[0]
                 keep = tf.cast(masks[node.name], x.dtype)  # (batch, 1, 1, C) for spatial dropout: broadcast
                 values[node.name] = x * keep / tf.constant(1.0 - self._dropout_rates[node.name], x.dtype)
+            elif training and masks is not None and node.name in self._recurrent_sites:
+                inject_cell_masks(self._recurrent_sites[node.name], masks)
+                values[node.name] = self.nodes[node.name].call(xs, training)
             else:
                 values[node.name] = self.nodes[node.name].call(xs, training)
         return [values[name] for name in self.output_names]
@@ -112,6 +121,44 @@ class KerasGraph:
         return counts
 
 
+def recurrent_cell_sites(ir: ModelIR, nodes: Mapping[str, NodeLayers]) -> dict[str, list[tuple[Any, str, str, float]]]:
+    """Recurrent node → (cell, kind, mask key, rate) of each of its dropout sites (dnnc.compiler.dropout_sites)."""
+    from ...compiler.recurrent_ops import recurrent_mask_sites
+
+    out: dict[str, list[tuple[Any, str, str, float]]] = {}
+    for node in ir.nodes:
+        if not node.inputs:
+            continue
+        sites = recurrent_mask_sites(node, int(ir.node(node.inputs[0]).shape[-1]))
+        if not sites:
+            continue
+        layer = nodes[node.name].main
+        entries = []
+        for key, _, rate in sites:
+            kind = key.rpartition("/")[2]
+            if node.op == "bidirectional":
+                direction, _, kind = kind.partition("_")
+                cell = getattr(layer, f"{direction}_layer").cell
+            else:
+                cell = layer.cell
+            entries.append((cell, kind, key, rate))
+        out[node.name] = entries
+    return out
+
+
+def inject_cell_masks(sites: list[tuple[Any, str, str, float]], masks: Mapping[str, Any]) -> None:
+    """Give each cell dnnc's masks for its next call, scaled as Keras's own (keep/(1 − rate)): the layer's call
+    takes a cached mask instead of drawing one (``DropoutRNNCell.get_dropout_mask``) and clears it afterwards.
+    A cell computing gate by gate (``dropout_mask_count``, Keras's implementation 1) takes one mask per gate."""
+    import tensorflow as tf
+
+    for cell, kind, key, rate in sites:
+        keep = tf.cast(masks[key], "float32") * tf.constant(1.0 / (1.0 - rate), "float32")
+        per_gate = getattr(cell, "dropout_mask_count", None) is not None
+        value = [keep[:, g, :] for g in range(keep.shape[1])] if per_gate else keep[:, 0, :]
+        setattr(cell, "_dropout_mask" if kind == "dropout" else "_recurrent_dropout_mask", value)
+
+
 def _size(variable: Any) -> int:
     n = 1
     for d in variable.shape:
@@ -120,7 +167,7 @@ def _size(variable: Any) -> int:
 
 
 def bind_variables(model: Any, ir: ModelIR) -> dict[str, Any]:
-    """canonical key → the Keras variable holding it: the attribute :data:`.converters.PARAM_BINDINGS`
+    """canonical key → the Keras variable holding it: the attribute (dotted path) :data:`.converters.PARAM_BINDINGS`
     names on the layer named like the node.  Works on a freshly built model and on one loaded from a
     ``.keras`` file."""
     out = {}
@@ -133,7 +180,9 @@ def bind_variables(model: Any, ir: ModelIR) -> dict[str, Any]:
             layer = model.get_layer(node.name)
         except ValueError:
             raise BackendError(f"the Keras model has no layer named {node.name!r} (needed for {key!r})") from None
-        variable = getattr(layer, attribute, None)
+        variable = layer
+        for part in attribute.split("."):
+            variable = getattr(variable, part, None)
         if variable is None or tuple(variable.shape) != tuple(param.shape):
             got = None if variable is None else tuple(variable.shape)
             raise BackendError(f"Keras layer {node.name!r} has no variable {param.name!r} of shape "

@@ -129,7 +129,8 @@ class KerasModel:
     def _batch(self, inputs: Arrays, targets: Arrays | None = None, sample_weight=None,
                masks: Arrays | None = None) -> dict[str, Any]:
         checks = self._checks
-        batch: dict[str, Any] = {"inputs": dict(zip(self._input_names, map(_f32, checks.inputs(inputs))))}
+        batch: dict[str, Any] = {"inputs": {name: np.asarray(x, dtype=checks.input_dtypes[name]) for name, x in
+                                            zip(self._input_names, checks.inputs(inputs))}}
         if targets is not None:
             given = checks.targets(targets)
             batch["targets"] = {out.name: np.asarray(t) for (_, out), t in zip(self._loss_outputs, given)}

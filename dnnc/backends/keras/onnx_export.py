@@ -60,7 +60,8 @@ def export_keras_onnx(native: Any, ir: ModelIR, path: Path, *, logits: bool, ops
     import tensorflow as tf
 
     keras = import_keras()
-    inputs = {name: keras.Input(shape=tuple(ir.node(name).shape), name=name, dtype="float32") for name in ir.inputs}
+    inputs = {name: keras.Input(shape=tuple(ir.node(name).shape), name=name, dtype=ir.node(name).attrs.dtype)
+              for name in ir.inputs}
     raw = native(inputs[ir.inputs[0]] if len(ir.inputs) == 1 else inputs, training=False)
     raw = {ir.outputs[0].name: raw} if len(ir.outputs) == 1 else raw
     outputs = {}
@@ -68,7 +69,8 @@ def export_keras_onnx(native: Any, ir: ModelIR, path: Path, *, logits: bool, ops
         head = "linear" if logits else out.head
         outputs[out.name] = keras.layers.Activation(head, name=f"{out.name}_{head}")(raw[out.name])
     wrapper = keras.Model(inputs, outputs, name=native.name)
-    signature = [{name: tf.TensorSpec((None, *ir.node(name).shape), tf.float32, name=name) for name in ir.inputs}]
+    signature = [{name: tf.TensorSpec((None, *ir.node(name).shape), getattr(tf, ir.node(name).attrs.dtype), name=name)
+                  for name in ir.inputs}]  # int64 for token inputs
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), _convolutions_without_xla():
         # (stdout: tf2onnx's progress; FutureWarning: keras's NumPy 2 patch of tf2onnx sets np.object)
         warnings.simplefilter("ignore", FutureWarning)

@@ -114,9 +114,16 @@ class StepFunctions:
             total = total + tf.cast(penalty, total.dtype)
         return total, tf.stack([total, *per_output])
 
-    def _gradients(self, tape, total):
+    def _dense_gradients(self, tape, total):
+        """The tape's gradients, dense: an embedding's ``IndexedSlices`` (rows summed per id) become its full
+        table, so every optimizer sees the dense gradient the IR defines (zero rows included)."""
         tf = self._tf
         grads = tape.gradient(total, self.trainable)
+        return [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+
+    def _gradients(self, tape, total):
+        tf = self._tf
+        grads = self._dense_gradients(tape, total)
         return [tf.zeros_like(v) if g is None else g for g, v in zip(grads, self.trainable)]
 
     # -- the step bodies --------------------------------------------------------
@@ -154,7 +161,7 @@ class StepFunctions:
             with tf.GradientTape() as tape:
                 outputs = self._outputs(batch, True)
                 total, losses = self._losses(outputs, batch)
-            grads = tape.gradient(total, self.trainable)
+            grads = self._dense_gradients(tape, total)
             optimizer.apply(grads, self.trainable)
             return losses, outputs
 

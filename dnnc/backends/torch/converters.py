@@ -83,6 +83,18 @@ def convert_merge(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
     return _modules().Merge(node.op)
 
 
+def convert_recurrent(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    from .recurrent import RECURRENT_MODULES
+
+    return RECURRENT_MODULES[node.op](_in_features(node, ir), node.attrs, mask_prefix=f"{node.name}/", generator=gen)
+
+
+def convert_embedding(node: NodeIR, ir: ModelIR, gen: Any) -> "nn.Module":
+    from .recurrent import Embedding
+
+    return Embedding(node.attrs.input_dim, node.attrs.output_dim)
+
+
 def _input_shape(node: NodeIR, ir: ModelIR) -> tuple[int, ...]:
     return tuple(int(d) for d in ir.node(node.inputs[0]).shape)
 
@@ -131,6 +143,11 @@ CONVERTERS: dict[str, Converter] = {
     "reshape": convert_reshape,
     "concatenate": convert_concatenate,
     **{op: convert_merge for op in MERGE_OPS},
+    "simple_rnn": convert_recurrent,
+    "lstm": convert_recurrent,
+    "gru": convert_recurrent,
+    "bidirectional": convert_recurrent,
+    "embedding": convert_embedding,
     **{f"conv{r}d": convert_conv for r in (1, 2)},
     **{f"{kind}_pool{r}d": convert_pool for kind in ("max", "avg") for r in (1, 2)},
     **{f"global_{kind}_pool{r}d": convert_global_pool for kind in ("max", "avg") for r in (1, 2)},
@@ -149,5 +166,11 @@ PARAM_BINDINGS: dict[str, dict[str, tuple[str, bool]]] = {
     "conv2d": {"kernel": ("weight", True), "bias": ("bias", False)},
     "batch_norm": {"gamma": ("gamma", False), "beta": ("beta", False),
                    "moving_mean": ("moving_mean", False), "moving_variance": ("moving_variance", False)},
+    # recurrent modules hold the canonical layout; torch's is derived in their forward (see .recurrent)
+    **{op: {"kernel": ("kernel", False), "recurrent_kernel": ("recurrent_kernel", False), "bias": ("bias", False)}
+       for op in ("simple_rnn", "lstm", "gru")},
+    "bidirectional": {f"{d}_{p}": (f"{d}_layer.{p}", False) for d in ("forward", "backward")
+                      for p in ("kernel", "recurrent_kernel", "bias")},
+    "embedding": {"embeddings": ("weight", False)},
     "layer_norm": {"gamma": ("gamma", False), "beta": ("beta", False)},
 }

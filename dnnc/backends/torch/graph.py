@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ...compiler.ir import ModelIR
+from ...compiler.dropout_sites import dropout_sites
 from .converters import CONVERTERS, PARAM_BINDINGS
 from .layout import torch_shape
 from ...compiler.ops import dropout_nodes
@@ -38,7 +39,8 @@ class GraphModule(nn.Module):
     ``forward(*inputs, dropout_masks=None)`` takes one tensor per IR input (in
     ``ir.inputs`` order) and returns a tuple with one tensor per IR output (in
     ``ir.outputs`` order).  ``dropout_masks`` maps dropout node names to keep
-    masks; dropout nodes without a mask draw from the model's generator.
+    masks (and recurrent dropout sites, ``<node>/dropout`` …, to their masks); without one, the module draws from the
+    model's generator.
     """
 
     def __init__(self, ir: ModelIR, generator: torch.Generator | None = None) -> None:
@@ -49,9 +51,10 @@ class GraphModule(nn.Module):
         self.module_names: dict[str, str] = {}
         taken: set[str] = set()
         index = {n.name: i for i, n in enumerate(ir.nodes)}
+        recurrent_dropout = {key.partition("/")[0] for key in dropout_sites(ir) if "/" in key}
         input_pos = {name: i for i, name in enumerate(ir.inputs)}
-        plan: list[tuple[nn.Module, tuple[int, ...], int, int, str, bool]] = []
-        masked = dropout_nodes(ir)  # the nodes that take a keep mask
+        plan: list[tuple[nn.Module, tuple[int, ...], int, int, str, int]] = []
+        masked = dropout_nodes(ir)  # the nodes that take their own keep mask (dropout, spatial dropout)
         for node in ir.nodes:
             build = CONVERTERS.get(node.op)
             if build is None:
@@ -63,7 +66,9 @@ class GraphModule(nn.Module):
             self.module_names[node.name] = key
             slots = tuple(index[i] for i in node.inputs)
             # (module, input slots, output slot, model-input position or -1, node name, is dropout)
-            plan.append((module, slots, index[node.name], input_pos.get(node.name, -1), node.name, node.name in masked))
+            # masks: 1 a dropout node (its own mask), 2 a recurrent node with dropout sites (every mask), else 0
+            takes = 1 if node.name in masked else 2 if node.name in recurrent_dropout else 0
+            plan.append((module, slots, index[node.name], input_pos.get(node.name, -1), node.name, takes))
         self._plan = plan
         self._n_values = len(ir.nodes)
         self._outputs = tuple(index[o.name] for o in ir.outputs)
@@ -74,11 +79,13 @@ class GraphModule(nn.Module):
 
     def forward(self, *inputs: torch.Tensor, dropout_masks: Mapping[str, torch.Tensor] | None = None):
         values: list[Any] = [None] * self._n_values
-        for module, slots, out, pos, name, is_dropout in self._plan:
+        for module, slots, out, pos, name, takes in self._plan:
             if pos >= 0:
                 values[out] = inputs[pos]
-            elif is_dropout:
+            elif takes == 1:
                 values[out] = module(values[slots[0]], dropout_masks.get(name) if dropout_masks else None)
+            elif takes == 2:
+                values[out] = module(values[slots[0]], dropout_masks)
             else:
                 values[out] = module(*[values[s] for s in slots])
         return tuple(values[o] for o in self._outputs)

@@ -121,7 +121,8 @@ class TorchModel:
             self._training_mode = training
 
     def _run(self, inputs: Arrays, training: bool, masks: Arrays | None) -> tuple[torch.Tensor, ...]:
-        tensors = [as_tensor(x, _F32) for x in self._checks.inputs(inputs)]
+        checks = self._checks
+        tensors = [as_tensor(x, checks.input_dtypes[name]) for name, x in zip(self._input_names, checks.inputs(inputs))]
         masks = self._checks.dropout_masks(masks)
         mask_tensors = None if masks is None else {name: as_tensor(m, _F32) for name, m in masks.items()}
         self._set_mode(training)
@@ -326,7 +327,9 @@ class TorchModel:
     def export_program(self) -> "torch.export.ExportedProgram":
         """The inference-mode graph as a torch.export program with a dynamic batch axis."""
         self._set_mode(False)
-        examples = tuple(torch.zeros((2, *self.ir.node(name).shape)) for name in self._input_names)
+        examples = tuple(torch.zeros((2, *self.ir.node(name).shape),
+                                     dtype=torch.int64 if self.ir.node(name).attrs.dtype == "int64" else torch.float32)
+                         for name in self._input_names)
         batch = torch.export.Dim("batch", min=1)
         dynamic = {"inputs": tuple({0: batch} for _ in examples)}
         return torch.export.export(self.graph, examples, dynamic_shapes=dynamic, strict=False)

@@ -96,7 +96,8 @@ class _Exported(nn.Module):
 def export_torch_onnx(graph: nn.Module, ir: ModelIR, path: Path, *, logits: bool, opset: int) -> str:
     """Write the ONNX file of `graph` (in inference mode) to `path`; return the exporter's name."""
     heads = tuple("linear" if logits else out.head for out in ir.outputs)
-    examples = tuple(torch.zeros((2, *ir.node(name).shape)) for name in ir.inputs)
+    examples = tuple(torch.zeros((2, *ir.node(name).shape), dtype=getattr(torch, ir.node(name).attrs.dtype))
+                     for name in ir.inputs)  # int64 for token inputs
     names_in, names_out = list(ir.inputs), [out.name for out in ir.outputs]
     # In inference mode (the exporter puts the module back in the mode it found it in, recursively: a
     # wrapper left in training mode would switch the graph to training and its batch norms would update)

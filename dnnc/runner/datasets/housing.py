@@ -70,10 +70,22 @@ _COLUMNS = 9
 def find_housing_file(source: HousingSource = CALIFORNIA_HOUSING, *, path=None, data_dir=None, base_dir=None,
                       download: bool = True) -> tuple[Path, str]:
     """(file, how it was found): the archive or the extracted data file. Raises :class:`DatasetNotFound`."""
+    return find_source_file(source, (source.archive, source.member, Path(source.member).name),
+                            f"{source.archive} (scikit-learn's archive, SHA-256 {source.sha256}),\nor the "
+                            f"{source.member} it holds.", path=path, data_dir=data_dir, base_dir=base_dir,
+                            download=download)
+
+
+def find_source_file(source, names: tuple[str, ...], needed: str, *, path=None, data_dir=None, base_dir=None,
+                     download: bool = True) -> tuple[Path, str]:
+    """(file, how it was found) of a data set held in one file (California housing, IMDB): the first of `names`
+    in the places MNIST is searched, else ``source.url`` downloaded into the cache with its SHA-256 checked.
+    `source` has name, title, dir_name, dir_aliases, archive (the downloaded file's name), url and sha256;
+    `needed` describes the file in the not-found message.  Raises :class:`DatasetNotFound`."""
     report: list[str] = []
     for directory, where, is_alias in candidate_directories(source, path=path, data_dir=data_dir,
                                                             base_dir=base_dir, report=report):
-        for name in (source.archive, source.member, Path(source.member).name):
+        for name in names:
             if (directory / name).is_file():
                 return directory / name, f"{directory} ({where})"
         if is_alias and not directory.exists():
@@ -86,14 +98,13 @@ def find_housing_file(source: HousingSource = CALIFORNIA_HOUSING, *, path=None, 
                         download=download, report=report)
     if file is not None:
         return file, "downloaded"
-    raise DatasetNotFound(not_found_message(source, report, cache), places=report)
+    raise DatasetNotFound(not_found_message(source, report, cache, needed), places=report)
 
 
-def not_found_message(source: HousingSource, report: list[str], cache: Path) -> str:
+def not_found_message(source, report: list[str], cache: Path, needed: str) -> str:
     lines = [f"{source.title} ({source.name}) was not found. Places searched, in order:"]
     lines += [f"  {i}. {entry}" for i, entry in enumerate(report, start=1)]
-    lines.append(f"The file needed: {source.archive} (scikit-learn's archive, SHA-256 {source.sha256}),")
-    lines.append(f"or the {source.member} it holds.")
+    lines += [f"The file needed: {line}" if i == 0 else line for i, line in enumerate(needed.splitlines())]
     lines.append("Provide it in one of these ways:")
     lines.append(f"  - put it in a directory DIR (or DIR/{source.dir_name}) and pass --data-dir DIR")
     lines.append(f"  - set {ENV_DATA_DIR}=DIR (several directories separated by '{os.pathsep}')")

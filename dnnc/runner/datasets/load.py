@@ -9,6 +9,7 @@ from ...spec_schema.data import DataSpec
 from .builtin import load_gaussian, load_standard, load_xor
 from .containers import Datasets, RawData, Split
 from .housing import load_california_housing
+from .imdb import load_imdb
 from .errors import DataError
 from .prepare import prepare
 from .user_files import load_csv, load_npz
@@ -72,7 +73,7 @@ def load_raw(
     input_names, output_names = list(input_names), list(output_names)
     if not input_names or not output_names:
         raise DataError("load_data needs at least one input name and one output name")
-    if ds.type in ("mnist", "fashion_mnist", "xor", "gaussian", "california_housing"):
+    if ds.type in ("mnist", "fashion_mnist", "xor", "gaussian", "california_housing", "imdb"):
         for kind, names in (("inputs", input_names), ("outputs", output_names)):
             if len(names) != 1:
                 raise DataError(
@@ -92,6 +93,9 @@ def load_raw(
     if ds.type == "california_housing":
         return load_california_housing(path=ds.path, base_dir=base_dir, data_dir=data_dir, download=download,
                                        input_name=input_names[0], output_name=output_names[0])
+    if ds.type == "imdb":
+        return load_imdb(num_words=ds.num_words, maxlen=ds.maxlen, path=ds.path, base_dir=base_dir,
+                         data_dir=data_dir, download=download, input_name=input_names[0], output_name=output_names[0])
     if ds.type == "xor":
         return load_xor(repeat=ds.repeat, noise=ds.noise, seed=seed, input_name=input_names[0], output_name=output_names[0])
     if ds.type == "gaussian":

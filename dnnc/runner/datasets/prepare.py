@@ -12,9 +12,10 @@ The steps, in order:
    / last N rows; ``validation.random`` = ``n − floor(n·(1 − f))`` rows chosen
    with numpy ``Generator(Philox)`` keyed by the seed, both parts keeping
    their order; then ``train_rows`` keeps the first N training rows;
-3. features to float32, divided by ``divide_by``;
+3. features to float32, divided by ``divide_by`` (token inputs: int64 ids in
+   the embedding's range, :func:`to_token_ids`);
 4. reshape to ``reshape`` (or to the model's input shape when only the
-   layout differs);
+   layout differs); ``as_sequence``: images as (28 steps, 28 features);
 5. ``standardize``: per-feature mean and standard deviation fitted on the
    training rows only (std 0 counts as 1), applied to every split;
 6. targets: class labels int64 ``(n,)``, one-hot float32 ``(n, k)`` or, with
@@ -43,8 +44,13 @@ def prepare(
     *,
     seed: int = 0,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
+    token_limits: Mapping[str, int] | None = None,
 ) -> Datasets:
-    """Apply the spec's preprocessing to ``raw`` and return the final splits."""
+    """Apply the spec's preprocessing to ``raw`` and return the final splits.
+
+    ``token_limits``: the model's token (int64) inputs and how many ids each may hold; their features stay
+    integers (int64), must lie in that range and take no divide_by or standardize."""
+    tokens = dict(token_limits or {})
     meta: dict[str, Any] = dict(raw.meta)
     if spec.classes is not None:
         raw, meta["classes"] = select_classes(raw, spec.classes)
@@ -63,14 +69,15 @@ def prepare(
     inputs = {k: dict(s.inputs) for k, s in present.items()}
     for name in train.inputs:
         for part in inputs:
-            inputs[part][name] = to_float32(inputs[part][name], spec.divide_by)
+            inputs[part][name] = (to_token_ids(inputs[part][name], name, tokens[name], spec) if name in tokens
+                                  else to_float32(inputs[part][name], spec.divide_by))
         target_shape = _target_shape(name, spec, input_shapes)
         if target_shape is not None:
             for part in inputs:
                 inputs[part][name] = reshape_features(inputs[part][name], target_shape, name)
     if spec.standardize:
         meta["standardize"] = {}
-        for name in train.inputs:
+        for name in [n for n in train.inputs if n not in tokens]:
             mean, std = fit_standardizer(inputs["train"][name])
             for part in inputs:  # in place: to_float32 made these arrays ours
                 inputs[part][name] -= mean
@@ -206,6 +213,20 @@ def to_float32(x: np.ndarray, divide_by: float | None) -> np.ndarray:
     return out
 
 
+def to_token_ids(x: np.ndarray, name: str, limit: int, spec: DataSpec) -> np.ndarray:
+    """Token ids of a model input declared ``dtype = "int64"``: integers in [0, limit), as int64."""
+    if not np.issubdtype(x.dtype, np.integer):
+        raise DataError(f"input {name!r} is declared dtype = \"int64\" (token ids), but the data holds {x.dtype} "
+                        "values; token ids are integers")
+    for key in ("divide_by", "standardize"):
+        if getattr(spec, key):
+            raise DataError(f"{key} does not apply to input {name!r}, which holds token ids (dtype = \"int64\")")
+    if x.size and (int(x.min()) < 0 or int(x.max()) >= limit):
+        raise DataError(f"input {name!r}: token ids must lie in 0 … {limit - 1} (the embedding's input_dim is {limit}; "
+                        f"the data holds {int(x.min())} … {int(x.max())})")
+    return x.astype(np.int64)
+
+
 def _check_reshape(spec: DataSpec, names: list[str]) -> None:
     if isinstance(spec.reshape, dict):
         unknown = [k for k in spec.reshape if k not in names]
@@ -218,7 +239,13 @@ def _check_reshape(spec: DataSpec, names: list[str]) -> None:
         )
 
 
+#: ``data.as_sequence``: an image as 28 steps (rows) of 28 features (the row's pixels), row-major as stored.
+SEQUENCE_SHAPE = (28, 28)
+
+
 def _target_shape(name: str, spec: DataSpec, input_shapes: Mapping[str, Sequence[int]] | None) -> tuple[int, ...] | None:
+    if spec.as_sequence:
+        return SEQUENCE_SHAPE
     if isinstance(spec.reshape, dict):
         if name in spec.reshape:
             return tuple(spec.reshape[name])
