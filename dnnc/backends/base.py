@@ -122,6 +122,11 @@ class CompiledModel(Protocol):
     #     attributes (a batch norm's ``inference_mode``), and the optimizer starts afresh over the new set
     #     of trained parameters (new slots, iteration count 0 — as recompiling a Keras model does).
 
+    # Optional, for `dnnc export`: ``export_onnx(self, path, *, logits=False, opset) -> str`` writes the
+    #     inference graph as an ONNX file with the framework's own exporter (inputs and outputs named as in
+    #     the IR, batch axis dynamic, the output heads applied unless `logits`) and returns a description
+    #     of the exporter; dnnc then checks the file against ONNX Runtime (:mod:`dnnc.export`).
+
     def layer_param_counts(self) -> dict[str, tuple[int, int]]:
         """The framework's own count per IR node: node name → (trainable, non-trainable)."""
 
@@ -158,6 +163,7 @@ OPTIONAL_METHODS: dict[str, str] = {
     "random_state": "checkpoints of runs whose dropout draws from the backend's generator",
     "set_random_state": "resuming a run whose dropout draws from the backend's generator",
     "set_trainable": "unfreezing layers during training",
+    "export_onnx": "`dnnc export --format onnx`",
 }
 
 

@@ -11,8 +11,8 @@ from typing import Optional
 import typer
 
 from .._version import __version__
-from . import (commands_backends, commands_build, commands_conform, commands_inspect, commands_run, commands_spec,
-               commands_tune)
+from . import (commands_backends, commands_build, commands_conform, commands_export, commands_inspect, commands_run,
+               commands_spec, commands_tune)
 
 app = typer.Typer(
     name="dnnc",
@@ -44,6 +44,7 @@ commands_conform.register(app)
 commands_run.register(app)
 commands_inspect.register(app)
 commands_tune.register(app)
+commands_export.register(app)
 
 
 def main() -> None:

@@ -127,11 +127,24 @@ def conform(
     level: str = typer.Option("all", "--level", "-l",
                               help="structure, numeric, training, all, or a comma-separated list."),
     seeds: Optional[str] = typer.Option(None, "--seeds",
-                                        help="Training level: N (seeds 0…N−1) or a list 0,1,2 "
+                                        help="Training level: seeds of the first look, N (seeds 0…N−1, N ≥ 2) or a "
+                                             "list 0,1,2; later looks add the next seeds "
                                              "(default: the spec's conformance.seeds, 2)."),
+    max_seeds: Optional[int] = typer.Option(None, "--max-seeds", min=2,
+                                            help="Training level: seeds per backend after which an undecided "
+                                                 "comparison is INCONCLUSIVE (default: the spec's "
+                                                 "conformance.max_seeds, 20)."),
     tolerance: Optional[float] = typer.Option(None, "--tolerance", min=0.0,
                                               help="Training level: allowed accuracy difference in percentage points "
                                                    "(default: the spec's conformance.accuracy_tolerance, 0.5)."),
+    drift_epochs: Optional[int] = typer.Option(None, "--drift-epochs", min=0,
+                                               help="Training level: epochs of the float32 drift calibration per "
+                                                    "seed, 0 for none (default: the spec's "
+                                                    "conformance.drift_epochs, 1)."),
+    drift_factor: Optional[float] = typer.Option(None, "--drift-factor", min=1.0,
+                                                 help="Training level: largest allowed cross-backend drift / 1-ulp "
+                                                      "control drift (default: the spec's "
+                                                      "conformance.drift_factor, 10)."),
     interval: str = typer.Option("paired", "--interval",
                                  help="Training level: the verdict's interval, paired (per-seed differences) or welch."),
     strict: bool = typer.Option(False, "--strict",
@@ -149,7 +162,10 @@ def conform(
                                                           "(repeatable)."),
 ) -> None:
     """Check that backends build the same model (structure), compute the same numbers from the same
-    weights (numeric) and reach the same test accuracy (training). Exit 0 only on PASS."""
+    weights (numeric) and reach the same test accuracy (training).
+
+    Exit status: 0 PASS; 1 FAIL (a difference was found); 3 INCONCLUSIVE (the training level reached
+    --max-seeds seeds without deciding; the report says how many seeds would); 2 a usage or spec error."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from ..conformance.conform import run_conform
@@ -162,6 +178,12 @@ def conform(
         raise UsageError(f"--interval must be paired or welch (received {interval!r})")
     levels = parse_levels(level)
     seed_list = parse_seeds(seeds)
+    if seed_list is not None and len(seed_list) < 2:
+        raise UsageError(f"--seeds needs at least 2 seeds for the first look, which estimates their spread "
+                         f"(received {seeds!r})")
+    if seed_list is not None and max_seeds is not None and max_seeds < len(seed_list):
+        raise UsageError(f"--max-seeds ({max_seeds}) is below the {len(seed_list)} seeds of the first look "
+                         f"(--seeds {seeds})")
     names = [b.strip() for b in backends.split(",") if b.strip()]
     if len(names) < 2:
         raise UsageError(f"--backends needs at least two backends, the first being the reference (received {backends!r})")
@@ -169,9 +191,14 @@ def conform(
         raise UsageError("--chart draws learning curves, which only the training level produces "
                          "(use --level training or all)")
     _, ir = compile_with_overrides(spec, overrides)
+    cap = max_seeds if max_seeds is not None else ir.conformance["max_seeds"]
+    if seed_list is not None and cap < len(seed_list):
+        raise UsageError(f"--seeds gives {len(seed_list)} seeds for the first look, more than the spec's "
+                         f"conformance.max_seeds ({cap}); raise the cap with --max-seeds")
     check_memory(ir, "build")  # before any backend allocates the model
-    options = ConformOptions(levels=levels, seeds=seed_list, tolerance_pp=tolerance, strict=strict, epochs=epochs,
-                             data_dir=data_dir, trajectory_steps=trajectory_steps, interval=interval)
+    options = ConformOptions(levels=levels, seeds=seed_list, max_seeds=max_seeds, tolerance_pp=tolerance,
+                             strict=strict, epochs=epochs, data_dir=data_dir, trajectory_steps=trajectory_steps,
+                             interval=interval, drift_epochs=drift_epochs, drift_factor=drift_factor)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:
@@ -189,8 +216,8 @@ def conform(
             err_console.print(f"[yellow]warning[/yellow]: no chart written: {exc}")
     for path in written:
         console.print(f"wrote {path}")
-    if result.verdict != "PASS":
-        raise typer.Exit(1)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,10 +11,12 @@ the IR itself, the numeric level with the float64 oracle.
   within its float32 error bound: from ``initial_weights(ir, seed)`` on real
   batches of the spec's data, outputs in both modes, moving statistics,
   losses, every gradient, and every step of a 24-step optimizer trajectory;
-* ``training`` (:mod:`.training`) — the shared runner trains every backend with
-  N seeds; the confidence interval (paired by seed; Welch also reported) of the
-  difference of mean test accuracy to the reference must lie within ± tolerance
-  percentage points.
+* ``training`` (:mod:`.training`) — the shared runner trains every backend seed
+  after seed (:mod:`.sequential`) until the interval (paired by seed; Welch also
+  reported) of the difference of mean test accuracy to the reference lies within
+  ± tolerance percentage points (PASS), outside it (FAIL), or the seed cap is
+  reached (INCONCLUSIVE); then the float32 drift of every seed's first epoch
+  (:mod:`.drift`) must stay within a small factor of a 1-ulp control's.
 
 ``--strict`` (or ``training.strict_parity = true``) makes dnnc draw the dropout
 masks and the frameworks use deterministic kernels, so the backends follow
@@ -27,7 +29,8 @@ Python API::
     from dnnc.conformance.options import ConformOptions
     report = run_conform(compile_spec("examples/xor.toml"), ["keras", "torch"],
                          ConformOptions(levels=("structure", "numeric")), spec_path="examples/xor.toml")
-    report.verdict                # "PASS" / "FAIL"
+    report.verdict                # "PASS" / "FAIL" / "INCONCLUSIVE"
+    report.exit_code              # 0 / 1 / 3
     report.to_dict()              # the JSON report
 """
 

@@ -19,12 +19,19 @@ class ConformOptions:
     """Everything `dnnc conform` can be told (None: the spec's ``[conformance]`` value, or the default)."""
 
     levels: tuple[str, ...] = LEVELS
-    #: Seeds of the training level (default: 0 … ``[conformance] seeds`` − 1).
+    #: Seeds of the training level's first look (default: 0 … ``[conformance] seeds`` − 1); later looks add
+    #: the next seeds (max(seeds) + 1, …).
     seeds: tuple[int, ...] | None = None
+    #: Seeds per backend after which an undecided comparison is INCONCLUSIVE (default ``[conformance] max_seeds``).
+    max_seeds: int | None = None
     #: Allowed difference of mean test accuracy, percentage points (default ``[conformance] accuracy_tolerance``).
     tolerance_pp: float | None = None
-    #: Confidence of the interval (default ``[conformance] confidence``).
+    #: Confidence of the decision, spent over the looks (default ``[conformance] confidence``).
     confidence: float | None = None
+    #: Epochs of the float32 drift calibration per seed, 0: none (default ``[conformance] drift_epochs``).
+    drift_epochs: int | None = None
+    #: Largest allowed cross-backend drift / 1-ulp control drift (default ``[conformance] drift_factor``).
+    drift_factor: float | None = None
     #: The verdict's interval: "paired" (per-seed differences; Welch when a seed lacks a run in either
     #: backend) or "welch" (independent samples).
     interval: str = "paired"

@@ -34,18 +34,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..runner.datasets.containers import Datasets
 
 
-def ulp_perturbed(weights: Any, seed: int) -> dict[str, np.ndarray]:
-    """Every weight moved by one float32 ulp, up or down at random (zeros stay zero): the start of the
-    float32-rounding control run."""
-    rng = np.random.default_rng([seed, 0x0111])
-    out = {}
-    for key, w in weights.items():
-        w = np.asarray(w, dtype=np.float32)
-        direction = np.where(rng.random(w.shape) < 0.5, -np.inf, np.inf).astype(np.float32)
-        out[key] = np.where(w == 0, w, np.nextafter(w, direction)).astype(np.float32)
-    return out
-
-
 @dataclass
 class EpochAgreement:
     """The agreement of one backend with the reference at the end of one epoch (1-based)."""
@@ -125,6 +113,14 @@ class ParityResult:
         return lines
 
 
+def _scaled(a: np.ndarray, ref: np.ndarray) -> float:
+    """max|a − ref| / max(1, max|ref|)."""
+    a64, r64 = np.asarray(a, np.float64), np.asarray(ref, np.float64)
+    if a64.size == 0:
+        return 0.0
+    return float(np.abs(a64 - r64).max() / max(1.0, float(np.abs(r64).max())))
+
+
 def _snapshot_callback(epochs: set[int], store: dict[int, dict[str, np.ndarray]]):
     from ..runner.callbacks.base import Callback
 
@@ -152,9 +148,10 @@ def measure_parity(ir: ModelIR, backends: Sequence["Backend"], datasets: "Datase
     ``strict=False`` measures the same without strict parity (each framework draws its own dropout
     masks), the control that shows what strict parity buys.  ``noise_floor=True`` adds the reference
     backend once more, started from dnnc's initial weights moved by one float32 ulp
-    (:func:`ulp_perturbed`), compared as ``"<reference> (1 ulp)"``: how far
+    (:func:`dnnc.conformance.drift.ulp_perturbed`), compared as ``"<reference> (1 ulp)"``: how far
     float32 rounding alone carries one framework from itself."""
     from ..compiler.initial_weights import initial_weights
+    from .drift import ulp_perturbed
     from .training import train_with_runner
 
     if strict:
@@ -195,7 +192,7 @@ def measure_parity(ir: ModelIR, backends: Sequence["Backend"], datasets: "Datase
             wa, wb = weights[name][e], weights[reference][e]
             worst, worst_key, num, den = 0.0, "", 0.0, 0.0
             for key in wb:
-                err, _ = scaled_error(wa[key], wb[key], 1.0)
+                err = _scaled(wa[key], wb[key])
                 if err >= worst:
                     worst, worst_key = err, key
                 d = np.asarray(wa[key], np.float64) - np.asarray(wb[key], np.float64)

@@ -15,7 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
+INCONCLUSIVE = "INCONCLUSIVE"
 LEVELS = ("structure", "numeric", "training")
+
+EXIT_CODES = {PASS: 0, FAIL: 1, INCONCLUSIVE: 3}
+"""Exit status of `dnnc conform` per report verdict (2 is a usage or spec error, as for every command)."""
 
 
 def fmt_value(value: Any) -> str:
@@ -60,6 +64,8 @@ class Check:
         head = f"[{self.level}] {self.backend} vs {self.reference}: {self.name}{where}{step}"
         if self.status == SKIP:
             return f"{head} skipped: {self.detail}"
+        if self.status == INCONCLUSIVE:
+            return f"{head} is inconclusive: {self.detail}"
         parts = []
         if self.value is not None or self.expected is not None:
             parts.append(f"{self.backend} {fmt_value(self.value)}, {self.reference} {fmt_value(self.expected)}")
@@ -94,10 +100,12 @@ def _jsonable(value: Any) -> Any:
 
 
 def verdict_of(statuses: Iterable[str]) -> str:
-    """FAIL if anything failed; SKIP if nothing ran; PASS otherwise."""
+    """FAIL if anything failed; INCONCLUSIVE if anything is; SKIP if nothing ran; PASS otherwise."""
     statuses = list(statuses)
     if FAIL in statuses:
         return FAIL
+    if INCONCLUSIVE in statuses:
+        return INCONCLUSIVE
     if not statuses or all(s == SKIP for s in statuses):
         return SKIP
     return PASS
@@ -122,8 +130,12 @@ class LevelResult:
     def failures(self) -> list[Check]:
         return [c for c in self.checks if c.status == FAIL]
 
+    @property
+    def undecided(self) -> list[Check]:
+        return [c for c in self.checks if c.status == INCONCLUSIVE]
+
     def to_dict(self) -> dict[str, Any]:
-        counts = {s: sum(c.status == s for c in self.checks) for s in (PASS, FAIL, SKIP)}
+        counts = {s: sum(c.status == s for c in self.checks) for s in (PASS, FAIL, INCONCLUSIVE, SKIP)}
         d = {"verdict": self.verdict, "counts": counts, "checks": [c.to_dict() for c in self.checks]}
         if self.error is not None:
             d["error"] = self.error
@@ -149,10 +161,17 @@ class ConformReport:
 
     @property
     def verdict(self) -> str:
-        """PASS only when every level ran and passed (a skipped level is not a pass)."""
-        if not self.levels:
+        """FAIL when a level failed or was skipped (or nothing ran); INCONCLUSIVE when a level is and none failed;
+        PASS when every level passed."""
+        verdicts = [r.verdict for r in self.levels.values()]
+        if not verdicts or any(v in (FAIL, SKIP) for v in verdicts):
             return FAIL
-        return PASS if all(r.verdict == PASS for r in self.levels.values()) else FAIL
+        return INCONCLUSIVE if INCONCLUSIVE in verdicts else PASS
+
+    @property
+    def exit_code(self) -> int:
+        """0 PASS, 1 FAIL, 3 INCONCLUSIVE (:data:`EXIT_CODES`)."""
+        return EXIT_CODES[self.verdict]
 
     def failure_messages(self) -> list[str]:
         out = []
@@ -165,9 +184,14 @@ class ConformReport:
                            + ("; ".join(c.detail for c in level.checks if c.detail) or "every check was skipped"))
         return out
 
+    def inconclusive_messages(self) -> list[str]:
+        """One sentence per undecided comparison: what was measured and how many seeds would decide."""
+        return [c.message for level in self.levels.values() for c in level.undecided]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict,
+            "exit_code": self.exit_code,
             "spec": self.spec,
             "model": self.model,
             "reference": self.reference,
@@ -176,5 +200,6 @@ class ConformReport:
             "levels": {name: r.to_dict() for name, r in self.levels.items()},
             "backends": {name: _jsonable(self.backend_info.get(name, {})) for name in self.backends},
             "failures": self.failure_messages(),
+            "inconclusive": self.inconclusive_messages(),
             "environment": _jsonable(self.environment),
         }

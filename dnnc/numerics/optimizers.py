@@ -20,6 +20,19 @@ import numpy as np
 
 from .clipping import clip_gradients
 
+#: Optimizer type → its hyperparameters besides the learning rate, weight decay and clipping (the keys of the
+#: IR's optimizer table a framework optimizer is given one by one).
+HYPERPARAMETERS: dict[str, tuple[str, ...]] = {
+    "sgd": ("momentum", "nesterov"),
+    "adam": ("beta_1", "beta_2", "epsilon", "amsgrad"),
+    "adamw": ("beta_1", "beta_2", "epsilon", "amsgrad"),
+    "nadam": ("beta_1", "beta_2", "epsilon"),
+    "adamax": ("beta_1", "beta_2", "epsilon"),
+    "rmsprop": ("rho", "momentum", "epsilon", "centered"),
+    "adagrad": ("initial_accumulator_value", "epsilon"),
+    "adadelta": ("rho", "epsilon"),
+}
+
 
 class ReferenceOptimizer:
     """Base class: clipping, weight decay and the step counter; subclasses define `_update`."""

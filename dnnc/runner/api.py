@@ -410,10 +410,7 @@ def evaluate_run(
 ) -> dict[str, float]:
     """Losses and metrics of a trained model on its spec's test (or validation) rows: ``{"test_loss": …}``."""
     model, ir, manifest = load_run_model(run_dir_or_model, backend)
-    base_dir = Path(manifest["spec_dir"]) if manifest.get("spec_dir") else None
-    if data_dir is None and manifest.get("data_dir"):
-        data_dir = manifest["data_dir"]  # where the training run found its data
-    datasets = load_datasets(ir, base_dir=base_dir, data_dir=data_dir, download=download)
+    datasets = run_datasets(ir, manifest, data_dir, download=download)
     parts = {"test": (datasets.test, "test_"), "validation": (datasets.validation, "val_"), "train": (datasets.train, "")}
     if split not in parts:
         raise RunnerError(f"split must be one of {', '.join(parts)} (received {split!r})")
@@ -423,6 +420,30 @@ def evaluate_run(
     check_split(ir, rows, split)
     batch = ir.training.validation_batch_size if ir.training is not None else 256
     return evaluate_split(LocalExecutor(model), rows, MetricSet(ir), batch, prefix)
+
+
+def run_datasets(ir: ModelIR, manifest: Mapping[str, Any], data_dir: str | Path | None = None, *,
+                 download: bool = True) -> Datasets:
+    """The data of a run, found where the training run found it: relative paths from the spec's folder
+    (the manifest's ``spec_dir``), the manifest's ``data_dir`` unless `data_dir` is given."""
+    base_dir = Path(manifest["spec_dir"]) if manifest.get("spec_dir") else None
+    if data_dir is None and manifest.get("data_dir"):
+        data_dir = manifest["data_dir"]  # where the training run found its data
+    return load_datasets(ir, base_dir=base_dir, data_dir=data_dir, download=download)
+
+
+def forward_in_batches(model: CompiledModel, ir: ModelIR, x: Mapping[str, np.ndarray], *, heads: bool = True,
+                       batch_size: int = 1024) -> dict[str, np.ndarray]:
+    """The model's float32 outputs for preprocessed inputs `x` in inference mode, `batch_size` rows at a time:
+    the output heads applied (probabilities for softmax/sigmoid outputs), or the logits without `heads`."""
+    n = next(iter(x.values())).shape[0]
+    chunks: dict[str, list[np.ndarray]] = {o.name: [] for o in ir.outputs}
+    for start in range(0, n, batch_size):
+        out = model.forward({k: v[start : start + batch_size] for k, v in x.items()}, training=False)
+        for o in ir.outputs:
+            value = apply_head(o.head, out[o.name]) if heads else out[o.name]
+            chunks[o.name].append(np.asarray(value, dtype=np.float32))
+    return {name: np.concatenate(parts) for name, parts in chunks.items()}
 
 
 class Predictions(dict):
@@ -439,13 +460,7 @@ def predict(run_dir_or_model: str | Path, input_path: str | Path, *, backend: st
     raw, rows = read_raw_inputs(input_path, ir)
     standardize = (manifest.get("data") or {}).get("standardize")
     x = preprocess(raw, ir, ir.data, standardize)
-    n = next(iter(x.values())).shape[0]
-    chunks: dict[str, list[np.ndarray]] = {o.name: [] for o in ir.outputs}
-    for start in range(0, n, batch_size):
-        out = model.forward({k: v[start : start + batch_size] for k, v in x.items()}, training=False)
-        for o in ir.outputs:
-            chunks[o.name].append(apply_head(o.head, out[o.name]).astype(np.float32))
-    result = Predictions({name: np.concatenate(parts) for name, parts in chunks.items()})
+    result = Predictions(forward_in_batches(model, ir, x, batch_size=batch_size))
     result.rows = rows
     result.heads = {o.name: o.head for o in ir.outputs}
     return result

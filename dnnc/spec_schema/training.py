@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Optional, Union
 
-from pydantic import AfterValidator, Discriminator, Field, Tag
+from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
 
 from .base import StrictModel
 from .losses import LossSpec
@@ -108,5 +108,26 @@ class ConformanceSection(StrictModel):
     accuracy_tolerance: float = Field(
         0.5, gt=0, description="Allowed difference of mean test accuracy between backends, in percentage points (default 0.5)."
     )
-    seeds: int = Field(2, ge=1, le=1000, description="Seeds trained per backend at the training level (default 2).")
-    confidence: float = Field(0.95, gt=0, lt=1, description="Confidence level of the interval for the difference (default 0.95).")
+    seeds: int = Field(
+        2, ge=2, le=1000, description="Seeds trained per backend before the training level first looks at the interval (default 2)."
+    )
+    max_seeds: int = Field(
+        20, ge=2, le=1000, description="Seeds per backend after which an undecided training level is INCONCLUSIVE (default 20)."
+    )
+    confidence: float = Field(
+        0.95, gt=0, lt=1,
+        description="Confidence of the decision, spent over every look at the interval of the difference (default 0.95).",
+    )
+    drift_epochs: int = Field(
+        1, ge=0, le=1000, description="Epochs of the float32 drift calibration per seed; 0 leaves it out (default 1)."
+    )
+    drift_factor: float = Field(
+        10.0, gt=1,
+        description="Largest allowed ratio of the cross-backend drift to the reference's 1-ulp control drift (default 10).",
+    )
+
+    @model_validator(mode="after")
+    def _cap_not_below_first_look(self) -> "ConformanceSection":
+        if self.max_seeds < self.seeds:
+            raise ValueError(f"max_seeds ({self.max_seeds}) must be at least seeds ({self.seeds})")
+        return self

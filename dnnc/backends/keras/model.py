@@ -296,6 +296,13 @@ class KerasModel:
         sidecar.write_text(self.ir.to_json(), encoding="utf-8")
         return [path, sidecar]
 
+    def export_onnx(self, path: Path, *, logits: bool = False, opset: int) -> str:
+        """Write the inference graph as an ONNX file (heads applied unless `logits`); the exporter's name."""
+        from .onnx_export import export_keras_onnx
+
+        with _quiet_numpy2_copy_warning():
+            return export_keras_onnx(self.keras_model, self.ir, Path(path), logits=logits, opset=opset)
+
 
 def load_artifact(path: Path) -> tuple[ModelIR, dict[str, np.ndarray]]:
     """The IR (from the sidecar) and the canonical weights (from the ``.keras`` file) of a saved model."""

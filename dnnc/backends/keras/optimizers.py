@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from dnnc.numerics.optimizers import HYPERPARAMETERS
 from dnnc.numerics.schedules import learning_rate_at
 
 _KERAS_CLASS = {
@@ -32,16 +33,6 @@ _KERAS_CLASS = {
     "adadelta": "Adadelta",
 }
 
-_HYPERPARAMETERS = {
-    "sgd": ("momentum", "nesterov"),
-    "adam": ("beta_1", "beta_2", "epsilon", "amsgrad"),
-    "adamw": ("beta_1", "beta_2", "epsilon", "amsgrad"),
-    "nadam": ("beta_1", "beta_2", "epsilon"),
-    "adamax": ("beta_1", "beta_2", "epsilon"),
-    "rmsprop": ("rho", "momentum", "epsilon", "centered"),
-    "adagrad": ("initial_accumulator_value", "epsilon"),
-    "adadelta": ("rho", "epsilon"),
-}
 
 
 def _py(value: Any) -> Any:
@@ -60,7 +51,7 @@ def build_keras_optimizer(opt_ir: Mapping[str, Any]):
         raise ValueError(f"unknown optimizer type {kind!r}; known: {', '.join(sorted(_KERAS_CLASS))}")
     cls = getattr(keras.optimizers, _KERAS_CLASS[kind])
     wd = float(opt_ir["weight_decay"])
-    kwargs = {k: _py(opt_ir[k]) for k in _HYPERPARAMETERS[kind]}
+    kwargs = {k: _py(opt_ir[k]) for k in HYPERPARAMETERS[kind]}
     return cls(
         learning_rate=learning_rate_at(opt_ir["learning_rate"], 0),
         # None and 0.0 are the same no-op in Keras; AdamW refuses None.

@@ -331,6 +331,13 @@ class TorchModel:
         dynamic = {"inputs": tuple({0: batch} for _ in examples)}
         return torch.export.export(self.graph, examples, dynamic_shapes=dynamic, strict=False)
 
+    def export_onnx(self, path: Path, *, logits: bool = False, opset: int) -> str:
+        """Write the inference graph as an ONNX file (heads applied unless `logits`); the exporter's name."""
+        from .onnx_export import export_torch_onnx
+
+        self._set_mode(False)
+        return export_torch_onnx(self.graph, self.ir, Path(path), logits=logits, opset=opset)
+
 
 def load_payload(path: Path) -> tuple[ModelIR, dict[str, np.ndarray]]:
     """Read an artifact written by :meth:`TorchModel.save` without unpickling arbitrary objects."""

@@ -1,0 +1,150 @@
+"""The ejected PyTorch module is dnnc's torch model: same outputs, losses, gradients, statistics and steps.
+
+For every example (and tests/export/specs: frozen layers): the module, loaded with the same canonical weights, gives
+dnnc's inference outputs (≤ 1e-6), the same training-mode loss and gradients for
+a batch (the same dropout masks, put in with forward hooks), the same batch-norm
+moving statistics after that pass, and its own training loop runs; for the
+examples without dropout its loop follows dnnc's trainer step for step (same
+batch order, learning rate and Keras update rule: weights within 1e-6 after 3
+updates).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from dnnc.backends.torch.layout import from_torch  # noqa: E402
+from dnnc.compiler.ops import dropout_nodes  # noqa: E402
+from dnnc.eject.context import EjectContext  # noqa: E402
+from dnnc.eject.torch_emitters import EMITTERS  # noqa: E402
+from dnnc.runner.api import get_backend  # noqa: E402
+from support.ejected import EXAMPLE_NAMES, batch, dropout_masks, ejected_with_weights  # noqa: E402
+
+OUT_TOL = 1e-6
+
+
+def _bindings(ir):
+    """canonical key → (attribute path on the ejected Model, stored in torch's kernel layout), from the emitters
+    themselves."""
+    ctx = EjectContext(ir, "torch")
+    out = {}
+    for node in ir.nodes:
+        for w in EMITTERS[node.op](node, ctx).weights:
+            out[f"{node.name}/{w.param}"] = (w.attribute, w.transposed)
+    return out
+
+
+def _tensor(model, path):
+    obj = model
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _outputs(ir, result):
+    if len(ir.outputs) == 1:
+        return {ir.outputs[0].name: result}
+    return result
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("eject_torch")
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_ejected_torch_module_is_dnnc_model(name, workdir):
+    ir, weights, mod = ejected_with_weights(name, "torch", workdir)
+    ref = get_backend("torch", ir).build(ir, weights)
+    model = mod.build_model()
+    x, y = batch(ir, n=8)
+    tensors = [torch.from_numpy(x[n]) for n in ir.inputs]
+
+    # inference: the outputs (logits) and predict() (heads applied)
+    model.eval()
+    with torch.no_grad():
+        got = _outputs(ir, model(*tensors))
+    want = ref.forward(x)
+    for out in ir.outputs:
+        np.testing.assert_allclose(got[out.name].numpy(), want[out.name], rtol=0, atol=OUT_TOL)
+    probabilities = _outputs(ir, mod.predict(model, *[x[n] for n in ir.inputs]))
+    from dnnc.numerics.heads import apply_head
+
+    for out in ir.outputs:
+        np.testing.assert_allclose(probabilities[out.name], apply_head(out.head, want[out.name]), atol=OUT_TOL)
+
+    # training mode: loss and gradients of one batch, with dnnc's dropout masks
+    masks = dropout_masks(ir, 8)
+    hooks = []
+    for node in ir.nodes:
+        if node.name in masks:  # nn.Dropout sees the channels-last values, nn.Dropout2d channels-first ones
+            mask, rate = torch.from_numpy(masks[node.name]), node.attrs.rate
+            mask = mask.permute(0, 3, 1, 2) if node.op == "spatial_dropout2d" else mask
+            hooks.append(getattr(model, node.name).register_forward_hook(
+                lambda m, inp, out, mask=mask, rate=rate: inp[0] * mask / (1.0 - rate)))
+    model.train()
+    targets = {k: torch.from_numpy(v) for k, v in y.items()}
+    losses = mod.compute_loss(model, model(*tensors), targets)
+    losses["loss"].backward()
+    for h in hooks:
+        h.remove()
+    want_losses, want_grads = ref.loss_and_gradients(x, y, training=True, dropout_masks=masks or None)
+    for key, value in want_losses.items():
+        assert losses[key].item() == pytest.approx(value, rel=1e-6, abs=1e-7), key
+    bindings = _bindings(ir)
+    for key, grad in want_grads.items():
+        attribute, transposed = bindings[key]
+        g = _tensor(model, attribute).grad.numpy()
+        np.testing.assert_allclose(from_torch(g) if transposed else g, grad, rtol=1e-5, atol=1e-6, err_msg=key)
+    for key, (attribute, _) in bindings.items():  # frozen parameters and moving statistics get no gradient
+        if key not in want_grads:
+            assert _tensor(model, attribute).grad is None, key
+    # the batch-norm moving statistics after that training-mode pass
+    after = ref.get_weights()
+    for key, (attribute, transposed) in bindings.items():
+        if key.endswith(("moving_mean", "moving_variance")):
+            np.testing.assert_allclose(_tensor(model, attribute).detach().numpy(), after[key], atol=1e-7, err_msg=key)
+
+
+def _small_data(ir, n):
+    x, y = batch(ir, n=n, seed=3)
+    return {"train": {"inputs": x, "targets": y, "sample_weight": None}, "validation": None, "test": None}
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_ejected_torch_training_loop_runs(name, workdir, tmp_path, monkeypatch):
+    """Its own loop (optimizer, learning rate, metrics, callbacks) runs; without dropout it is dnnc's trainer."""
+    from dnnc.runner.datasets.containers import Datasets, Split
+    from dnnc.runner.loop import Trainer, gather
+
+    monkeypatch.chdir(tmp_path)  # checkpoints and CSV files of the callbacks land here
+    ir, weights, mod = ejected_with_weights(name, "torch", workdir, tag="_loop")
+    batch_size = ir.training.batch_size
+    n = 3 * batch_size if batch_size <= 32 else 2 * batch_size + 5
+    data = _small_data(ir, n)
+    data["validation"] = data["train"]
+    model = mod.build_model()
+    history = mod.train(model, data, epochs=1, max_steps=3)
+    assert len(history) == 1 and np.isfinite(history[0]["loss"])
+    if dropout_nodes(ir):
+        return
+    ref = get_backend("torch", ir).build(ir, weights)
+    split = Split(inputs=data["train"]["inputs"], targets=data["train"]["targets"])
+    trainer = Trainer(ref, ir, Datasets(train=split, validation=None, test=None, meta={}), epochs=1)
+    steps = 0
+    for index in trainer.batch_source.batches(0):
+        if steps == 3:
+            break
+        b = gather(split, index)
+        ref.train_step(b.inputs, b.targets, learning_rate=trainer.context.learning_rate())
+        trainer.state.global_step += 1
+        steps += 1
+    bindings = _bindings(ir)
+    for key, value in ref.get_weights().items():
+        attribute, transposed = bindings[key]
+        got = _tensor(model, attribute).detach().numpy()
+        np.testing.assert_allclose(from_torch(got) if transposed else got, value, rtol=1e-5, atol=1e-6,
+                                   err_msg=key)
