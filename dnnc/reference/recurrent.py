@@ -28,7 +28,7 @@ import numpy as np
 
 from . import arith as A
 from .activations import activation_backward, activation_forward
-from .ops import either
+from .ops import Pass, either
 
 
 def _steps(node, x) -> tuple[int, list[int]]:
@@ -159,11 +159,48 @@ def simple_rnn_backward(node, dy, cache, p, ctx, need_dx):
     return [_input_grad(dxs) if need_dx[0] else None], _stacked_grads(a, xins, dzs, features)
 
 
-def lstm_forward(node, xs, p, ctx):
-    if ctx.training and node.attrs.recurrent_dropout > 0:
-        from .recurrent_dropout import gated_forward
+def _per_gate_with_recurrent_dropout(name: str):
+    """In training with recurrent dropout, LSTM and GRU compute gate by gate (:mod:`.recurrent_dropout`)."""
+    def wrap(fn):
+        def op(node, *args):
+            ctx = next(arg for arg in args if isinstance(arg, Pass))
+            if ctx.training and node.attrs.recurrent_dropout > 0:
+                from . import recurrent_dropout
 
-        return gated_forward(node, xs, p, ctx)
+                return getattr(recurrent_dropout, name)(node, *args)
+            return fn(node, *args)
+
+        op.__name__, op.__doc__ = fn.__name__, fn.__doc__
+        return op
+
+    return wrap
+
+
+def lstm_cell(a, zi, zf, zc, zo, c_prev, mode: str):
+    """The LSTM update from the gate pre-activations: (i, f, g, o), c_t, φ(c_t), h_t."""
+    i, f, o = (activation_forward(a.recurrent_activation, z, mode) for z in (zi, zf, zo))
+    g = activation_forward(a.activation, zc, mode)
+    c = f * c_prev + i * g
+    ac = activation_forward(a.activation, c, mode)
+    return (i, f, g, o), c, ac, o * ac
+
+
+def lstm_cell_backward(a, dh, dc, pre, gates, c_prev, c, ac, mode: str):
+    """(∂ of the four pre-activations, ∂c_{t−1}) from ∂h_t and ∂c_t (the part from step t + 1)."""
+    zi, zf, zc, zo = pre
+    i, f, g, o = gates
+    do = dh * ac
+    dc = dc + activation_backward(a.activation, c, ac, dh * o, mode)
+    df, di, dg = dc * c_prev, dc * g, dc * i
+    dz = [activation_backward(a.recurrent_activation, zi, i, di, mode),
+          activation_backward(a.recurrent_activation, zf, f, df, mode),
+          activation_backward(a.activation, zc, g, dg, mode),
+          activation_backward(a.recurrent_activation, zo, o, do, mode)]
+    return dz, dc * f
+
+
+@_per_gate_with_recurrent_dropout("gated_forward")
+def lstm_forward(node, xs, p, ctx):
     a, x = node.attrs, xs[0]
     u, mode = a.units, ctx.mode
     rows = A.value(x).shape[0]
@@ -174,23 +211,16 @@ def lstm_forward(node, xs, p, ctx):
     states, cache = [], []
     for t in order:
         xin = _step_input(a, x, t, h, rows, mode, mx)
-        zi, zf, zc, zo = A.split(A.matmul(xin, w), [u] * 4, -1)
-        i, f, o = (activation_forward(a.recurrent_activation, z, mode) for z in (zi, zf, zo))
-        g = activation_forward(a.activation, zc, mode)
+        pre = tuple(A.split(A.matmul(xin, w), [u] * 4, -1))
         c_prev = c
-        c = f * c_prev + i * g
-        ac = activation_forward(a.activation, c, mode)
-        h = o * ac
+        gates, c, ac, h = lstm_cell(a, *pre, c_prev, mode)
         states.append(h)
-        cache.append((t, xin, (zi, zf, zc, zo), (i, f, g, o), c_prev, c, ac))
+        cache.append((t, xin, pre, gates, c_prev, c, ac))
     return _output(node, states), (w, cache, mx)
 
 
+@_per_gate_with_recurrent_dropout("gated_backward")
 def lstm_backward(node, dy, cache, p, ctx, need_dx):
-    if ctx.training and node.attrs.recurrent_dropout > 0:
-        from .recurrent_dropout import gated_backward
-
-        return gated_backward(node, dy, cache, p, ctx, need_dx)
     a = node.attrs
     u, mode = a.units, ctx.mode
     w, steps, mx = cache
@@ -201,18 +231,12 @@ def lstm_backward(node, dy, cache, p, ctx, need_dx):
     dxs, xins, dzs = {}, [], []
     last = len(steps) - 1
     for k in range(last, -1, -1):
-        t, xin, (zi, zf, zc, zo), (i, f, g, o), c_prev, c, ac = steps[k]
+        t, xin, pre, gates, c_prev, c, ac = steps[k]
         extra = _output_grad(node, dy, k, last)
         if extra is not None:
             dh = dh + extra
-        do = dh * ac
-        dc = dc + activation_backward(a.activation, c, ac, dh * o, mode)
-        df, di, dg = dc * c_prev, dc * g, dc * i
-        dc = dc * f
-        dz = A.concatenate([activation_backward(a.recurrent_activation, zi, i, di, mode),
-                            activation_backward(a.recurrent_activation, zf, f, df, mode),
-                            activation_backward(a.activation, zc, g, dg, mode),
-                            activation_backward(a.recurrent_activation, zo, o, do, mode)], -1)
+        dz, dc = lstm_cell_backward(a, dh, dc, pre, gates, c_prev, c, ac, mode)
+        dz = A.concatenate(dz, -1)
         dxin = A.matmul(dz, w_in)
         dxs[t], dh = _masked(dxin[:, :features], mx), dxin[:, features:]
         xins.append(xin)
@@ -252,11 +276,8 @@ def _mix_backward(dh, z, h_prev, hh):
     return dz, dh * (1.0 - z), dh * z
 
 
+@_per_gate_with_recurrent_dropout("gated_forward")
 def gru_forward(node, xs, p, ctx):
-    if ctx.training and node.attrs.recurrent_dropout > 0:
-        from .recurrent_dropout import gated_forward
-
-        return gated_forward(node, xs, p, ctx)
     a, x = node.attrs, xs[0]
     u, mode = a.units, ctx.mode
     rows = A.value(x).shape[0]
@@ -292,11 +313,8 @@ def gru_forward(node, xs, p, ctx):
     return _output(node, states), (wx, wh, cache, mx)
 
 
+@_per_gate_with_recurrent_dropout("gated_backward")
 def gru_backward(node, dy, cache, p, ctx, need_dx):
-    if ctx.training and node.attrs.recurrent_dropout > 0:
-        from .recurrent_dropout import gated_backward
-
-        return gated_backward(node, dy, cache, p, ctx, need_dx)
     a = node.attrs
     u, mode = a.units, ctx.mode
     wx, wh, steps, mx = cache

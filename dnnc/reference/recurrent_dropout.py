@@ -13,7 +13,7 @@ from __future__ import annotations
 from . import arith as A
 from .activations import activation_backward, activation_forward
 from .recurrent import (_input_grad, _masked, _mix, _mix_backward, _ones, _output, _output_grad, _rows, _steps,
-                        _zeros, cell_masks)
+                        _zeros, cell_masks, lstm_cell, lstm_cell_backward)
 
 
 def _blocks(v, k: int) -> list:
@@ -59,14 +59,10 @@ def gated_forward(node, xs, p, ctx):
         hg = [_masked(h, mh, g) for g in range(k)]
         if lstm:
             ins = [_with_ones(A.concatenate([xg[g], hg[g]], -1), a.use_bias, mode) for g in range(k)]
-            zi, zf, zc, zo = (A.matmul(ins[g], wx[g]) for g in range(k))
-            i, f, o = (activation_forward(a.recurrent_activation, z, mode) for z in (zi, zf, zo))
-            g_ = activation_forward(a.activation, zc, mode)
+            pre = tuple(A.matmul(ins[g], wx[g]) for g in range(k))
             c_prev = c
-            c = f * c_prev + i * g_
-            ac = activation_forward(a.activation, c, mode)
-            h = o * ac
-            cache.append((t, ins, (zi, zf, zc, zo), (i, f, g_, o), c_prev, c, ac))
+            gates, c, ac, h = lstm_cell(a, *pre, c_prev, mode)
+            cache.append((t, ins, pre, gates, c_prev, c, ac))
         else:
             xa = [_with_ones(xg[g], a.use_bias, mode) for g in range(k)]
             gx = [A.matmul(xa[g], wx[g]) for g in range(k)]
@@ -116,15 +112,8 @@ def gated_backward(node, dy, cache, p, ctx, need_dx):
         if extra is not None:
             dh = dh + extra
         if lstm:
-            t, ins, (zi, zf, zc, zo), (i, f, g_, o), c_prev, c, ac = steps[step]
-            do = dh * ac
-            dc = dc + activation_backward(a.activation, c, ac, dh * o, mode)
-            df, di, dg = dc * c_prev, dc * g_, dc * i
-            dc = dc * f
-            dz = [activation_backward(a.recurrent_activation, zi, i, di, mode),
-                  activation_backward(a.recurrent_activation, zf, f, df, mode),
-                  activation_backward(a.activation, zc, g_, dg, mode),
-                  activation_backward(a.recurrent_activation, zo, o, do, mode)]
+            t, ins, pre, gates, c_prev, c, ac = steps[step]
+            dz, dc = lstm_cell_backward(a, dh, dc, pre, gates, c_prev, c, ac, mode)
             dins = [A.matmul(dz[g], wx[g][: features + u].T) for g in range(k)]
             dxs[t] = _sum([_masked(dins[g][:, :features], mx, g) for g in range(k)])
             dh = _sum([_masked(dins[g][:, features:], mh, g) for g in range(k)])

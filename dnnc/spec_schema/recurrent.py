@@ -47,7 +47,7 @@ class _Recurrent(LayerBase):
     recurrent_regularizer: Optional[RegularizerSpec] = Field(None, description="Penalty on the recurrent kernel (default none).")
     bias_regularizer: Optional[RegularizerSpec] = Field(None, description="Penalty on the bias (default: model.defaults, else none).")
 
-    @field_validator("activation")
+    @field_validator("activation", "recurrent_activation", check_fields=False)
     @classmethod
     def _parameter_free(cls, value):
         return _check_activation(value)
@@ -61,11 +61,6 @@ class SimpleRnn(_Recurrent):
 
 class _Gated(_Recurrent):
     recurrent_activation: Optional[ActivationSpec] = Field(None, description="Activation of the gates (default sigmoid, Keras 3's default).")
-
-    @field_validator("recurrent_activation")
-    @classmethod
-    def _gates_parameter_free(cls, value):
-        return _check_activation(value)
 
 
 class Lstm(_Gated):
