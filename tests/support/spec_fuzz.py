@@ -21,6 +21,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from dnnc.tune.toml_values import toml_value
+
 from .paths import example_specs
 
 EXAMPLES: list[tuple[str, str, dict]] = [(p.name, p.read_text(), tomllib.loads(p.read_text())) for p in example_specs()]
@@ -192,25 +194,14 @@ def _key(key: Any) -> str:
 
 
 def _toml(value: Any) -> str:
-    if value is None:
-        raise NotToml
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007F")  # DEL is not allowed raw
+    """Lists and tables inline (keys always quoted); scalars as dnnc writes trial overrides (toml_value)."""
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{_key(k)} = {_toml(v)}" for k, v in value.items()) + "}"
-    raise NotToml
+    if isinstance(value, (bool, int, float, str)):
+        return toml_value(value)
+    raise NotToml  # null, and anything else TOML cannot hold
 
 
 # ---------------------------------------------------------------------------- cases
