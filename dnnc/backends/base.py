@@ -410,9 +410,14 @@ def probe_nodes(ir: ModelIR, nodes: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(name for name in candidates if name in wanted)
 
 
+#: Ops computing a linear map (plus bias) and then their ``activation`` attribute: their pre-activation is the
+#: linear map's output.
+LINEAR_THEN_ACTIVATION = frozenset({"dense", "conv1d", "conv2d"})
+
+
 def pre_activation_nodes(ir: ModelIR, nodes: Sequence[str]) -> tuple[str, ...]:
-    """Those of `nodes` with an activation function: dense and activation nodes."""
-    return tuple(name for name in nodes if ir.node(name).op in ("dense", "activation"))
+    """Those of `nodes` with an activation function: dense, convolution and activation nodes."""
+    return tuple(name for name in nodes if ir.node(name).op in (*LINEAR_THEN_ACTIVATION, "activation"))
 
 
 def run_probe(model: CompiledModel, inputs: Arrays, targets: Arrays, *, nodes: Sequence[str] | None = None,

@@ -161,3 +161,59 @@ def test_a_backend_without_probe_is_named():
     model = FakeModel(ir, initial_weights(ir, 0))
     with pytest.raises(BackendError, match=r"backend 'fake' does not implement the optional CompiledModel.probe"):
         run_probe(model, {"input": np.zeros((4, 2), np.float32)}, {"dense_1": np.zeros((4, 1), np.float32)})
+
+
+CONV_SPEC = """
+spec_version = 1
+name = "probe-conv"
+[data]
+dataset = "xor"
+[model]
+input_shape = [7, 6, 2]
+layers = [
+  { type = "conv2d", filters = 3, kernel_size = 3, activation = "tanh" },
+  { type = "conv2d", filters = 4, kernel_size = 2, strides = 2, padding = "same", activation = "leaky_relu" },
+  { type = "flatten" },
+  { type = "dense", units = 3, activation = "softmax" },
+]
+[training]
+loss = "sparse_categorical_crossentropy"
+optimizer = "sgd"
+"""
+
+
+def _conv2d_valid(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, stride: int = 1) -> np.ndarray:
+    """Channels-last cross-correlation, canonical kernel (kh, kw, in, out), in float64 (the test's own)."""
+    kh, kw = kernel.shape[:2]
+    n, h, w, _ = x.shape
+    oh, ow = (h - kh) // stride + 1, (w - kw) // stride + 1
+    out = np.zeros((n, oh, ow, kernel.shape[3]))
+    for i in range(oh):
+        for j in range(ow):
+            patch = x[:, i * stride:i * stride + kh, j * stride:j * stride + kw, :]
+            out[:, i, j, :] = np.einsum("nhwc,hwcf->nf", patch, kernel)
+    return out + bias
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_convolution_pre_activations_are_what_their_activation_receives(backend):
+    """Both kinds of Keras layer (a fused tanh, a separate LeakyReLU layer) and the torch Conv module: the
+    pre-activation is conv(x) + bias, recomputed here independently, and the activation of it is the output."""
+    ir = ir_from_toml(CONV_SPEC, name="probe-conv")
+    weights = initial_weights(ir, 0)
+    weights = {k: (w + 0.1 if k.endswith("/bias") else w) for k, w in weights.items()}  # non-zero biases
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(5, 7, 6, 2)).astype(np.float32)
+    targets = {ir.outputs[0].name: rng.integers(0, 3, 5)}
+    model = get_registry().available_backend(backend).build(ir, weights)
+    probe = run_probe(model, {"input": x}, targets, pre_activations=True)
+    assert list(probe.pre_activations) == ["conv2d", "conv2d_1", "dense"]
+    z = _conv2d_valid(x.astype(np.float64), weights["conv2d/kernel"], weights["conv2d/bias"])
+    np.testing.assert_allclose(probe.pre_activations["conv2d"], z, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(probe.activations["conv2d"], np.tanh(z), rtol=1e-5, atol=1e-6)
+    # 'same' with kernel 2, stride 2 over (5, 4): TensorFlow pads one row after (bottom), no column
+    a = np.pad(probe.activations["conv2d"].astype(np.float64), ((0, 0), (0, 1), (0, 0), (0, 0)))
+    z1 = _conv2d_valid(a, weights["conv2d_1/kernel"], weights["conv2d_1/bias"], stride=2)
+    assert probe.pre_activations["conv2d_1"].shape == (5, *ir.node("conv2d_1").shape)
+    np.testing.assert_allclose(probe.pre_activations["conv2d_1"], z1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(probe.activations["conv2d_1"], np.where(z1 > 0, z1, 0.01 * z1), rtol=1e-5, atol=1e-6)

@@ -7,11 +7,12 @@ executor ``run`` does), in inference mode; the loss is the model's own
 of every trainable variable and of every probed node's output.  The inputs are
 watched, so nodes that depend on no parameter have a gradient too.
 
-Pre-activations: a dense node whose activation has its own layer yields the
-Dense layer's output, which that layer then transforms; a dense node with a
-fused activation (``Dense(activation=…)``) is called as usual and its
-pre-activation is recomputed beside it with the two operations ``Dense.call``
-performs before the activation (``matmul(x, kernel)``, ``add(·, bias)``).
+Pre-activations: a dense or convolution node whose activation has its own
+layer yields the Dense/Conv layer's output, which that layer then transforms; a
+node with a fused activation (``Dense(activation=…)``, ``Conv2D(activation=…)``)
+is called as usual and its pre-activation is recomputed beside it with the
+operations its ``call`` performs before the activation (``matmul(x, kernel)``
+or ``convolution_op(x, kernel)``, then ``add(·, bias)``).
 """
 
 from __future__ import annotations
@@ -20,15 +21,22 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from ..base import Arrays, Probe, pre_activation_nodes, probe_nodes
+from ..base import LINEAR_THEN_ACTIVATION, Arrays, Probe, pre_activation_nodes, probe_nodes
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import KerasModel
 
 
-def _dense_pre_activation(keras, dense: Any, x: Any) -> Any:
-    z = keras.ops.matmul(x, dense.kernel)
-    return z if dense.bias is None else keras.ops.add(z, dense.bias)
+def _linear_pre_activation(keras, layer: Any, x: Any) -> Any:
+    """What a ``Dense``'s or ``Conv1D``/``Conv2D``'s fused activation receives: the operations its ``call`` performs
+    before the activation (matmul or ``convolution_op``, then the bias added; channels-last)."""
+    if isinstance(layer, keras.layers.Dense):
+        z = keras.ops.matmul(x, layer.kernel)
+        return z if layer.bias is None else keras.ops.add(z, layer.bias)
+    z = layer.convolution_op(x, layer.kernel)
+    if layer.bias is None:
+        return z
+    return keras.ops.add(z, keras.ops.reshape(layer.bias, (1,) * (layer.rank + 1) + (layer.filters,)))
 
 
 def _numpy(tensor: Any, like: Any) -> np.ndarray:
@@ -58,13 +66,13 @@ def probe(model: "KerasModel", inputs: Arrays, targets: Arrays, *, nodes: Sequen
                 continue
             layers = graph.nodes[node.name]
             xs = [values[i] for i in node.inputs]
-            if node.name in pre_nodes and node.op == "dense":
-                dense = layers.main
-                if len(layers.layers) == 2:  # Dense (linear), then the activation's own layer
-                    pre[node.name] = dense(xs[0])
+            if node.name in pre_nodes and node.op in LINEAR_THEN_ACTIVATION:
+                main = layers.main
+                if len(layers.layers) == 2:  # Dense / Conv (linear), then the activation's own layer
+                    pre[node.name] = main(xs[0])
                     values[node.name] = layers.layers[1](pre[node.name])
                     continue
-                pre[node.name] = _dense_pre_activation(keras, dense, xs[0])
+                pre[node.name] = _linear_pre_activation(keras, main, xs[0])
             elif node.name in pre_nodes:
                 pre[node.name] = xs[0]
             values[node.name] = layers.call(xs, False)

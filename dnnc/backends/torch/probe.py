@@ -5,9 +5,9 @@ does, keeping each value), in inference mode; the loss is the model's own
 (:meth:`TorchModel._loss`), and one ``torch.autograd.grad`` call gives ∂loss/∂
 of every trainable parameter and of every probed node's output.  The model's
 inputs require grad for the duration, so nodes that depend on no parameter
-(a flatten of the input) have a gradient too.  A dense node's pre-activation
-is its ``linear`` module's output, to which its ``act`` is then applied —
-exactly the two steps of :class:`.modules.Dense`.
+(a flatten of the input) have a gradient too.  A dense or convolution node's
+pre-activation is its ``linear`` output, to which its ``act`` is then applied —
+exactly the two steps of :class:`.modules.Dense` and :class:`.spatial.Conv`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .layout import from_torch
-from ..base import Arrays, Probe, pre_activation_nodes, probe_nodes
+from ..base import LINEAR_THEN_ACTIVATION, Arrays, Probe, pre_activation_nodes, probe_nodes
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import TorchModel
@@ -46,7 +46,7 @@ def probe(model: "TorchModel", inputs: Arrays, targets: Arrays, *, nodes: Sequen
                 continue
             module = model.graph.module_for(node.name)
             xs = [values[i] for i in node.inputs]
-            if node.name in pre_nodes and node.op == "dense":
+            if node.name in pre_nodes and node.op in LINEAR_THEN_ACTIVATION:
                 z = module.linear(xs[0])
                 pre[node.name] = z
                 values[node.name] = module.act(z)

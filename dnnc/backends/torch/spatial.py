@@ -57,12 +57,16 @@ class Conv(nn.Module):
         self.activation_ir = a.activation
         self.act = activation_fn(a.activation)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def linear(self, x: torch.Tensor) -> torch.Tensor:
+        """conv(x, weight) + bias, channels-last: what the activation receives (the probe's pre-activation)."""
         xt = x.movedim(-1, 1)
         if self.explicit_pad is not None:
             xt = F.pad(xt, self.explicit_pad)
         z = self.conv(xt, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
-        return self.act(z.movedim(1, -1))
+        return z.movedim(1, -1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.linear(x))
 
     def extra_repr(self) -> str:
         return (f"weight={tuple(self.weight.shape)}, stride={self.stride}, padding={self.explicit_pad or self.padding}, "
