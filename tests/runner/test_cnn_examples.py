@@ -2,8 +2,9 @@
 
 A smoke run: the spec's own model, data pipeline (divide_by, reshape to (28, 28, 1)) and optimizer on the
 first 1,024 training and 512 test rows of the real data, 1 epoch (8 Adam steps of 128).  Measured with
-seed 0 after those 8 steps: test accuracy 0.49–0.55 and test loss 2.09–2.11 (both backends, both data sets);
-chance is 0.1 and the initial loss about ln 10 = 2.30.
+seed 0 after those 8 steps: test accuracy 0.49–0.55 and test loss 2.09–2.11 for mnist_cnn (both backends), and
+0.53–0.56 and 1.85–1.87 for fashion_cnn (with its dense-128 layer); chance is 0.1 and the initial loss about
+ln 10 = 2.30.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from support.paths import EXAMPLES
 @pytest.mark.parametrize("example", ["mnist_cnn.toml", "fashion_cnn.toml"])
 def test_cnn_example_learns_in_a_few_steps(example, backend, data_dir):
     ir = compile_spec(EXAMPLES / example)
-    assert [n.op for n in ir.nodes] == ["input", "conv2d", "max_pool2d", "conv2d", "max_pool2d", "flatten",
-                                        "dropout", "dense"]
+    head = ["dense", "dropout", "dense"] if example == "fashion_cnn.toml" else ["dropout", "dense"]
+    assert [n.op for n in ir.nodes] == ["input", "conv2d", "max_pool2d", "conv2d", "max_pool2d", "flatten", *head]
     ds = load_datasets(ir, base_dir=None, data_dir=data_dir, download=False)
     assert ds.train.inputs["input"].shape[1:] == (28, 28, 1)
     small = Datasets(train=ds.train.take(slice(0, 1024)), validation=None, test=ds.test.take(slice(0, 512)))
