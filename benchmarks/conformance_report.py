@@ -47,7 +47,7 @@ PARITY_SPEC = EXAMPLES / "mnist_bn_dropout.toml"
 PARITY_EPOCHS = (1, 2, 5)
 TRAINING_PROCEDURE = "sequential seeds + float32 drift"
 """Part of every training run's settings: results of an older procedure are rerun, not reused."""
-EXIT_WORDS = {0: "PASS", 1: "FAIL", 3: "INCONCLUSIVE"}
+EXIT_WORDS = {0: "PASS", 1: "FAIL or NOT JUDGED", 3: "INCONCLUSIVE"}
 MUTANT_SETTINGS = {"base": "torch", "levels": ["training"], "seeds": [0, 1], "max_seeds": 2, "drift_epochs": 1,
                    "procedure": TRAINING_PROCEDURE}
 """How every mutant of tests/support/mutants.py is run through the training level alone."""
@@ -384,6 +384,7 @@ def load_report(work: Path, item: dict[str, Any]) -> dict[str, Any] | None:
         rep["failures"] = [m for m in rep.get("failures", []) if DATA_MISSING not in m]
         return rep
     rep["verdict"] = ("FAIL" if any(v in ("FAIL", "SKIP") for v in verdicts) else
+                      "NOT JUDGED" if "NOT JUDGED" in verdicts else
                       "INCONCLUSIVE" if "INCONCLUSIVE" in verdicts else "PASS")
     return rep
 
@@ -454,7 +455,8 @@ def render(args, items: list[dict[str, Any]]) -> str:
         "```",
         "",
         "The first backend is the reference. Exit status: 0 PASS (every requested level passes); 1 FAIL (a "
-        "difference was found); 3 INCONCLUSIVE (the training level reached its seed cap without deciding, and "
+        "difference was found) or NOT JUDGED (a level could not run: its data set missing, the reference unable "
+        "to train; nothing was compared); 3 INCONCLUSIVE (the training level reached its seed cap without deciding, and "
         "nothing failed); 2 a usage or spec error.",
         "",
         "- **structure** — every backend keeps the compiled IR (JSON equal), gives the loaded weights back bit "

@@ -164,7 +164,8 @@ def conform(
     """Check that backends build the same model (structure), compute the same numbers from the same
     weights (numeric) and reach the same test accuracy (training).
 
-    Exit status: 0 PASS; 1 FAIL (a difference was found); 3 INCONCLUSIVE (the training level reached
+    Exit status: 0 PASS; 1 FAIL (a difference was found) or NOT JUDGED (a level could not run, e.g. its
+    data set is missing); 3 INCONCLUSIVE (the training level reached
     --max-seeds seeds without deciding; the report says how many seeds would); 2 a usage or spec error."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 

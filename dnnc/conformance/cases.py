@@ -12,7 +12,7 @@ reference's finite-difference tests::
 
     for case in CASES:
         for level in case_levels(case, my_backend):
-            assert level.verdict != "FAIL", [c.message for c in level.failures]
+            assert level.verdict in ("PASS", "SKIP"), [c.message for c in level.failures]
 """
 
 from __future__ import annotations

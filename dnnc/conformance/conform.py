@@ -29,7 +29,7 @@ Python API::
     from dnnc.conformance.options import ConformOptions
     report = run_conform(compile_spec("examples/xor.toml"), ["keras", "torch"],
                          ConformOptions(levels=("structure", "numeric")), spec_path="examples/xor.toml")
-    report.verdict                # "PASS" / "FAIL" / "INCONCLUSIVE"
+    report.verdict                # "PASS" / "FAIL" / "NOT JUDGED" / "INCONCLUSIVE"
     report.exit_code              # 0 / 1 / 3
     report.to_dict()              # the JSON report
 """

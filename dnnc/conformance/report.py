@@ -2,7 +2,8 @@
 
 The JSON report (:func:`write_json`) is :meth:`ConformReport.to_dict`:
 
-* ``verdict`` — ``"PASS"``, ``"FAIL"`` or ``"INCONCLUSIVE"``, and ``exit_code`` (0, 1, 3);
+* ``verdict`` — ``"PASS"``, ``"FAIL"``, ``"NOT JUDGED"`` (a level could not run: its ``error`` says why) or
+  ``"INCONCLUSIVE"``, and ``exit_code`` (0, 1, 1, 3);
 * ``levels.<level>`` — ``verdict``, ``counts``, ``checks`` (each with ``message``)
   and, for the training level, ``tolerance_pp``, ``confidence``, ``first_seeds``,
   ``max_seeds``, ``seeds`` (every seed trained), ``design`` (the α spent per look),
@@ -30,9 +31,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .results import FAIL, INCONCLUSIVE, PASS, SKIP, Check, ConformReport, LevelResult, fmt_value
+from .results import FAIL, INCONCLUSIVE, NOT_JUDGED, PASS, SKIP, Check, ConformReport, LevelResult, fmt_value
 
-_STYLE = {PASS: "green", FAIL: "red", SKIP: "yellow", INCONCLUSIVE: "yellow"}
+_STYLE = {PASS: "green", FAIL: "red", SKIP: "yellow", INCONCLUSIVE: "yellow", NOT_JUDGED: "red"}
 
 
 def _status(status: str) -> str:
@@ -168,8 +169,8 @@ def print_report(report: ConformReport, console: Console) -> None:
         if level.checks and name != "training":
             console.print(check_table(level))
         if level.error is not None:
-            console.print(f"[red]{name} level failed:[/red] {level.error}")
-    for message in report.failure_messages():
+            console.print(f"[red]{name} level not judged:[/red] {_escape(level.error)}", soft_wrap=True)
+    for message in report.failure_messages(not_judged=False):
         console.print("[red]✗[/red] " + _escape(message), soft_wrap=True)
     for message in report.inconclusive_messages():
         console.print("[yellow]?[/yellow] " + _escape(message), soft_wrap=True)

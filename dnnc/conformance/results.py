@@ -16,10 +16,14 @@ from typing import Any, Iterable
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 INCONCLUSIVE = "INCONCLUSIVE"
+NOT_JUDGED = "NOT JUDGED"
+"""A level that could not run (its data set missing, the reference backend unable to train): nothing was compared,
+so nothing passed or failed."""
 LEVELS = ("structure", "numeric", "training")
 
-EXIT_CODES = {PASS: 0, FAIL: 1, INCONCLUSIVE: 3}
-"""Exit status of `dnnc conform` per report verdict (2 is a usage or spec error, as for every command)."""
+EXIT_CODES = {PASS: 0, FAIL: 1, NOT_JUDGED: 1, INCONCLUSIVE: 3}
+"""Exit status of `dnnc conform` per report verdict (2 is a usage or spec error, as for every command; 1 is also
+that of an environment or data error, which is what leaves a level not judged)."""
 
 
 def fmt_value(value: Any) -> str:
@@ -123,7 +127,7 @@ class LevelResult:
     @property
     def verdict(self) -> str:
         if self.error is not None:
-            return FAIL
+            return NOT_JUDGED
         return verdict_of(c.status for c in self.checks)
 
     @property
@@ -161,22 +165,29 @@ class ConformReport:
 
     @property
     def verdict(self) -> str:
-        """FAIL when a level failed or was skipped (or nothing ran); INCONCLUSIVE when a level is and none failed;
-        PASS when every level passed."""
+        """FAIL when a level failed or was skipped (or nothing ran); NOT JUDGED when a level could not run and none
+        failed; INCONCLUSIVE when a level is undecided and none failed; PASS when every level passed."""
         verdicts = [r.verdict for r in self.levels.values()]
         if not verdicts or any(v in (FAIL, SKIP) for v in verdicts):
             return FAIL
+        if NOT_JUDGED in verdicts:
+            return NOT_JUDGED
         return INCONCLUSIVE if INCONCLUSIVE in verdicts else PASS
 
     @property
     def exit_code(self) -> int:
-        """0 PASS, 1 FAIL, 3 INCONCLUSIVE (:data:`EXIT_CODES`)."""
+        """0 PASS, 1 FAIL or NOT JUDGED, 3 INCONCLUSIVE (:data:`EXIT_CODES`)."""
         return EXIT_CODES[self.verdict]
 
-    def failure_messages(self) -> list[str]:
+    def not_judged_messages(self) -> list[str]:
+        """Why each level that could not run did not (``[numeric] the data could not be loaded: …``)."""
+        return [f"[{level.level}] {level.error}" for level in self.levels.values() if level.error is not None]
+
+    def failure_messages(self, *, not_judged: bool = True) -> list[str]:
+        """Every failed check, every level compared nothing; with `not_judged`, first why a level could not run."""
         out = []
         for level in self.levels.values():
-            if level.error is not None:
+            if level.error is not None and not_judged:
                 out.append(f"[{level.level}] {level.error}")
             out.extend(c.message for c in level.failures)
             if level.verdict == SKIP:

@@ -281,14 +281,20 @@ def test_usage_errors_exit_2(tmp_path):
 
 
 @needs_both
-def test_missing_data_fails_the_numeric_level_with_the_data_error(tmp_path):
+def test_missing_data_leaves_the_level_not_judged_with_the_data_error(tmp_path):
+    """Missing data is an environment error (exit 1), not a difference between backends: the level that needs
+    the data is NOT JUDGED, and so is the whole comparison, though the structure level passed."""
     spec = tmp_path / "m.toml"
     spec.write_text(SIGMOID.read_text().replace('dataset = "mnist"', 'dataset = { type = "npz", path = "nope.npz" }'))
     out = tmp_path / "r.json"
-    result = run_cli(spec, "--level", "numeric", "--report", out)
+    result = run_cli(spec, "--level", "structure,numeric", "--report", out)
     assert result.exit_code == 1
-    level = json.loads(out.read_text())["levels"]["numeric"]
-    assert level["verdict"] == "FAIL" and "nope.npz" in level["error"]
+    doc = json.loads(out.read_text())
+    level = doc["levels"]["numeric"]
+    assert level["verdict"] == "NOT JUDGED" and "nope.npz" in level["error"]
+    assert doc["levels"]["structure"]["verdict"] == "PASS" and doc["verdict"] == "NOT JUDGED"
+    assert "numeric level not judged" in result.output and ": NOT JUDGED" in result.output
+    assert "FAIL" not in result.output
 
 
 def test_unsupported_ops_fail_in_the_cli_and_skip_in_the_kit():
