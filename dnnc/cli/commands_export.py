@@ -17,16 +17,16 @@ FORMATS = ("onnx",)
 def _verification_rows(ir, manifest, data_dir: Optional[Path]):
     """(rows, what they are): the test rows of a run (else its validation rows); random rows for a model
     file that belongs to no run."""
-    from ..export import random_rows
+    from ..export.onnx_export import random_rows, random_rows_description
     from ..runner.api import run_datasets
 
     if not manifest or ir.data is None:
-        return random_rows(ir), "64 random standard-normal rows (the model file belongs to no run, so it has no data)"
+        return random_rows(ir), f"{random_rows_description(ir)} (the model file belongs to no run, so it has no data)"
     datasets = run_datasets(ir, manifest, data_dir)
     for split, name in ((datasets.test, "test"), (datasets.validation, "validation")):
         if split is not None and split.n:
             return dict(split.inputs), f"{split.n:,} {name} rows"
-    return random_rows(ir), "64 random standard-normal rows (the run's data has no test or validation rows)"
+    return random_rows(ir), f"{random_rows_description(ir)} (the run's data has no test or validation rows)"
 
 
 def export(

@@ -41,6 +41,19 @@ def require_packages(backend: str) -> None:
                           f"{', '.join(missing)} (pip install 'dnnc[onnx]')")
 
 
+def random_rows_description(ir: ModelIR, n: int = 64) -> str:
+    """What :func:`random_rows` gives, in words: ``64 random standard-normal rows`` or, with token inputs,
+    ``64 random rows (standard-normal features, uniform token ids)``."""
+    from ..compiler.embedding_ops import token_inputs
+
+    tokens = token_inputs(ir)
+    if not tokens:
+        return f"{n} random standard-normal rows"
+    if len(tokens) == len(ir.inputs):
+        return f"{n} random rows of uniform token ids"
+    return f"{n} random rows (standard-normal features, uniform token ids)"
+
+
 def random_rows(ir: ModelIR, n: int = 64, seed: int = 0) -> dict[str, np.ndarray]:
     """Rows for each input when there are no data rows to check the file on: standard-normal float32 rows,
     and for a token (int64) input uniform int64 ids below the input_dim of the embeddings reading it."""

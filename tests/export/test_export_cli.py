@@ -139,3 +139,16 @@ def test_help_lists_export_and_eject():
     assert "export" in result.output and "eject" in result.output
     for command in ("export", "eject"):
         assert runner.invoke(app, [command, "--help"]).exit_code == 0
+
+
+def test_random_rows_are_described_as_what_they_are():
+    """A token input gets uniform ids, not standard-normal values, and the message says so."""
+    from dnnc.compiler.compile import compile_spec
+    from dnnc.export.onnx_export import random_rows, random_rows_description
+    from support.paths import EXAMPLES
+
+    imdb = compile_spec(EXAMPLES / "imdb_bidirectional_lstm.toml")
+    rows = random_rows(imdb)
+    assert all(r.dtype.kind == "i" for r in rows.values())
+    assert random_rows_description(imdb) == "64 random rows of uniform token ids"
+    assert random_rows_description(compile_spec(EXAMPLES / "mnist_cnn.toml")) == "64 random standard-normal rows"
