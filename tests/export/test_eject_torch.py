@@ -16,25 +16,33 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from dnnc.backends.torch.layout import from_torch  # noqa: E402
-from dnnc.compiler.ops import dropout_nodes  # noqa: E402
+from dnnc.compiler.dropout_sites import dropout_sites  # noqa: E402
 from dnnc.eject.context import EjectContext  # noqa: E402
-from dnnc.eject.torch_emitters import EMITTERS  # noqa: E402
+from dnnc.eject.torch_emitters import EMITTERS, canonical_array  # noqa: E402
 from dnnc.runner.api import get_backend  # noqa: E402
-from support.ejected import TORCH_EJECT_NAMES, batch, dropout_masks, ejected_with_weights  # noqa: E402
+from support.ejected import EXAMPLE_NAMES, batch, dropout_masks, ejected_with_weights  # noqa: E402
 
 OUT_TOL = 1e-6
 
 
-def _bindings(ir):
-    """canonical key → (attribute path on the ejected Model, stored in torch's kernel layout), from the emitters
-    themselves."""
+def _emitted(ir):
     ctx = EjectContext(ir, "torch")
+    return {node.name: EMITTERS[node.op](node, ctx) for node in ir.nodes}
+
+
+def _bindings(ir):
+    """canonical key → the TorchWeights of the torch tensors holding it (one, or a fused GRU's two bias rows), from
+    the emitters themselves."""
     out = {}
-    for node in ir.nodes:
-        for w in EMITTERS[node.op](node, ctx).weights:
-            out[f"{node.name}/{w.param}"] = (w.attribute, w.transposed)
+    for name, emitted in _emitted(ir).items():
+        for w in emitted.weights:
+            out.setdefault(f"{name}/{w.param}", []).append(w)
     return out
+
+
+def _canonical(model, weights, grad=False):
+    """A parameter's canonical value (or gradient) from the ejected model's tensors."""
+    return canonical_array(weights, lambda a: (_tensor(model, a).grad if grad else _tensor(model, a).detach()).numpy())
 
 
 def _tensor(model, path):
@@ -55,7 +63,7 @@ def workdir(tmp_path_factory):
     return tmp_path_factory.mktemp("eject_torch")
 
 
-@pytest.mark.parametrize("name", TORCH_EJECT_NAMES)
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
 def test_ejected_torch_module_is_dnnc_model(name, workdir):
     ir, weights, mod = ejected_with_weights(name, "torch", workdir)
     ref = get_backend("torch", ir).build(ir, weights)
@@ -85,6 +93,13 @@ def test_ejected_torch_module_is_dnnc_model(name, workdir):
             mask = mask.permute(0, 3, 1, 2) if node.op == "spatial_dropout2d" else mask
             hooks.append(getattr(model, node.name).register_forward_hook(
                 lambda m, inp, out, mask=mask, rate=rate: inp[0] * mask / (1.0 - rate)))
+    sites = dropout_sites(ir)
+    recurrent_masks = {key: path for e in _emitted(ir).values() for key, path in e.masks.items()}
+    assert set(recurrent_masks) == set(sites) - {n.name for n in ir.nodes}
+    for key, path in recurrent_masks.items():  # a recurrent layer's SequenceDropout returns keep / (1 - rate)
+        mask, rate = torch.from_numpy(masks[key]), sites[key][1]
+        hooks.append(_tensor(model, path).register_forward_hook(
+            lambda m, inp, out, mask=mask, rate=rate: mask / (1.0 - rate)))
     model.train()
     targets = {k: torch.from_numpy(v) for k, v in y.items()}
     losses = mod.compute_loss(model, model(*tensors), targets)
@@ -96,17 +111,16 @@ def test_ejected_torch_module_is_dnnc_model(name, workdir):
         assert losses[key].item() == pytest.approx(value, rel=1e-6, abs=1e-7), key
     bindings = _bindings(ir)
     for key, grad in want_grads.items():
-        attribute, transposed = bindings[key]
-        g = _tensor(model, attribute).grad.numpy()
-        np.testing.assert_allclose(from_torch(g) if transposed else g, grad, rtol=1e-5, atol=1e-6, err_msg=key)
-    for key, (attribute, _) in bindings.items():  # frozen parameters and moving statistics get no gradient
+        np.testing.assert_allclose(_canonical(model, bindings[key], grad=True), grad, rtol=1e-5, atol=1e-6,
+                                   err_msg=key)
+    for key, ws in bindings.items():  # frozen parameters and moving statistics get no gradient
         if key not in want_grads:
-            assert _tensor(model, attribute).grad is None, key
+            assert all(_tensor(model, w.attribute).grad is None for w in ws), key
     # the batch-norm moving statistics after that training-mode pass
     after = ref.get_weights()
-    for key, (attribute, transposed) in bindings.items():
+    for key, ws in bindings.items():
         if key.endswith(("moving_mean", "moving_variance")):
-            np.testing.assert_allclose(_tensor(model, attribute).detach().numpy(), after[key], atol=1e-7, err_msg=key)
+            np.testing.assert_allclose(_canonical(model, ws), after[key], atol=1e-7, err_msg=key)
 
 
 def _small_data(ir, n):
@@ -114,7 +128,7 @@ def _small_data(ir, n):
     return {"train": {"inputs": x, "targets": y, "sample_weight": None}, "validation": None, "test": None}
 
 
-@pytest.mark.parametrize("name", TORCH_EJECT_NAMES)
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
 def test_ejected_torch_training_loop_runs(name, workdir, tmp_path, monkeypatch):
     """Its own loop (optimizer, learning rate, metrics, callbacks) runs; without dropout it is dnnc's trainer."""
     from dnnc.runner.datasets.containers import Datasets, Split
@@ -129,7 +143,7 @@ def test_ejected_torch_training_loop_runs(name, workdir, tmp_path, monkeypatch):
     model = mod.build_model()
     history = mod.train(model, data, epochs=1, max_steps=3)
     assert len(history) == 1 and np.isfinite(history[0]["loss"])
-    if dropout_nodes(ir):
+    if dropout_sites(ir):  # dropout layers or recurrent dropout: its own masks, not dnnc's
         return
     ref = get_backend("torch", ir).build(ir, weights)
     split = Split(inputs=data["train"]["inputs"], targets=data["train"]["targets"])
@@ -144,7 +158,4 @@ def test_ejected_torch_training_loop_runs(name, workdir, tmp_path, monkeypatch):
         steps += 1
     bindings = _bindings(ir)
     for key, value in ref.get_weights().items():
-        attribute, transposed = bindings[key]
-        got = _tensor(model, attribute).detach().numpy()
-        np.testing.assert_allclose(from_torch(got) if transposed else got, value, rtol=1e-5, atol=1e-6,
-                                   err_msg=key)
+        np.testing.assert_allclose(_canonical(model, bindings[key]), value, rtol=1e-5, atol=1e-6, err_msg=key)
