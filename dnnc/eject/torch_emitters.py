@@ -13,7 +13,12 @@ hyperparameter is written out.  The spatial ops see channels-last tensors, as th
 IR describes them, and permute to torch's channels-first layout around each torch
 kernel; TensorFlow's ``same`` padding is written as numbers
 (:func:`~dnnc.compiler.ops_spatial.padding_amounts`), symmetric padding given
-to the kernel, asymmetric padding as an explicit ``F.pad``.
+to the kernel, asymmetric padding as an explicit ``F.pad``.  The recurrent ops follow
+:mod:`dnnc.backends.torch.recurrent`: torch's fused ``nn.RNN``/``nn.LSTM``/``nn.GRU``
+where they compute Keras's cell exactly (:func:`recurrent_is_fused`; the canonical
+weights converted in ``load_canonical_weights``: transposed, a GRU's gate blocks
+reordered, its two bias rows split), else an explicit cell loop on the canonical
+parameters (``KerasLSTM``… in :mod:`.torch_support`).
 
 To add an op: write ``emit_<op>(node, ctx) -> TorchNode`` and register it in
 :data:`EMITTERS` (docs/export.md).
@@ -610,7 +615,7 @@ def _layer_forward(layer: _Layer, x: str, value: str) -> list[str]:
             lines.append(f"z = {z}")
         lines += [f"# dropout {a.dropout} in training: one keep mask per sequence, the same at every step",
                   "if self.training:",
-                  f"{INDENT * 3}z = z * self.{layer.dropout}(z.shape[0])"]
+                  f"{INDENT * 3}z = z * self.{layer.dropout}(z)"]
         z = "z"
     target = value if a.return_sequences else "states"
     note = "every step's state" + (" in processing order" if a.go_backwards else "")
@@ -674,7 +679,7 @@ def emit_embedding(node: NodeIR, ctx: EjectContext) -> TorchNode:
     init = ["# weight: the (input_dim, output_dim) table, dnnc's canonical layout; id 0 is a token like the others",
             *call(f"self.{name} = nn.Embedding", args, 2),
             *init_lines(f"self.{name}.weight", param, ctx)]
-    return TorchNode(init=init, forward=[f"{name} = self.{name}({ctx.input_var(node)})  # int64 token ids"],
+    return TorchNode(init=init, forward=_noted(f"{name} = self.{name}({ctx.input_var(node)})", "int64 token ids"),
                      weights=[TorchWeight(param.name, f"{name}.weight")])
 
 

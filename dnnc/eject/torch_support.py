@@ -488,19 +488,21 @@ def gru_gates_to_torch(a):
 SNIPPETS["SequenceDropout"] = '''
 class SequenceDropout(nn.Module):
     """The dropout of a recurrent layer, Keras's rule: one keep mask per sequence, the
-    same at every step. forward(batch_size) returns the scaled keep values
-    keep / (1 - rate), of shape (batch_size, gates, size): one mask per gate, or
-    gates = 1, one mask shared by every gate. The layers call it in training mode only;
-    the draws are torch's (the global generator seeded by build_model), not dnnc's.
+    same at every step. forward(x) returns the scaled keep values keep / (1 - rate) for
+    the sequences x (batch, steps, features), of shape (batch, gates, size): one mask
+    per gate, or gates = 1, one mask shared by every gate. The layers call it in
+    training mode only; the draws are torch's (the global generator seeded by
+    build_model), not dnnc's.
     """
 
     def __init__(self, rate, gates, size):
         super().__init__()
         self.rate, self.gates, self.size = rate, gates, size
 
-    def forward(self, batch_size):
-        keep = torch.rand(batch_size, self.gates, self.size) >= self.rate
-        return keep.float() / (1.0 - self.rate)
+    def forward(self, x):
+        shape = (x.shape[0], self.gates, self.size)
+        keep = torch.rand(shape, device=x.device) >= self.rate
+        return keep.to(x.dtype) / (1.0 - self.rate)
 '''
 
 SNIPPETS["KerasRecurrent"] = '''
@@ -540,9 +542,9 @@ class KerasRecurrent(nn.Module):
     def forward(self, x):
         mx = mh = None
         if self.training and self.input_mask is not None:
-            mx = self.input_mask(x.shape[0])
+            mx = self.input_mask(x)
         if self.training and self.state_mask is not None:
-            mh = self.state_mask(x.shape[0])
+            mh = self.state_mask(x)
         return self.steps(x, mx, mh)
 
     def gate_inputs(self, x, mx):

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from dnnc.compiler.compile import compile_spec
+from dnnc.compiler.dropout_sites import dropout_sites
 from dnnc.compiler.embedding_ops import token_inputs
 from dnnc.compiler.initial_weights import initial_weights
 from dnnc.compiler.ir import ModelIR
 from dnnc.compiler.recurrent_ops import GATES
-from dnnc.compiler.dropout_sites import dropout_sites
 from dnnc.eject import eject_source
 from support.paths import ROOT, example_specs
 
