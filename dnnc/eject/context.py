@@ -37,7 +37,7 @@ class EjectContext:
     _names: dict[str, str] = field(default_factory=dict)
     _taken: set[str] = field(default_factory=lambda: {
         "model", "x", "y", "self", "np", "torch", "nn", "F", "keras", "layers", "math", "inputs", "outputs",
-        "targets", "weights", "loss", "losses", "z", "logits"})
+        "targets", "weights", "loss", "losses", "z", "logits", "h0", "states", "yf", "yb", "tensors", "dtypes"})
 
     def var(self, node: str) -> str:
         """The Python name of a node's value (and, in torch, of its module attribute)."""

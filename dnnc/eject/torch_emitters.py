@@ -13,7 +13,12 @@ hyperparameter is written out.  The spatial ops see channels-last tensors, as th
 IR describes them, and permute to torch's channels-first layout around each torch
 kernel; TensorFlow's ``same`` padding is written as numbers
 (:func:`~dnnc.compiler.ops_spatial.padding_amounts`), symmetric padding given
-to the kernel, asymmetric padding as an explicit ``F.pad``.
+to the kernel, asymmetric padding as an explicit ``F.pad``.  The recurrent ops follow
+:mod:`dnnc.backends.torch.recurrent`: torch's fused ``nn.RNN``/``nn.LSTM``/``nn.GRU``
+where they compute Keras's cell exactly (:func:`recurrent_is_fused`; the canonical
+weights converted in ``load_canonical_weights``: transposed, a GRU's gate blocks
+reordered, its two bias rows split), else an explicit cell loop on the canonical
+parameters (``KerasLSTM``… in :mod:`.torch_support`).
 
 To add an op: write ``emit_<op>(node, ctx) -> TorchNode`` and register it in
 :data:`EMITTERS` (docs/export.md).
@@ -21,6 +26,7 @@ To add an op: write ``emit_<op>(node, ctx) -> TorchNode`` and register it in
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -43,6 +49,11 @@ class TorchWeight:
     param: str
     attribute: str
     transposed: bool = False
+    #: a GRU array held by a fused nn.GRU: its gate blocks reordered Keras z, r, h → torch r, z, n (last axis,
+    #: before transposing)
+    gru_gates: bool = False
+    #: the tensor holds this row of the canonical array only (a reset-after GRU's bias: 0 input, 1 recurrent)
+    row: int | None = None
 
 
 @dataclass
@@ -50,6 +61,45 @@ class TorchNode:
     init: list[str] = field(default_factory=list)
     forward: list[str] = field(default_factory=list)
     weights: list[TorchWeight] = field(default_factory=list)
+    #: dropout mask key (:func:`dnnc.compiler.dropout_sites.dropout_sites`, e.g. ``lstm/recurrent_dropout``) → the
+    #: ``SequenceDropout`` module drawing it (``model.<attribute>``), for the tests that put dnnc's masks in
+    masks: dict[str, str] = field(default_factory=dict)
+
+
+def gru_gates_to_torch(a: Any) -> Any:
+    """NumPy: Keras's GRU gate blocks z, r, h on the last axis in torch's order r, z, n (the ejected snippet)."""
+    import numpy as np
+
+    z, r, h = np.split(a, 3, axis=-1)
+    return np.concatenate([r, z, h], axis=-1)
+
+
+def gru_gates_to_keras(a: Any) -> Any:
+    """The inverse of :func:`gru_gates_to_torch`: torch's r, z, n blocks in Keras's order z, r, h."""
+    import numpy as np
+
+    r, z, h = np.split(a, 3, axis=-1)
+    return np.concatenate([z, r, h], axis=-1)
+
+
+def canonical_array(weights: list[TorchWeight], value: Callable[[str], Any]) -> Any:
+    """The canonical array of one parameter from the torch tensors holding it (`value`: attribute → NumPy array,
+    e.g. the tensors' values or their gradients, which convert the same way: every conversion is a reordering)."""
+    import numpy as np
+
+    parts = []
+    for w in weights:
+        a = value(w.attribute)
+        if w.transposed:
+            from ..backends.torch.layout import from_torch
+
+            a = from_torch(a)
+        if w.gru_gates:
+            a = gru_gates_to_keras(a)
+        parts.append((w.row, a))
+    if parts[0][0] is None:
+        return parts[0][1]
+    return np.stack([a for _, a in sorted(parts, key=lambda p: p[0])])
 
 
 # -- values ------------------------------------------------------------------------------------
@@ -94,6 +144,10 @@ def init_lines(target: str, param: ParamIR, ctx: EjectContext) -> list[str]:
     if kind == "truncated_normal":
         m, s = float(init.mean), float(init.stddev)
         return call("nn.init.trunc_normal_", [target, *kw(mean=m, std=s, a=m - 2 * s, b=m + 2 * s)], 2)
+    if kind == "orthogonal":
+        # torch's algorithm is Keras's (QR of a normal draw, signs of R's diagonal) on the transposed layout: the
+        # same distribution
+        return call("nn.init.orthogonal_", [target, *kw(gain=float(init.gain))], 2)
     if kind == "variance_scaling":
         scale, mode, dist = float(init.scale), init.mode, init.distribution
         note = []
@@ -390,6 +444,245 @@ def emit_layer_norm(node: NodeIR, ctx: EjectContext) -> TorchNode:
     return TorchNode(init=init, forward=[f"{name} = {value}"], weights=weights)
 
 
+# -- recurrent ops and embeddings ------------------------------------------------------------------
+
+#: op → (torch's fused module, the explicit cell-loop class of torch_support)
+RECURRENT = {"simple_rnn": ("nn.RNN", "KerasSimpleRNN"), "lstm": ("nn.LSTM", "KerasLSTM"),
+             "gru": ("nn.GRU", "KerasGRU")}
+
+
+def recurrent_is_fused(op: str, a: Any, ctx: EjectContext) -> bool:
+    """Whether torch's fused nn.RNN/nn.LSTM/nn.GRU computes the op exactly (the dnnc torch backend's rule,
+    :mod:`dnnc.backends.torch.recurrent`): a simple RNN with tanh or relu; tanh and sigmoid for LSTM and GRU;
+    reset_after for GRU.  Also no recurrent dropout (torch's kernels take no state masks; the input dropout,
+    one mask per sequence, is applied to the sequence first), and not a GRU bias under the optimizer's
+    per-tensor ``clipnorm`` (the fused GRU holds the canonical bias as two tensors, whose norms are not the
+    bias's)."""
+    if a.recurrent_dropout > 0:
+        return False
+    if op == "simple_rnn":
+        return a.activation.type in ("tanh", "relu")
+    exact = a.activation.type == "tanh" and a.recurrent_activation.type == "sigmoid"
+    if op == "gru":
+        clipnorm = ctx.ir.training is not None and ctx.ir.training.optimizer.get("clipnorm") is not None
+        exact = exact and a.reset_after and not (a.use_bias and clipnorm)
+    return exact
+
+
+def _callable(act: Any, ctx: EjectContext) -> str:
+    """An activation as a callable argument: ``torch.tanh``, or a lambda when it has arguments."""
+    expr = activation_expr(act, "x", ctx)
+    match = re.fullmatch(r"([\w.]+)\(x\)", expr)
+    return match.group(1) if match else f"lambda x: {expr}"
+
+
+def _bias_init(target: str, param: ParamIR, a: Any, op: str, ctx: EjectContext) -> list[str]:
+    """An LSTM bias with unit_forget_bias as Keras builds it: the i slice drawn, the f slice ones, the c, o slices
+    drawn (each draw with the fans of its own shape); any other bias in one draw."""
+    if op != "lstm" or not a.unit_forget_bias:
+        return init_lines(target, param, ctx)
+    u = a.units
+    return ["# unit_forget_bias: gate blocks i (drawn), f (ones), c and o (drawn)",
+            *init_lines(f"{target}[0:{u}]", param.model_copy(update={"shape": (u,)}), ctx),
+            f"nn.init.ones_({target}[{u}:{2 * u}])",
+            *init_lines(f"{target}[{2 * u}:{4 * u}]", param.model_copy(update={"shape": (2 * u,)}), ctx)]
+
+
+@dataclass
+class _Layer:
+    """One direction of a recurrent node: the module ``self.<module>`` and how forward() calls it."""
+
+    op: str
+    attrs: Any
+    module: str
+    fused: bool
+    dropout: str | None = None  # the SequenceDropout module of a fused layer's input dropout
+
+
+def _recurrent_layer(op: str, a: Any, features: int, params: dict[str, ParamIR], prefix: str, mask_prefix: str,
+                     module: str, ctx: EjectContext, out: TorchNode) -> _Layer:
+    """Add one recurrent layer's __init__ lines, weights and masks to `out` (`params`: its canonical parameters
+    without the direction prefix; `prefix`: that prefix of their names)."""
+    u = a.units
+    fused = recurrent_is_fused(op, a, ctx)
+    fused_cls, loop_cls = RECURRENT[op]
+    bias = params.get("bias")
+    layer = _Layer(op, a, module, fused)
+    if not fused:
+        ctx.need(loop_cls)
+        args = [*kw(features=int(features), units=int(u)), f"activation={_callable(a.activation, ctx)}"]
+        if op != "simple_rnn":
+            args.append(f"recurrent_activation={_callable(a.recurrent_activation, ctx)}")
+        args += kw(use_bias=bool(a.use_bias))
+        if op == "gru":
+            args += kw(reset_after=bool(a.reset_after))
+        args += kw(dropout=float(a.dropout), recurrent_dropout=float(a.recurrent_dropout))
+        why = _loop_reason(op, a, ctx)
+        out.init += [f"# the explicit cell loop ({why}); canonical parameters as they are"]
+        out.init += call(f"self.{module} = {loop_cls}", args, 2)
+        out.init += init_lines(f"self.{module}.kernel", params["kernel"], ctx)
+        out.init += init_lines(f"self.{module}.recurrent_kernel", params["recurrent_kernel"], ctx)
+        if bias is not None:
+            out.init += _bias_init(f"self.{module}.bias", bias, a, op, ctx)
+        out.weights += [TorchWeight(prefix + p, f"{module}.{p}") for p in params]
+        if a.dropout > 0:
+            out.masks[f"{mask_prefix}dropout"] = f"{module}.input_mask"
+        if a.recurrent_dropout > 0:
+            out.masks[f"{mask_prefix}recurrent_dropout"] = f"{module}.state_mask"
+        return layer
+    gru = op == "gru"
+    args = kw(input_size=int(features), hidden_size=int(u), num_layers=1)
+    if op == "simple_rnn":
+        args += kw(nonlinearity=a.activation.type)
+    args += kw(bias=bool(a.use_bias), batch_first=True, dropout=0.0, bidirectional=False)
+    if op == "lstm":
+        args += kw(proj_size=0)
+    if gru:
+        out.init.append("# torch's fused GRU is Keras's reset-after GRU, gate blocks in torch's order r, z, n "
+                        "(Keras's z, r, h: gru_gates_to_torch in load_canonical_weights)")
+        ctx.need("gru_gates_to_torch")
+    elif op == "lstm":
+        out.init.append("# torch's fused LSTM: gate blocks i, f, g, o are Keras's i, f, c, o (the same order)")
+    else:
+        out.init.append("# torch's fused RNN: Keras's SimpleRNN")
+    out.init += call(f"self.{module} = {fused_cls}", args, 2)
+    out.init += init_lines(f"self.{module}.weight_ih_l0", params["kernel"], ctx)
+    out.init += init_lines(f"self.{module}.weight_hh_l0", params["recurrent_kernel"], ctx)
+    out.weights += [TorchWeight(prefix + "kernel", f"{module}.weight_ih_l0", True, gru_gates=gru),
+                    TorchWeight(prefix + "recurrent_kernel", f"{module}.weight_hh_l0", True, gru_gates=gru)]
+    if bias is not None and gru:
+        out.init.append("# the two bias rows: bias_ih_l0 (input) and bias_hh_l0 (recurrent)")
+        out.init += init_lines(f"self.{module}.bias_ih_l0", bias, ctx)
+        out.init += init_lines(f"self.{module}.bias_hh_l0", bias, ctx)
+        out.weights += [TorchWeight(prefix + "bias", f"{module}.bias_ih_l0", gru_gates=True, row=0),
+                        TorchWeight(prefix + "bias", f"{module}.bias_hh_l0", gru_gates=True, row=1)]
+    elif bias is not None:
+        out.init += _bias_init(f"self.{module}.bias_ih_l0", bias, a, op, ctx)
+        out.init += ["# Keras has one bias (bias_ih_l0); torch adds a second, kept at zero and not trained",
+                     f"nn.init.zeros_(self.{module}.bias_hh_l0)",
+                     f"self.{module}.bias_hh_l0.requires_grad_(False)"]
+        out.weights.append(TorchWeight(prefix + "bias", f"{module}.bias_ih_l0"))
+    if a.dropout > 0:
+        ctx.need("SequenceDropout")
+        layer.dropout = ctx.var(f"{module}/dropout")
+        out.init += [f"self.{layer.dropout} = SequenceDropout(rate={py(float(a.dropout))}, gates=1, "
+                     f"size={int(features)})"]
+        out.masks[f"{mask_prefix}dropout"] = layer.dropout
+    return layer
+
+
+def _loop_reason(op: str, a: Any, ctx: EjectContext) -> str:
+    if a.recurrent_dropout > 0:
+        return "recurrent_dropout: a state mask in each gate's recurrent matmul"
+    if op == "simple_rnn":
+        return f"torch's fused RNN has tanh and relu, not {a.activation.type}"
+    if a.activation.type != "tanh" or a.recurrent_activation.type != "sigmoid":
+        return (f"activation {a.activation.type}, recurrent_activation {a.recurrent_activation.type}: torch's "
+                "fused kernel has tanh and sigmoid")
+    if not a.reset_after:
+        return "reset_after = false: the reset gate before the recurrent matmul, which torch's GRU does not do"
+    return "clipnorm: the optimizer clips the canonical bias as one tensor"
+
+
+def _summary(op: str, a: Any) -> str:
+    """``lstm, 3 units, tanh and sigmoid gates, every state, go_backwards, dropout 0.25``."""
+    acts = a.activation.type + (f" and {a.recurrent_activation.type} gates" if op != "simple_rnn" else "")
+    parts = [op, f"{a.units} unit{'' if a.units == 1 else 's'}", acts,
+             "every state" if a.return_sequences else "the last state"]
+    if op == "gru":
+        parts.append("reset after" if a.reset_after else "reset before the recurrent matmul")
+    if op == "lstm" and not a.unit_forget_bias:
+        parts.append("no unit_forget_bias")
+    if not a.use_bias:
+        parts.append("no bias")
+    if a.go_backwards:
+        parts.append("go_backwards")
+    if a.dropout > 0:
+        parts.append(f"dropout {a.dropout}")
+    if a.recurrent_dropout > 0:
+        parts.append(f"recurrent_dropout {a.recurrent_dropout}")
+    return ", ".join(parts)
+
+
+def _layer_forward(layer: _Layer, x: str, value: str) -> list[str]:
+    """forward() lines computing `value` (the last state, or every state with return_sequences) from `x`."""
+    a, lines, z = layer.attrs, [], x
+    if a.go_backwards:
+        lines += _noted(f"z = {x}.flip(1)", "go_backwards: the steps from last to first")
+        z = "z"
+    if layer.dropout is not None:
+        if z != "z":
+            lines.append(f"z = {z}")
+        lines += [f"# dropout {a.dropout} in training: one keep mask per sequence, the same at every step",
+                  "if self.training:",
+                  f"{INDENT * 3}z = z * self.{layer.dropout}(z)"]
+        z = "z"
+    target = value if a.return_sequences else "states"
+    note = "every step's state" + (" in processing order" if a.go_backwards else "")
+    if layer.fused:
+        state = "(h0, h0)" if layer.op == "lstm" else "h0"
+        lines += _noted(f"h0 = {z}.new_zeros(1, {z}.shape[0], {a.units})",
+                        "zero initial state" + (" (h and c)" if layer.op == "lstm" else ""))
+        call_ = f"{target}, _ = self.{layer.module}({z}, {state})"
+    else:
+        call_ = f"{target} = self.{layer.module}({z})"
+    lines += _noted(call_, note)
+    if not a.return_sequences:
+        lines += _noted(f"{value} = states[:, -1]", "the last state")
+    return lines
+
+
+def _node_params(node: NodeIR, prefix: str = "") -> dict[str, ParamIR]:
+    return {p.name[len(prefix):]: p for p in node.params if p.name.startswith(prefix)}
+
+
+def emit_recurrent(node: NodeIR, ctx: EjectContext) -> TorchNode:
+    out = TorchNode(init=[f"# {_summary(node.op, node.attrs)}; zero initial state"])
+    name = ctx.var(node.name)
+    features = ctx.input_shape(node)[-1]
+    layer = _recurrent_layer(node.op, node.attrs, features, _node_params(node), "", f"{node.name}/", name, ctx, out)
+    out.forward = _layer_forward(layer, ctx.input_var(node), name)
+    return out
+
+
+MERGE = {"concat": "torch.cat([yf, yb], dim=-1)", "sum": "yf + yb", "mul": "yf * yb", "ave": "(yf + yb) / 2"}
+
+
+def emit_bidirectional(node: NodeIR, ctx: EjectContext) -> TorchNode:
+    """Two layers of the wrapped op with their own weights (Keras's forward_layer and backward_layer, a
+    go_backwards copy); the backward states put back in time order when they are a sequence, then merged."""
+    from ..compiler.recurrent_ops import DIRECTIONS, direction_attrs
+
+    a = node.attrs
+    out = TorchNode(init=[f"# bidirectional {_summary(a.layer, a.cell)}, merge_mode {a.merge_mode}: a forward "
+                          "and a backward (go_backwards) layer with their own weights; zero initial states"])
+    name = ctx.var(node.name)
+    x = ctx.input_var(node)
+    features = ctx.input_shape(node)[-1]
+    for d, value in zip(DIRECTIONS, ("yf", "yb")):
+        module = ctx.var(f"{node.name}/{d}")
+        out.init.append(f"# the {d} layer")
+        layer = _recurrent_layer(a.layer, direction_attrs(a, d), features, _node_params(node, f"{d}_"), f"{d}_",
+                                 f"{node.name}/{d}_", module, ctx, out)
+        out.forward += [f"# the {d} layer", *_layer_forward(layer, x, value)]
+    if a.cell.return_sequences:
+        out.forward.append("yb = yb.flip(1)  # the backward states back in time order")
+    out.forward.append(f"{name} = {MERGE[a.merge_mode]}  # merge_mode {a.merge_mode}")
+    return out
+
+
+def emit_embedding(node: NodeIR, ctx: EjectContext) -> TorchNode:
+    a, param = node.attrs, node.params[0]
+    name = ctx.var(node.name)
+    args = kw(num_embeddings=int(a.input_dim), embedding_dim=int(a.output_dim), padding_idx=None, max_norm=None,
+              norm_type=2.0, scale_grad_by_freq=False, sparse=False)
+    init = ["# weight: the (input_dim, output_dim) table, dnnc's canonical layout; id 0 is a token like the others",
+            *call(f"self.{name} = nn.Embedding", args, 2),
+            *init_lines(f"self.{name}.weight", param, ctx)]
+    return TorchNode(init=init, forward=_noted(f"{name} = self.{name}({ctx.input_var(node)})", "int64 token ids"),
+                     weights=[TorchWeight(param.name, f"{name}.weight")])
+
+
 Emitter = Callable[[NodeIR, EjectContext], TorchNode]
 
 EMITTERS: dict[str, Emitter] = {
@@ -410,6 +703,9 @@ EMITTERS: dict[str, Emitter] = {
     "zero_padding2d": emit_zero_padding2d,
     "upsampling2d": emit_upsampling2d,
     "spatial_dropout2d": emit_spatial_dropout2d,
+    **{op: emit_recurrent for op in RECURRENT},
+    "bidirectional": emit_bidirectional,
+    "embedding": emit_embedding,
 }
 """IR op → emitter of the ejected torch module."""
 

@@ -14,6 +14,7 @@ import re
 from typing import Any, Mapping
 
 from ..backends.torch.layout import torch_axes
+from ..compiler.embedding_ops import token_inputs
 from ..compiler.ir import ModelIR, OutputIR
 from ..numerics.losses import loss_input_kind
 from ..runner.callbacks.monitor import resolve_mode
@@ -83,21 +84,33 @@ def _frozen_lines(node, out: TorchNode) -> list[str]:
 
 def weights_function(ir: ModelIR, ctx: EjectContext, emitted: Mapping[str, TorchNode]) -> list[str]:
     body = []
-    conv = False
+    conv = gru = single_bias = False
     for node in ir.nodes:
         shapes = {p.name: tuple(p.shape) for p in node.params}
         for w in emitted[node.name].weights:
             key = f"{node.name}/{w.param}"
-            value = f"weights[{py(key)}]"
+            value = f"weights[{py(key)}]" + ("" if w.row is None else f"[{w.row}]")
+            if w.gru_gates:
+                gru = True
+                value = f"gru_gates_to_torch({value})"
             if w.transposed:
                 axes = torch_axes(len(shapes[w.param]))
                 conv = conv or len(axes) > 2
                 value += ".T" if len(axes) == 2 else f".transpose{py(axes)}"
+            single_bias = single_bias or w.attribute.endswith(".bias_ih_l0") and not w.gru_gates
             body.append(f"model.{w.attribute}.copy_(torch.from_numpy({value}))")
     layouts = ("A dense kernel is (in, out) there and torch's Linear.weight is (out, in), so kernels are "
                "transposed" + ("; a convolution kernel is (*window, in/groups, filters) there and torch's "
                                "weight is (filters, in/groups, *window), so its axes are reordered"
-                               if conv else "") + "; every other array is copied as it is.")
+                               if conv else "") +
+               ("; a recurrent kernel (features or units, k * units) is torch's weight_ih_l0 or weight_hh_l0 "
+                "transposed" if any(w.attribute.endswith("_l0") for n in emitted.values() for w in n.weights)
+                else "") +
+               ("; Keras's one bias of an RNN or LSTM is torch's bias_ih_l0 (bias_hh_l0 stays zero)"
+                if single_bias else "") +
+               ("; a fused GRU's gate blocks are reordered from Keras's z, r, h to torch's r, z, n "
+                "(gru_gates_to_torch) and its two bias rows are bias_ih_l0 and bias_hh_l0" if gru else "") +
+               "; every other array is copied as it is.")
     lines = [
         "def load_canonical_weights(model, path):",
         *docstring("Load dnnc's canonical weights (a run's weights.npz: keys \"<node>/<param>\", Keras "
@@ -122,10 +135,25 @@ def predict_function(ir: ModelIR, ctx: EjectContext) -> list[str]:
         "def predict(model, *inputs):",
         *docstring(f"The model's predictions for NumPy inputs, the output heads applied ({heads}).", 1),
         "    model.eval()",
-        "    with torch.no_grad():",
-        "        logits = model(*[torch.as_tensor(x, dtype=torch.float32) for x in inputs])",
+        *_input_tensors(ir),
         *ret,
     ]
+
+
+def _input_tensors(ir: ModelIR) -> list[str]:
+    tokens = token_inputs(ir)
+    if not tokens:
+        return ["    with torch.no_grad():",
+                "        logits = model(*[torch.as_tensor(x, dtype=torch.float32) for x in inputs])"]
+    dtypes = "{" + ", ".join(f"{py(name)}: torch.int64" for name in tokens) + "}"
+    return ["    # token ids (an embedding's input) as int64, the other inputs as float32",
+            f"    dtypes = {dtypes}",
+            "    tensors = [",
+            "        torch.as_tensor(x, dtype=dtypes.get(name, torch.float32))",
+            "        for name, x in zip(INPUTS, inputs)",
+            "    ]",
+            "    with torch.no_grad():",
+            "        logits = model(*tensors)"]
 
 
 # -- losses and metrics ------------------------------------------------------------------------------
@@ -189,11 +217,12 @@ def loss_function(ir: ModelIR, ctx: EjectContext, emitted: Mapping[str, TorchNod
         reg = param.regularizer
         if reg is None or not reg.active or not param.trainable:  # a frozen parameter's penalty is not in the loss
             continue
-        attribute = next(w for w in emitted[node.name].weights if w.param == param.name).attribute
-        if reg.l1:
-            penalties.append(f"{py(float(reg.l1))} * model.{attribute}.abs().sum()")
-        if reg.l2:
-            penalties.append(f"{py(float(reg.l2))} * model.{attribute}.square().sum()")
+        # (a parameter torch holds as two tensors, a fused GRU's bias rows, is penalised in both)
+        for attribute in [w.attribute for w in emitted[node.name].weights if w.param == param.name]:
+            if reg.l1:
+                penalties.append(f"{py(float(reg.l1))} * model.{attribute}.abs().sum()")
+            if reg.l2:
+                penalties.append(f"{py(float(reg.l2))} * model.{attribute}.square().sum()")
     if penalties:
         body.append("# L1/L2 penalties of the regularized parameters")
         body += [f"total = total + {p}" for p in penalties]

@@ -473,3 +473,236 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "ReduceLROnPlateau": ("Monitor",),
     "ModelCheckpoint": ("Monitor",),
 }
+
+# -- recurrent layers -------------------------------------------------------------------------
+
+SNIPPETS["gru_gates_to_torch"] = '''
+def gru_gates_to_torch(a):
+    """Keras's GRU gate blocks z, r, h (side by side on the last axis) in torch's order
+    r, z, n: the layout of nn.GRU's weight_ih_l0, weight_hh_l0 (before transposing) and
+    of each of its two biases."""
+    z, r, h = np.split(a, 3, axis=-1)
+    return np.concatenate([r, z, h], axis=-1)
+'''
+
+SNIPPETS["SequenceDropout"] = '''
+class SequenceDropout(nn.Module):
+    """The dropout of a recurrent layer, Keras's rule: one keep mask per sequence, the
+    same at every step. forward(x) returns the scaled keep values keep / (1 - rate) for
+    the sequences x (batch, steps, features), of shape (batch, gates, size): one mask
+    per gate, or gates = 1, one mask shared by every gate. The layers call it in
+    training mode only; the draws are torch's (the global generator seeded by
+    build_model), not dnnc's.
+    """
+
+    def __init__(self, rate, gates, size):
+        super().__init__()
+        self.rate, self.gates, self.size = rate, gates, size
+
+    def forward(self, x):
+        shape = (x.shape[0], self.gates, self.size)
+        keep = torch.rand(shape, device=x.device) >= self.rate
+        return keep.to(x.dtype) / (1.0 - self.rate)
+'''
+
+SNIPPETS["KerasRecurrent"] = '''
+class KerasRecurrent(nn.Module):
+    """The common part of the explicit recurrent layers below: Keras's cell written out,
+    one step per time step, where torch's fused nn.RNN/nn.LSTM/nn.GRU do not compute it.
+
+    The parameters are dnnc's canonical (Keras's) arrays as they are: kernel
+    (features, k * units), recurrent_kernel (units, k * units) and the bias, with the k
+    gate blocks side by side in Keras's order. forward(x) maps a sequence
+    (batch, steps, features), already in processing order, to the state after every
+    step (batch, steps, units), from a zero state. In training mode, dropout multiplies
+    x_t by an input mask and recurrent_dropout h_{t-1} by a state mask in each gate's
+    recurrent matmul, both drawn once per sequence (SequenceDropout); with
+    recurrent_dropout the input masks are per gate too, else one is shared.
+    """
+
+    gates = 1
+
+    def __init__(
+        self, features, units, use_bias, bias_shape, dropout, recurrent_dropout
+    ):
+        super().__init__()
+        k = self.gates
+        self.units = units
+        self.kernel = nn.Parameter(torch.empty(features, k * units))
+        self.recurrent_kernel = nn.Parameter(torch.empty(units, k * units))
+        self.bias = nn.Parameter(torch.empty(bias_shape)) if use_bias else None
+        per_gate = k if recurrent_dropout > 0 else 1
+        self.input_mask = None
+        if dropout > 0:
+            self.input_mask = SequenceDropout(dropout, per_gate, features)
+        self.state_mask = None
+        if recurrent_dropout > 0:
+            self.state_mask = SequenceDropout(recurrent_dropout, k, units)
+
+    def forward(self, x):
+        mx = mh = None
+        if self.training and self.input_mask is not None:
+            mx = self.input_mask(x)
+        if self.training and self.state_mask is not None:
+            mh = self.state_mask(x)
+        return self.steps(x, mx, mh)
+
+    def gate_inputs(self, x, mx):
+        """x once per gate, times that gate's input mask (or the shared one)."""
+        if mx is None:
+            return [x] * self.gates
+        masks = [mx[:, 0]] * self.gates if mx.shape[1] == 1 else list(mx.unbind(1))
+        return [x * m[:, None, :] for m in masks]
+
+    def gate_states(self, h, mh):
+        """h_{t-1} once per gate, times that gate's state mask when there is one."""
+        if mh is None:
+            return [h] * self.gates
+        return [h * m for m in mh.unbind(1)]
+
+    @staticmethod
+    def project(x, kernel, bias):
+        return x @ kernel if bias is None else x @ kernel + bias
+
+    def split(self, t):
+        """The k gate blocks of the last axis (None: k times None)."""
+        return [None] * self.gates if t is None else list(t.chunk(self.gates, dim=-1))
+'''
+
+SNIPPETS["KerasSimpleRNN"] = '''
+class KerasSimpleRNN(KerasRecurrent):
+    """Keras's SimpleRNN: h_t = activation(x_t kernel + h_{t-1} recurrent_kernel + bias)."""
+
+    gates = 1
+
+    def __init__(
+        self, features, units, activation, use_bias, dropout, recurrent_dropout
+    ):
+        super().__init__(
+            features, units, use_bias, (units,), dropout, recurrent_dropout
+        )
+        self.activation = activation
+
+    def steps(self, x, mx, mh):
+        (xs,) = self.gate_inputs(x, mx)
+        projected = self.project(xs, self.kernel, self.bias)
+        h = x.new_zeros(x.shape[0], self.units)
+        states = []
+        for t in range(x.shape[1]):
+            (hs,) = self.gate_states(h, mh)
+            h = self.activation(projected[:, t] + hs @ self.recurrent_kernel)
+            states.append(h)
+        return torch.stack(states, dim=1)
+'''
+
+SNIPPETS["KerasLSTM"] = '''
+class KerasLSTM(KerasRecurrent):
+    """Keras's LSTM, gate blocks i, f, c, o: z_g = x_t kernel_g + h_{t-1}
+    recurrent_kernel_g + bias_g; c_t = f c_{t-1} + i activation(z_c) and
+    h_t = o activation(c_t), with i, f, o = recurrent_activation(z_i, z_f, z_o)."""
+
+    gates = 4
+
+    def __init__(
+        self,
+        features,
+        units,
+        activation,
+        recurrent_activation,
+        use_bias,
+        dropout,
+        recurrent_dropout,
+    ):
+        super().__init__(
+            features, units, use_bias, (4 * units,), dropout, recurrent_dropout
+        )
+        self.activation = activation
+        self.recurrent_activation = recurrent_activation
+
+    def steps(self, x, mx, mh):
+        kernels, biases = self.split(self.kernel), self.split(self.bias)
+        inputs = self.gate_inputs(x, mx)
+        projected = [self.project(*a) for a in zip(inputs, kernels, biases)]
+        recurrent = self.split(self.recurrent_kernel)
+        h = c = x.new_zeros(x.shape[0], self.units)
+        states = []
+        for t in range(x.shape[1]):
+            hs = self.gate_states(h, mh)
+            zi, zf, zc, zo = (
+                p[:, t] + s @ u for p, s, u in zip(projected, hs, recurrent)
+            )
+            i = self.recurrent_activation(zi)
+            f = self.recurrent_activation(zf)
+            o = self.recurrent_activation(zo)
+            c = f * c + i * self.activation(zc)
+            h = o * self.activation(c)
+            states.append(h)
+        return torch.stack(states, dim=1)
+'''
+
+SNIPPETS["KerasGRU"] = '''
+class KerasGRU(KerasRecurrent):
+    """Keras's GRU, gate blocks z, r, h. reset_after: gx = x_t kernel + bias[0] and
+    gh = h_{t-1} recurrent_kernel + bias[1], z = recurrent_activation(gx_z + gh_z), r
+    likewise, candidate = activation(gx_h + r gh_h); otherwise one bias (in gx), gh
+    without bias and candidate = activation(gx_h + (r h_{t-1}) recurrent_kernel_h). Then
+    h_t = z h_{t-1} + (1 - z) candidate."""
+
+    gates = 3
+
+    def __init__(
+        self,
+        features,
+        units,
+        activation,
+        recurrent_activation,
+        use_bias,
+        reset_after,
+        dropout,
+        recurrent_dropout,
+    ):
+        bias_shape = (2, 3 * units) if reset_after else (3 * units,)
+        super().__init__(
+            features, units, use_bias, bias_shape, dropout, recurrent_dropout
+        )
+        self.activation = activation
+        self.recurrent_activation = recurrent_activation
+        self.reset_after = reset_after
+
+    def steps(self, x, mx, mh):
+        input_bias = recurrent_bias = self.bias
+        if self.bias is not None and self.reset_after:
+            input_bias, recurrent_bias = self.bias[0], self.bias[1]
+        if not self.reset_after:
+            recurrent_bias = None
+        kernels, biases = self.split(self.kernel), self.split(input_bias)
+        inputs = self.gate_inputs(x, mx)
+        projected = [self.project(*a) for a in zip(inputs, kernels, biases)]
+        recurrent = self.split(self.recurrent_kernel)
+        recurrent_biases = self.split(recurrent_bias)
+        h = x.new_zeros(x.shape[0], self.units)
+        states = []
+        for t in range(x.shape[1]):
+            gx_z, gx_r, gx_h = (p[:, t] for p in projected)
+            hz, hr, hh = self.gate_states(h, mh)
+            z = self.recurrent_activation(
+                gx_z + self.project(hz, recurrent[0], recurrent_biases[0])
+            )
+            r = self.recurrent_activation(
+                gx_r + self.project(hr, recurrent[1], recurrent_biases[1])
+            )
+            if self.reset_after:
+                gh_h = r * self.project(hh, recurrent[2], recurrent_biases[2])
+            else:
+                gh_h = (r * hh) @ recurrent[2]
+            h = z * h + (1 - z) * self.activation(gx_h + gh_h)
+            states.append(h)
+        return torch.stack(states, dim=1)
+'''
+
+REQUIRES.update({
+    "KerasRecurrent": ("SequenceDropout",),
+    "KerasSimpleRNN": ("KerasRecurrent",),
+    "KerasLSTM": ("KerasRecurrent",),
+    "KerasGRU": ("KerasRecurrent",),
+})

@@ -22,14 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from dnnc.eject import EjectError, eject_source
-from support.ejected import EXAMPLE_NAMES, NOT_EJECTED_TO_TORCH, example_ir, source_name
+from dnnc.eject import eject_source
+from support.ejected import EXAMPLE_NAMES, example_ir, source_name
 
 HERE = Path(__file__).parent
 UPDATE = os.environ.get("DNNC_UPDATE_GOLDEN") == "1"
 FRAMEWORKS = ("torch", "keras")
-CASES = [(name, to) for name in EXAMPLE_NAMES for to in FRAMEWORKS if (name, to) not in
-         {(n, "torch") for n in NOT_EJECTED_TO_TORCH}]
+CASES = [(name, to) for name in EXAMPLE_NAMES for to in FRAMEWORKS]
 
 
 def _golden(name: str, to: str) -> Path:
@@ -59,15 +58,6 @@ def test_ejected_source_imports_only_the_framework_numpy_and_the_standard_librar
     allowed = {to, "numpy"} | set(sys.stdlib_module_names)
     assert modules <= allowed, modules - allowed
     assert to in modules and "dnnc" not in modules
-
-
-@pytest.mark.parametrize("name", sorted(NOT_EJECTED_TO_TORCH))
-def test_specs_with_recurrent_ops_are_refused_for_torch(name):
-    """The named exclusion is real: ejecting such a spec to torch is refused (no emitter), never written as another
-    model; once the torch emitters exist this fails and the spec joins the torch tests."""
-    with pytest.raises(EjectError, match=r"cannot eject op '(lstm|gru|simple_rnn|bidirectional|embedding)' .* to "
-                                         r"torch: no emitter"):
-        _source(name, "torch")
 
 
 def test_no_golden_file_is_left_over():

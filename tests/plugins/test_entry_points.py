@@ -183,3 +183,21 @@ def test_plugin_dataset_and_callback_train_end_to_end(fake_dist, tmp_path):
     assert (tmp_path / "run" / "marker.txt").read_text() == "epochs done"
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert len(history["history"]["loss"]) == 2
+
+
+def test_eject_refuses_a_plugin_op(fake_dist, monkeypatch):
+    """An op without an eject emitter (a plugin's: every built-in op has both) is refused for either framework,
+    never written as another model."""
+    import importlib.metadata
+
+    monkeypatch.syspath_prepend(str(fake_dist))
+    importlib.invalidate_caches()
+    registry = build_registry()
+    from dnnc.compiler.compile import compile_text
+    from dnnc.eject import EjectError, eject_source
+
+    ir = compile_text('[model]\ninput_shape = [3]\nlayers = [ { type = "square" }, { type = "dense", units = 2 } ]\n',
+                      registry=registry)
+    for to in ("torch", "keras"):
+        with pytest.raises(EjectError, match=rf"cannot eject op 'square' \(node 'square'\) to {to}: no emitter"):
+            eject_source(ir, to, source="square.toml")

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from dnnc.compiler.compile import compile_spec
+from dnnc.compiler.dropout_sites import dropout_sites
 from dnnc.compiler.embedding_ops import token_inputs
 from dnnc.compiler.initial_weights import initial_weights
 from dnnc.compiler.ir import ModelIR
-from dnnc.compiler.ops import dropout_nodes
+from dnnc.compiler.recurrent_ops import GATES
 from dnnc.eject import eject_source
 from support.paths import ROOT, example_specs
 
@@ -21,20 +22,8 @@ EXTRA_SPECS = ROOT / "tests" / "export" / "specs"
 SPECS = {p.stem: p for p in [*example_specs(), *sorted(EXTRA_SPECS.glob("*.toml"))]}
 #: Every example, then the extra specs.
 EXAMPLE_NAMES = list(SPECS)
-#: The recurrent ops (issue 17) have Keras emitters but no torch emitters yet: `dnnc eject --to torch` refuses the
-#: specs using them ("cannot eject op 'lstm' (node 'lstm') to torch: no emitter", exit 1; docs/export.md), so the
-#: torch eject tests leave them out by name and test_eject_golden checks that refusal instead.
-NOT_EJECTED_TO_TORCH = {
-    "imdb_bidirectional_lstm": "embedding, bidirectional lstm: no torch emitters",
-    "mnist_gru": "gru: no torch emitter",
-    "mnist_lstm": "lstm: no torch emitter",
-    "recurrent_ops": "gru, simple_rnn, lstm, bidirectional: no torch emitters",
-    "embedding_ops": "embedding, bidirectional gru, lstm: no torch emitters",
-}
-#: The specs ejected to torch: every example and extra spec but those above.
-TORCH_EJECT_NAMES = [n for n in EXAMPLE_NAMES if n not in NOT_EJECTED_TO_TORCH]
-
-
+#: The ops whose biases :func:`example_weights` draws.
+RECURRENT_OPS = {*GATES, "bidirectional"}
 def example_ir(name: str) -> ModelIR:
     return compile_spec(SPECS[name])
 
@@ -46,10 +35,13 @@ def source_name(name: str) -> str:
 
 def example_weights(ir: ModelIR, seed: int = 7) -> dict[str, np.ndarray]:
     """dnnc's initial weights with non-trivial batch-norm statistics and batch- and layer-norm parameters (so
-    that inference mode differs from training mode and gamma/beta matter)."""
+    that inference mode differs from training mode and gamma/beta matter) and N(0, 0.5) recurrent biases (zeros but
+    for an LSTM's forget slice at first: so that each gate's bias, and which tensor holds it, matters)."""
     rng = np.random.default_rng(seed)
     weights = initial_weights(ir, seed)
     for key, node, param in ir.weight_specs():
+        if node.op in RECURRENT_OPS and param.name.endswith("bias"):
+            weights[key] = rng.normal(0.0, 0.5, weights[key].shape).astype(np.float32)
         if node.op not in ("batch_norm", "layer_norm"):
             continue
         shape = weights[key].shape
@@ -84,10 +76,11 @@ def batch(ir: ModelIR, n: int = 8, seed: int = 0) -> tuple[dict[str, np.ndarray]
 
 
 def dropout_masks(ir: ModelIR, n: int, seed: int = 1) -> dict[str, np.ndarray]:
-    """A keep mask for every node that draws one (dropout: the node's shape; spatial dropout: (1, 1, C))."""
+    """A keep mask for every site that draws one (dropout: the node's shape; spatial dropout: (1, 1, C); a recurrent
+    node's dropout and recurrent_dropout: (gates or 1, features or units), :func:`dropout_sites`)."""
     rng = np.random.default_rng(seed)
     return {name: (rng.random((n, *shape)) >= rate).astype(np.float32)
-            for name, (shape, rate) in dropout_nodes(ir).items()}
+            for name, (shape, rate) in dropout_sites(ir).items()}
 
 
 def load_ejected(ir: ModelIR, to: str, directory: Path, *, weights: Path | None = None, tag: str = ""):
