@@ -124,8 +124,8 @@ class PlacedBackend:
         return self.label or self.backend.name
 
     def __getattr__(self, item: str) -> Any:  # supported_ops, artifact_suffix, status, plugin extras…
-        if item.startswith("__"):
-            raise AttributeError(item)
+        if item.startswith("__") or item in ("backend", "requested", "device", "label"):
+            raise AttributeError(item)  # not set yet (copying, unpickling): never recurse
         return getattr(self.backend, item)
 
     def build(self, ir: "ModelIR", weights: "Arrays") -> "CompiledModel":

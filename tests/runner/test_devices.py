@@ -296,3 +296,19 @@ def test_the_gpu_check_says_there_is_no_gpu_and_measures_nothing():
     (line,) = out.stdout.strip().splitlines()
     assert line.startswith("no CUDA GPU on this machine (") and "nothing was measured" in line
     assert "s/epoch" not in out.stdout and "ratio" not in out.stdout
+
+
+def test_the_checkpoint_digest_of_an_ir_does_not_depend_on_its_device():
+    """A run continues on another device, and checkpoints written before the IR had a device still match."""
+    import hashlib
+
+    from dnnc.runner.checkpoint import ir_digest
+
+    auto = ir_from_toml(xor_spec())
+    cuda = ir_from_toml(xor_spec(training_extra='device = "cuda:1"'))
+    assert auto.to_json() != cuda.to_json()
+    assert ir_digest(auto) == ir_digest(cuda)
+    data = json.loads(auto.to_json())
+    del data["training"]["device"]  # the IR JSON of a dnnc without devices
+    assert ir_digest(auto) == hashlib.sha256(json.dumps(data, indent=2, ensure_ascii=False).encode()).hexdigest()
+    assert ir_digest(ir_from_toml(xor_spec(seed=1))) != ir_digest(auto)
