@@ -20,7 +20,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from ..backends.base import Backend, BackendError, CompiledModel, check_supported
-from ..backends.devices import ALLOWED_TEXT, PlacedBackend, is_device_name, place, requested_device
+from ..backends.devices import (ALLOWED_TEXT, PlacedBackend, device_aware, is_device_name, place, requested_device,
+                                resolve_device)
 from ..compiler.compile import compile_spec, located_error
 from ..compiler.errors import SpecError, SpecIssue
 from ..compiler.initial_weights import initial_weights
@@ -407,6 +408,8 @@ def load_run_model(target: str | Path, backend: str | None = None, device: str |
                     raise RunnerError(f"{target} holds arrays but no {IR_FILE} was found next to it (or in the directories above)")
                 raise RunnerError(f"{target}: neither canonical weights of a run nor a model file of an installed backend")
             model = (matches[0] if device is None else place(matches[0], device)).load(target)
+            if device is None and not device_aware(matches[0]):
+                resolve_device(matches[0], requested_device(model.ir))  # a CPU backend refuses a GPU the IR asks for
             manifest = read_run(run_dir)[1] if run_dir is not None else {}
             check_finite_weights(model.get_weights(), target, manifest)
             return model, model.ir, manifest

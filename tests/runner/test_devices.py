@@ -31,6 +31,7 @@ class GpuFakeBackend(FakeBackend):
     """A FakeBackend that declares devices: this 'machine' has the CPU and one CUDA GPU."""
 
     name = "gpufake"
+    artifact_suffix = ".gpufake"
 
     def __init__(self) -> None:
         super().__init__()
@@ -312,3 +313,20 @@ def test_the_checkpoint_digest_of_an_ir_does_not_depend_on_its_device():
     del data["training"]["device"]  # the IR JSON of a dnnc without devices
     assert ir_digest(auto) == hashlib.sha256(json.dumps(data, indent=2, ensure_ascii=False).encode()).hexdigest()
     assert ir_digest(ir_from_toml(xor_spec(seed=1))) != ir_digest(auto)
+
+
+def test_a_saved_model_file_loads_on_the_device_asked_for(tmp_path, gpu_backend):
+    spec = write_spec(tmp_path, xor_spec(epochs=1, training_extra='device = "cuda"'))
+    train_spec(spec, backend="gpufake", out=tmp_path / "run", progress="quiet")
+    model_file = tmp_path / "run" / "model.gpufake"
+    assert model_file.is_file()
+    gpu_backend.devices_given.clear()
+    evaluate_run(model_file)  # the IR's own device: the backend resolves it in load
+    evaluate_run(model_file, device="cpu")
+    assert gpu_backend.devices_given == [None, "cpu"]
+    # the CPU-only fake backend loads the same file under its suffix, and refuses the GPU its IR asks for
+    cpu_file = tmp_path / "run" / "other.fake"
+    cpu_file.write_bytes(model_file.read_bytes())
+    with pytest.raises(DeviceError, match="device 'cuda' is not available to the fake backend"):
+        evaluate_run(cpu_file)
+    assert set(evaluate_run(cpu_file, device="cpu")) == {"test_loss", "test_accuracy"}
