@@ -330,3 +330,11 @@ def test_a_saved_model_file_loads_on_the_device_asked_for(tmp_path, gpu_backend)
     with pytest.raises(DeviceError, match="device 'cuda' is not available to the fake backend"):
         evaluate_run(cpu_file)
     assert set(evaluate_run(cpu_file, device="cpu")) == {"test_loss", "test_accuracy"}
+
+
+def test_the_progress_and_the_log_name_a_device_other_than_the_cpu(tmp_path, gpu_backend):
+    spec = write_spec(tmp_path, xor_spec(epochs=1))
+    gpu = train_spec(spec, backend="gpufake", out=tmp_path / "gpu", progress="quiet")
+    cpu = train_spec(spec, backend="gpufake", out=tmp_path / "cpu", progress="quiet", device="cpu")
+    assert "training xor with fake on cuda:0: " in (gpu.run_dir / "train.log").read_text()
+    assert "training xor with fake: " in (cpu.run_dir / "train.log").read_text()
