@@ -454,6 +454,10 @@ def render(args, items: list[dict[str, Any]]) -> str:
         "pytest --pyargs dnnc.conformance --dnnc-backend NAME [--dnnc-spec SPEC …]",
         "```",
         "",
+        "`BACKEND@DEVICE` runs a backend on a device: `--backends torch@cpu,torch@cuda` compares one backend on two",
+        "devices like two backends (names without `@` run on `--device`, else the spec's `training.device`; see",
+        "[devices.md](devices.md)).",
+        "",
         "The first backend is the reference. Exit status: 0 PASS (every requested level passes); 1 FAIL (a "
         "difference was found) or NOT JUDGED (a level could not run: its data set missing, the reference unable "
         "to train; nothing was compared); 3 INCONCLUSIVE (the training level reached its seed cap without deciding, and "

@@ -123,7 +123,9 @@ class EpochBar:
 def conform(
     spec: Path = SPEC_ARG,
     backends: str = typer.Option("keras,torch", "--backends", "-b",
-                                 help="Comma-separated backends; the first is the reference."),
+                                 help="Comma-separated backends; the first is the reference. BACKEND@DEVICE runs one "
+                                      "on a device, so one backend on two devices compares like two backends: "
+                                      "torch@cpu,torch@cuda."),
     level: str = typer.Option("all", "--level", "-l",
                               help="structure, numeric, training, all, or a comma-separated list."),
     seeds: Optional[str] = typer.Option(None, "--seeds",
@@ -160,6 +162,9 @@ def conform(
                                          help="Numeric level: optimizer steps judged (then 4 epoch-end steps)."),
     overrides: list[str] = typer.Option([], "--set", help="Override a spec value: --set training.batch_size=128 "
                                                           "(repeatable)."),
+    device: Optional[str] = typer.Option(None, "--device",
+                                         help="Device of every backend named without @DEVICE: auto, cpu, cuda, "
+                                              "cuda:N or mps (default: the spec's training.device)."),
 ) -> None:
     """Check that backends build the same model (structure), compute the same numbers from the same
     weights (numeric) and reach the same test accuracy (training).
@@ -185,9 +190,18 @@ def conform(
     if seed_list is not None and max_seeds is not None and max_seeds < len(seed_list):
         raise UsageError(f"--max-seeds ({max_seeds}) is below the {len(seed_list)} seeds of the first look "
                          f"(--seeds {seeds})")
+    from ..backends.devices import ALLOWED_TEXT, is_device_name, split_qualified
+
     names = [b.strip() for b in backends.split(",") if b.strip()]
     if len(names) < 2:
         raise UsageError(f"--backends needs at least two backends, the first being the reference (received {backends!r})")
+    for name in names:
+        try:
+            split_qualified(name)
+        except ValueError as exc:
+            raise UsageError(f"--backends {exc}") from None
+    if device is not None and not is_device_name(device):
+        raise UsageError(f"--device: not a device (received {device!r}; allowed: {ALLOWED_TEXT})")
     if chart is not None and "training" not in levels:
         raise UsageError("--chart draws learning curves, which only the training level produces "
                          "(use --level training or all)")
@@ -199,7 +213,7 @@ def conform(
     check_memory(ir, "build")  # before any backend allocates the model
     options = ConformOptions(levels=levels, seeds=seed_list, max_seeds=max_seeds, tolerance_pp=tolerance,
                              strict=strict, epochs=epochs, data_dir=data_dir, trajectory_steps=trajectory_steps,
-                             interval=interval, drift_epochs=drift_epochs, drift_factor=drift_factor)
+                             interval=interval, drift_epochs=drift_epochs, drift_factor=drift_factor, device=device)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:

@@ -13,6 +13,8 @@ from .errors import EXIT_FAILURE, UsageError, UserError, guarded
 from .render import console, err_console
 
 SPEC_ARG = typer.Argument(..., help="The spec file (.toml or .json).", show_default=False)
+DEVICE_HELP = ("Device to run on: auto, cpu, cuda, cuda:N or mps (default: the spec's training.device, auto; "
+               "the manifest records the concrete device).")
 RUN_ARG = typer.Argument(
     ..., show_default=False,
     help="A run directory (runs/<model>/<time>-<backend>), a checkpoint or weights.npz inside one, or a saved model file.",
@@ -46,6 +48,7 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per epoch on stdout, then one with the test metrics."),
     no_download: bool = typer.Option(False, "--no-download", help="Never download data sets."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in --out (its files are removed first)."),
+    device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP + " Same as --set training.device=D."),
 ) -> None:
     """Train a spec with one backend; write the run directory (history, metrics, curves, model, weights)."""
     from ..runner.api import train_spec
@@ -54,7 +57,7 @@ def train(
         raise UsageError("--quiet and --json are exclusive")
     mode = "json" if as_json else ("quiet" if quiet else "rich")
     result = train_spec(spec, backend=backend, epochs=epochs, seed=seed, data_dir=data_dir, out=out, overrides=overrides,
-                        progress=mode, download=not no_download, console=console, overwrite=overwrite)
+                        progress=mode, download=not no_download, console=console, overwrite=overwrite, device=device)
     _report_result(result, quiet, as_json)
 
 
@@ -66,6 +69,8 @@ def resume(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but warnings, errors and the result."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per epoch on stdout, then one with the test metrics."),
     no_download: bool = typer.Option(False, "--no-download", help="Never download data sets."),
+    device: Optional[str] = typer.Option(None, "--device", help="Continue on this device: auto, cpu, cuda, cuda:N or "
+                                         "mps (default: the run's training.device, resolved again here)."),
 ) -> None:
     """Continue an interrupted run from its checkpoint (killed, Ctrl-C, crashed), ending exactly as the
     uninterrupted run would; or extend a finished one with --epochs."""
@@ -75,7 +80,7 @@ def resume(
         raise UsageError("--quiet and --json are exclusive")
     mode = "json" if as_json else ("quiet" if quiet else "rich")
     result = resume_run(run, epochs=epochs, backend=backend, data_dir=data_dir, progress=mode,
-                        download=not no_download, console=console)
+                        download=not no_download, console=console, device=device)
     _report_result(result, quiet, as_json)
 
 
@@ -102,12 +107,13 @@ def evaluate(
     split: str = typer.Option("test", "--split", help="test or validation."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
     no_download: bool = typer.Option(False, "--no-download", help="Never download data sets."),
+    device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
 ) -> None:
     """Evaluate a trained model on its spec's test (or validation) rows."""
     from ..runner.api import evaluate_run
     from ..runner.history import json_float
 
-    metrics = evaluate_run(run, data_dir, backend=backend, split=split, download=not no_download)
+    metrics = evaluate_run(run, data_dir, backend=backend, split=split, download=not no_download, device=device)
     if as_json:
         typer.echo(json.dumps({k: json_float(v) for k, v in metrics.items()}))
         return
@@ -127,13 +133,14 @@ def predict(
     backend: Optional[str] = typer.Option(None, "--backend", "-b", help="Predict with this backend instead of the run's own."),
     top: int = typer.Option(3, "--top", help="Classes shown per row for softmax outputs."),
     as_json: bool = typer.Option(False, "--json", help="Print rows and outputs as JSON."),
+    device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
 ) -> None:
     """Predict with a trained model: class probabilities (softmax/sigmoid outputs) or values."""
     import numpy as np
 
     from ..runner.api import predict as run_predict
 
-    result = run_predict(run, inputs, backend=backend)
+    result = run_predict(run, inputs, backend=backend, device=device)
     if as_json:
         typer.echo(json.dumps({"rows": result.rows, "outputs": {k: v.tolist() for k, v in result.items()}}))
         return

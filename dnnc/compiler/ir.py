@@ -174,6 +174,8 @@ class TrainingIR(_Frozen):
     callbacks: tuple[dict[str, Any], ...] = ()
     class_weight: Optional[dict[str, float]] = None
     strict_parity: bool = False
+    device: str = Field("auto", description="The requested device (auto, cpu, cuda, cuda:N, mps); the backend "
+                                            "resolves it when it builds the model (dnnc.backends.devices).")
     checkpoint: Optional[CheckpointIR] = Field(None, description="Resumable checkpoints (None: none are written).")
 
 

@@ -449,6 +449,7 @@ def lower_training(spec: Any, outputs: list[OutputIR], nodes: list[NodeIR], out:
         callbacks=tuple(callbacks),
         class_weight=dict(t.class_weight) if t.class_weight else None,
         strict_parity=t.strict_parity,
+        device=t.device,
         checkpoint=CheckpointIR(**t.checkpoint.model_dump()),
     )
 

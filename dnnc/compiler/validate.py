@@ -146,6 +146,15 @@ def issue_from_error(err: dict, data: Any, root: type[BaseModel]) -> SpecIssue:
         return SpecIssue(path, "must be a finite number", received=received, kind="range")
     if kind in _TYPE_WORDS:
         return SpecIssue(path, f"expected {_TYPE_WORDS[kind]}", received=received, kind="type")
+    if kind == "device_name":
+        from ..backends.devices import DEVICE_FORMS
+
+        guess = None
+        if isinstance(received, str):
+            guess = ("cuda" + received[3:] if received.lower().startswith("gpu")  # TensorFlow's word for it
+                     else did_you_mean(received, [f for f in DEVICE_FORMS if f != "cuda:N"]))
+        return SpecIssue(path, "not a device", received=received, allowed=str(ctx.get("allowed")),
+                         hint=f"did you mean {guess!r}?" if guess else None)
     if kind == "string_pattern_mismatch":
         return SpecIssue(path, "not a valid name", received=received,
                          allowed="ASCII letters A–Z a–z, digits 0–9, '_', '.' and '-', starting with a letter or '_'")

@@ -92,7 +92,7 @@ def run_conform(ir: ModelIR, backend_names: Sequence[str], options: ConformOptio
     unknown = [lv for lv in options.levels if lv not in LEVELS]
     if unknown:
         raise ValueError(f"unknown conformance level {unknown[0]!r} (allowed: {', '.join(LEVELS)}, all)")
-    return conform_backends(ir, resolve_backends(backend_names), options, spec_path=spec_path, progress=progress,
+    return conform_backends(ir, resolve_backends(backend_names, ir, options.device), options, spec_path=spec_path, progress=progress,
                             train=train, datasets=datasets)
 
 
@@ -116,7 +116,8 @@ def conform_backends(ir: ModelIR, backends: Sequence["Backend"], options: Confor
         environment=environment(),
     )
     for b in backends:
-        report.backend_info[b.name] = {"framework": b.status()[1], "unsupported_ops": unsupported_ops(b, ir)}
+        report.backend_info[b.name] = {"framework": b.status()[1], "unsupported_ops": unsupported_ops(b, ir),
+                                       **({"device": b.device} if getattr(b, "device", None) else {})}
 
     from ..compiler.initial_weights import initial_weights
 

@@ -110,10 +110,11 @@ def oracle_batch(ir: ModelIR, oracle: "Reference", weights: Arrays, batch: Numer
 
 def single_batch_checks(ir: ModelIR, model: "CompiledModel", weights: Arrays, batch: NumericBatch, want: OracleBatch,
                         *, batch_number: int | None = None, options: ConformOptions = ConformOptions(),
-                        as_built: bool = False) -> list[Check]:
+                        as_built: bool = False, label: str | None = None) -> list[Check]:
     """Outputs (both modes), moving statistics, losses and gradients of one batch against the oracle.
-    With `as_built` the inference pass runs on the model as it was built (no weights set first)."""
-    name, factor = model.backend_name, options.numeric_factor
+    With `as_built` the inference pass runs on the model as it was built (no weights set first).  The checks
+    name the backend `label` (``torch@cuda``), by default the model's ``backend_name``."""
+    name, factor = label or model.backend_name, options.numeric_factor
     masks = batch.masks or None
     checks: list[Check] = []
 
@@ -155,13 +156,13 @@ def single_batch_checks(ir: ModelIR, model: "CompiledModel", weights: Arrays, ba
 
 def trajectory_checks(ir: ModelIR, oracle: "Reference", model: "CompiledModel", weights: Arrays,
                       batches: Sequence[NumericBatch], options: ConformOptions = ConformOptions(),
-                      on_step: Callable[[int], None] | None = None) -> list[Check]:
+                      on_step: Callable[[int], None] | None = None, label: str | None = None) -> list[Check]:
     """`len(batches)` train_steps from `weights`, each judged from the backend's weights before it; the worst
     step of every loss and every parameter."""
     from ..numerics.schedules import learning_rate_at
     from ..reference.optimizer import OracleOptimizer
 
-    name, factor = model.backend_name, options.numeric_factor
+    name, factor = label or model.backend_name, options.numeric_factor
     lr_spec = ir.training.optimizer["learning_rate"]
     optimizer = OracleOptimizer(ir.training.optimizer)
     trainable = [key for key, _, p in ir.weight_specs() if p.trainable]
@@ -241,7 +242,7 @@ def numeric_level(ir: ModelIR, backends: Sequence["Backend"], weights: Arrays, b
         for i, (batch, expected) in enumerate(zip(batches, want)):
             result.checks.extend(_guarded(
                 lambda: single_batch_checks(ir, model, weights, batch, expected, batch_number=i + 1, options=options,
-                                            as_built=i == 0),
+                                            as_built=i == 0, label=backend.name),
                 f"single-batch checks on batch {i + 1}", backend.name))
             progress.advance(task)
         if not steps:
@@ -250,7 +251,8 @@ def numeric_level(ir: ModelIR, backends: Sequence["Backend"], weights: Arrays, b
                                            detail="no output has a loss: nothing to train"))
             continue
         result.checks.extend(_guarded(
-            lambda: trajectory_checks(ir, oracle, model, weights, trajectory, options, lambda k: progress.advance(task)),
+            lambda: trajectory_checks(ir, oracle, model, weights, trajectory, options, lambda k: progress.advance(task),
+                                      label=backend.name),
             "trajectory", backend.name))
     progress.finish(task)
     return result

@@ -50,6 +50,9 @@ class ConformOptions:
     numeric_seed: int | None = None
     #: "fail": an op a backend does not support is a failure (the CLI); "skip": a skipped check (the kit).
     unsupported: str = "fail"
+    #: The device of every backend named without one (``torch`` rather than ``torch@cuda``); None: the spec's
+    #: ``training.device``.
+    device: str | None = None
 
 
 class ProgressSink:
@@ -69,10 +72,15 @@ class ProgressSink:
         return None
 
 
-def resolve_backends(names: Sequence[str]) -> list["Backend"]:
-    """The registered backends, in order (the first is the reference); unknown or unavailable names raise BackendError."""
+def resolve_backends(names: Sequence[str], ir: ModelIR | None = None, device: str | None = None) -> list["Backend"]:
+    """The registered backends, in order (the first is the reference), each placed on its device; unknown or
+    unavailable names, and devices this machine does not have, raise BackendError (DeviceError).
+
+    A name may carry a device, ``backend@device`` (``torch@cpu``, ``torch@cuda:1``): the same backend on two
+    devices is then compared like two backends, under those labels.  A name without one runs on `device`, else
+    the IR's ``training.device`` (``auto`` without an IR)."""
     from ..backends.base import BackendError
-    from ..plugins.manager import get_registry
+    from ..backends.devices import place, requested_device, split_qualified
 
     names = list(names)
     if len(names) < 2:
@@ -81,8 +89,19 @@ def resolve_backends(names: Sequence[str]) -> list["Backend"]:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise BackendError(f"backend{'s' if len(dupes) > 1 else ''} {', '.join(map(repr, dupes))} listed twice")
+    from ..plugins.manager import get_registry
+
     registry = get_registry()
-    return [registry.available_backend(name) for name in names]
+    default = device if device is not None else requested_device(ir)
+    placed = []
+    for name in names:
+        try:
+            backend_name, qualified = split_qualified(name)
+        except ValueError as exc:
+            raise BackendError(f"--backends {exc}") from None
+        backend = registry.available_backend(backend_name)
+        placed.append(place(backend, qualified or default, label=name if qualified else None))
+    return placed
 
 
 def unsupported_check(level: str, backend: "Backend", reference: str, ir: ModelIR, policy: str) -> Check | None:

@@ -20,8 +20,10 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from ..backends.base import Backend, BackendError, CompiledModel, check_supported
+from ..backends.devices import (ALLOWED_TEXT, PlacedBackend, device_aware, is_device_name, place, requested_device,
+                                resolve_device)
 from ..compiler.compile import compile_spec, located_error
-from ..compiler.errors import SpecError
+from ..compiler.errors import SpecError, SpecIssue
 from ..compiler.initial_weights import initial_weights
 from ..compiler.embedding_ops import token_inputs
 from ..compiler.ir import ModelIR
@@ -86,14 +88,39 @@ def compile_with_overrides(spec_path: str | Path, overrides: Sequence[str] = ())
         raise attribute_issues(exc, applied) from None
 
 
-def get_backend(name: str, ir: ModelIR | None = None) -> Backend:
-    """The registered backend ``name``, checked to be available (and to support ``ir``'s ops)."""
+def get_backend(name: str, ir: ModelIR | None = None, device: str | None = None) -> Backend | PlacedBackend:
+    """The registered backend ``name``, checked to be available (and to support ``ir``'s ops).
+
+    With an IR or a `device`, the backend placed on a device (:class:`~dnnc.backends.devices.PlacedBackend`):
+    `device`, else the IR's ``training.device``, resolved on this machine (a DeviceError, exit 1, when it
+    does not have it); its ``build`` and ``load`` put the model there."""
     from ..plugins.manager import get_registry
 
     backend = get_registry().available_backend(name)
     if ir is not None:
         check_supported(backend, ir)
-    return backend
+    if ir is None and device is None:
+        return backend
+    return place(backend, device if device is not None else requested_device(ir))
+
+
+def check_device_option(device: str | None, option: str = "--device") -> None:
+    """A SpecError (exit 2: where, received, allowed) unless `device` is None or a device name."""
+    if device is not None and not is_device_name(device):
+        raise SpecError([SpecIssue(path=("training", "device"), message="not a device", received=device,
+                                   allowed=ALLOWED_TEXT, file=option, kind="override")])
+
+
+def device_record(backend: Backend | PlacedBackend, model: CompiledModel | None = None) -> dict[str, str]:
+    """The manifest's ``device`` entry: the device asked for and the concrete one the model runs on."""
+    if isinstance(backend, PlacedBackend):
+        record = backend.record()
+    else:
+        record = {"requested": "auto", "resolved": "cpu"}
+    resolved = getattr(model, "device", None)
+    if resolved is not None:
+        record["resolved"] = str(resolved)
+    return record
 
 
 def load_datasets(ir: ModelIR, *, base_dir: Path | None, data_dir: Path | None = None, download: bool = True) -> Datasets:
@@ -187,6 +214,7 @@ def train_spec(
     callbacks: Sequence[Callback] = (),
     data_loader: Callable[..., Datasets] | None = None,
     artifacts: bool = True,
+    device: str | None = None,
 ) -> RunResult:
     """Compile, load the data, build, train, test and record one run; see :mod:`dnnc.runner.records`.
 
@@ -198,9 +226,13 @@ def train_spec(
     ``data_loader`` replaces :func:`load_datasets` (same arguments; ``dnnc tune``'s
     workers pass one that keeps the data of earlier trials).  ``artifacts=False`` skips the
     backend's native model file and learning_curves.png (weights.npz is still written, so
-    ``evaluate`` and ``predict`` work; ``dnnc tune`` trials use it).
+    ``evaluate`` and ``predict`` work; ``dnnc tune`` trials use it).  ``device`` is a shorthand for
+    ``--set training.device=…`` (``--device``; the manifest records it and the concrete device it resolved to).
     """
     overrides = list(overrides)
+    check_device_option(device)
+    if device is not None:
+        overrides.append(f'training.device="{device}"')
     if epochs is not None:
         overrides.append(f"training.epochs={int(epochs)}")
     if seed is not None:
@@ -234,6 +266,7 @@ def train_spec(
             spec_dir=str(base_dir),
             data_dir=None if data_dir is None else str(Path(data_dir).resolve()),
             backend=backend_record(chosen),
+            device=device_record(chosen, model),
             frameworks=framework_versions(),
             **system_info(),
             seed=ir.training.seed,
@@ -250,7 +283,7 @@ def train_spec(
         records.close()
 
 
-def backend_record(backend: Backend) -> dict[str, Any]:
+def backend_record(backend: Backend | PlacedBackend) -> dict[str, Any]:
     """The manifest's ``backend`` entry."""
     return {"name": backend.name, "status": backend.status()[1], "artifact_suffix": backend.artifact_suffix}
 
@@ -350,8 +383,11 @@ def _holds_weights_of(path: Path, run_dir: Path) -> bool:
     return keys == {key for key, _, _ in ir.weight_specs()}
 
 
-def load_run_model(target: str | Path, backend: str | None = None) -> tuple[CompiledModel, ModelIR, dict[str, Any]]:
-    """(model, IR, manifest) from a run directory, a checkpoint / ``weights.npz`` in one, or a native model file."""
+def load_run_model(target: str | Path, backend: str | None = None, device: str | None = None
+                   ) -> tuple[CompiledModel, ModelIR, dict[str, Any]]:
+    """(model, IR, manifest) from a run directory, a checkpoint / ``weights.npz`` in one, or a native model file,
+    on `device` (default: the IR's ``training.device``)."""
+    check_device_option(device)
     target = Path(target)
     if target.is_dir():
         if not (target / IR_FILE).is_file():
@@ -371,7 +407,9 @@ def load_run_model(target: str | Path, backend: str | None = None) -> tuple[Comp
                 if _is_npz(target) and run_dir is None:
                     raise RunnerError(f"{target} holds arrays but no {IR_FILE} was found next to it (or in the directories above)")
                 raise RunnerError(f"{target}: neither canonical weights of a run nor a model file of an installed backend")
-            model = matches[0].load(target)
+            model = (matches[0] if device is None else place(matches[0], device)).load(target)
+            if device is None and not device_aware(matches[0]):
+                resolve_device(matches[0], requested_device(model.ir))  # a CPU backend refuses a GPU the IR asks for
             manifest = read_run(run_dir)[1] if run_dir is not None else {}
             check_finite_weights(model.get_weights(), target, manifest)
             return model, model.ir, manifest
@@ -383,7 +421,7 @@ def load_run_model(target: str | Path, backend: str | None = None) -> tuple[Comp
         raise RunnerError(f"{run_dir}/{MANIFEST} does not name the backend; pass backend=")
     weights = read_weights(weights_path, ir)
     check_finite_weights(weights, weights_path, manifest)
-    model = get_backend(name, ir).build(ir, weights)
+    model = get_backend(name, ir, device).build(ir, weights)
     return model, ir, manifest
 
 
@@ -409,9 +447,11 @@ def evaluate_run(
     backend: str | None = None,
     split: str = "test",
     download: bool = True,
+    device: str | None = None,
 ) -> dict[str, float]:
-    """Losses and metrics of a trained model on its spec's test (or validation) rows: ``{"test_loss": …}``."""
-    model, ir, manifest = load_run_model(run_dir_or_model, backend)
+    """Losses and metrics of a trained model on its spec's test (or validation) rows: ``{"test_loss": …}``
+    (on `device`, default: the IR's ``training.device``)."""
+    model, ir, manifest = load_run_model(run_dir_or_model, backend, device)
     datasets = run_datasets(ir, manifest, data_dir, download=download)
     parts = {"test": (datasets.test, "test_"), "validation": (datasets.validation, "val_"), "train": (datasets.train, "")}
     if split not in parts:
@@ -456,9 +496,10 @@ class Predictions(dict):
 
 
 def predict(run_dir_or_model: str | Path, input_path: str | Path, *, backend: str | None = None,
-            batch_size: int = 1024) -> Predictions:
-    """Predictions of a trained model for the inputs in ``input_path`` (see :mod:`dnnc.runner.inputs`)."""
-    model, ir, manifest = load_run_model(run_dir_or_model, backend)
+            batch_size: int = 1024, device: str | None = None) -> Predictions:
+    """Predictions of a trained model for the inputs in ``input_path`` (see :mod:`dnnc.runner.inputs`), on
+    `device` (default: the IR's ``training.device``)."""
+    model, ir, manifest = load_run_model(run_dir_or_model, backend, device)
     raw, rows = read_raw_inputs(input_path, ir)
     standardize = (manifest.get("data") or {}).get("standardize")
     x = preprocess(raw, ir, ir.data, standardize)

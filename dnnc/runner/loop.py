@@ -232,11 +232,14 @@ class Trainer:
         if not self._draws_dropout():
             return
         same = ckpt.backend == getattr(model, "backend_name", None)
-        if same and ckpt.random is not None:
+        # another kind of device has another generator (torch: CPU vs CUDA), with other state keys
+        same_kind = same and ckpt.random is not None and set(ckpt.random) == set(require_method(model, "random_state")())
+        if same_kind:
             require_method(model, "set_random_state")(ckpt.random)
         else:
             why = (f"the checkpoint was written by {ckpt.backend!r}" if not same
-                   else "the checkpoint holds no generator state")
+                   else "the checkpoint holds no generator state" if ckpt.random is None
+                   else "the checkpoint's generator is of another device")
             self.progress.message(f"dropout masks after the checkpoint differ from the uninterrupted run's: {why} "
                                   "(with training.strict_parity = true dnnc draws them itself)", "warning")
 

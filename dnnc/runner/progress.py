@@ -31,6 +31,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from .context import TrainingContext
 
 
+def _on_device(model) -> str:
+    """`` on cuda:0`` for a model on another device than the CPU (the CPU says nothing, as before devices)."""
+    device = getattr(model, "device", None)
+    return f" on {device}" if device not in (None, "cpu") else ""
+
+
 class Progress:
     """The interface the loop reports to (every method may be a no-op)."""
 
@@ -130,7 +136,8 @@ class RichProgress(Progress):
         if c.test_rows is not None:
             parts.append(f"{c.test_rows:,} test")
         self.console.print(
-            f"Training [bold]{c.ir.name}[/bold] with [bold]{getattr(c.model, 'backend_name', '?')}[/bold]: "
+            f"Training [bold]{c.ir.name}[/bold] with [bold]{getattr(c.model, 'backend_name', '?')}[/bold]"
+            f"{_on_device(c.model)}: "
             f"{', '.join(parts)}; batch {c.batch_size}, {c.steps_per_epoch} steps/epoch, "
             f"epochs {c.start_epoch + 1}–{c.epochs}, seed {c.seed}"
             + (", strict parity" if c.strict_parity else "")
@@ -233,7 +240,7 @@ class TextLogProgress(Progress):
     def train_begin(self, context: "TrainingContext") -> None:
         c = context
         self.epochs = c.epochs
-        self._write(f"training {c.ir.name} with {getattr(c.model, 'backend_name', '?')}: "
+        self._write(f"training {c.ir.name} with {getattr(c.model, 'backend_name', '?')}{_on_device(c.model)}: "
                     f"{c.train_rows} rows, batch {c.batch_size}, {c.steps_per_epoch} steps/epoch, "
                     f"epochs {c.start_epoch + 1}-{c.epochs}, seed {c.seed}")
 

@@ -11,6 +11,9 @@ initial weights, which gives the same result.
 * ``epochs``: the total number of epochs; more than the run had extends it
   (also a completed run, from its last checkpoint, taken before
   ``on_train_end``).
+* ``device``: continue on another device (default: the IR's ``training.device``, resolved again on this
+  machine); the manifest records each resumption's device.  As for another backend, the backend's own
+  dropout generator is not carried over to another kind of device (a warning says so).
 * ``backend``: continue with another backend.  Checkpoints are canonical
   (weights and optimizer slots in dnnc's layout and names), so the run goes on
   along the same trajectory within the conformance tolerances; the backend's
@@ -27,7 +30,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .api import RunResult, backend_record, fit_and_record, get_backend, load_datasets, starting_weights
+from .api import (RunResult, backend_record, check_device_option, device_record, fit_and_record, get_backend,
+                  load_datasets, starting_weights)
 from .checkpoint import CHECKPOINT_FILE, Checkpoint, read_checkpoint
 from .errors import RunnerError
 from .progress import Progress
@@ -46,9 +50,11 @@ def resume_run(
     progress: str | Progress = "rich",
     download: bool = True,
     console=None,
+    device: str | None = None,
 ) -> RunResult:
     """Continue the run in `run_dir` (see the module docstring); returns what :func:`~dnnc.runner.train_spec` does."""
     run_dir = Path(run_dir)
+    check_device_option(device)
     if not (run_dir / IR_FILE).is_file():
         raise RunnerError(f"{run_dir} is not a dnnc run directory (no {IR_FILE})")
     if not (run_dir / MANIFEST).is_file():
@@ -56,12 +62,12 @@ def resume_run(
     records = RunRecords(run_dir, continuing=True)  # refused while another process writes the run
     try:
         return _resume(records, epochs=epochs, backend=backend, data_dir=data_dir, progress=progress,
-                       download=download, console=console)
+                       download=download, console=console, device=device)
     finally:
         records.close()
 
 
-def _resume(records: RunRecords, *, epochs, backend, data_dir, progress, download, console) -> RunResult:
+def _resume(records: RunRecords, *, epochs, backend, data_dir, progress, download, console, device) -> RunResult:
     run_dir = records.run_dir
     ir, manifest = read_run(run_dir)
     if ir.training is None:
@@ -71,7 +77,7 @@ def _resume(records: RunRecords, *, epochs, backend, data_dir, progress, downloa
     total = int(epochs or manifest.get("epochs") or ir.training.epochs)
     _check_continuable(run_dir, manifest, ckpt, total, epochs is not None)
 
-    chosen = get_backend(backend or manifest.get("backend", {}).get("name") or "", ir)
+    chosen = get_backend(backend or manifest.get("backend", {}).get("name") or "", ir, device)
     base_dir = Path(manifest["spec_dir"]) if manifest.get("spec_dir") else None
     if data_dir is None and manifest.get("data_dir"):
         data_dir = manifest["data_dir"]
@@ -90,15 +96,19 @@ def _resume(records: RunRecords, *, epochs, backend, data_dir, progress, downloa
             "detected": now_iso(), "status_found": status, "error": manifest.get("error"),
             "continued_from": ckpt.summary() if ckpt is not None else "the start (no checkpoint had been written)",
         })
+    placed = device_record(chosen, model)
     resumption: dict[str, Any] = {
-        "started": now_iso(), "backend": chosen.name, "epochs": total,
+        "started": now_iso(), "backend": chosen.name, "device": placed["resolved"], "epochs": total,
         "from": ckpt.summary() if ckpt is not None else "the start",
     }
     previous = manifest.get("backend", {}).get("name")
     if previous != chosen.name:
         resumption["previous_backend"] = previous
     records.manifest.pop("error", None)
-    records.update_manifest(status="running", epochs=total, backend=backend_record(chosen),
+    previous_device = (manifest.get("device") or {}).get("resolved")
+    if previous_device is not None and previous_device != placed["resolved"]:
+        resumption["previous_device"] = previous_device
+    records.update_manifest(status="running", epochs=total, backend=backend_record(chosen), device=placed,
                             interruptions=interruptions,
                             resumptions=[*manifest.get("resumptions", []), resumption])
     return fit_and_record(records, ir, chosen, model, datasets, epochs=total, progress=progress, console=console,

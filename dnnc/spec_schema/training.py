@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Optional, Union
 
 from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
+from pydantic_core import PydanticCustomError
 
 from .base import StrictModel
 from .losses import LossSpec
@@ -25,6 +26,17 @@ def _class_index_key(key: str) -> str:
 
 
 ClassIndexKey = Annotated[str, AfterValidator(_class_index_key)]
+
+
+def _device_name(value: str) -> str:
+    from ..backends.devices import ALLOWED_TEXT, is_device_name
+
+    if not is_device_name(value):
+        raise PydanticCustomError("device_name", "not a device (allowed: {allowed})", {"allowed": ALLOWED_TEXT})
+    return value
+
+
+DeviceName = Annotated[str, AfterValidator(_device_name)]
 
 
 def _single_or_per_output(value: Any) -> str:
@@ -95,6 +107,15 @@ class TrainingSectionBase(StrictModel):
     strict_parity: bool = Field(
         False,
         description="Draw dropout masks from the seed and use deterministic kernels so backends follow one trajectory (default false).",
+    )
+    device: DeviceName = Field(
+        "auto",
+        description=(
+            'Where the backend runs the model: "auto" (default: resolved when the model is built, by the backend: '
+            "torch takes the first CUDA GPU it sees and the CPU otherwise, Keras follows TensorFlow's placement), "
+            '"cpu", "cuda" (the first GPU), "cuda:N" or "mps". The run manifest records the concrete device; '
+            "`--device` overrides this value. A device this machine does not have is an error when the model is built."
+        ),
     )
     checkpoint: CheckpointSpec = Field(
         default_factory=CheckpointSpec,

@@ -85,7 +85,13 @@ def tune(spec_path: str | Path, *, backend: str, trials: int | None = None, work
     started = time.perf_counter()
     spec_path = Path(spec_path)
     plan = check_search(load_source(spec_path), sampler=sampler, trials=trials, seed=seed)
-    get_backend(backend, plan.ir)
+    from ..backends.base import check_supported
+    from ..backends.devices import place, requested_device
+
+    chosen = get_backend(backend)
+    check_supported(chosen, plan.ir)
+    if requested_device(plan.ir) not in ("auto", "cpu"):  # a GPU asked for: check it is here before any trial
+        place(chosen, requested_device(plan.ir))  # (imports the framework, which auto and cpu need not do here)
     search = plan.search
     total = search.trials
     if search.sampler == "grid":

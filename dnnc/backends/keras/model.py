@@ -8,6 +8,12 @@ already is), calls one cached compiled function and converts its results.
 
 ``keras_model`` is the native model: stock layers only (one exception: GELU
 with ``approximate = true``, see :mod:`.custom_objects`), logits out.
+
+The model lives on one device (``device``, resolved by :meth:`.backend.KerasBackend.resolve_device`):
+its variables, the optimizer's slots and the traced step functions are created, and the steps run,
+under ``keras.device(...)`` (``tf.device``): ``"cpu:0"`` for ``"cpu"``, ``"gpu:N"`` for ``"cuda:N"``
+and ``"gpu:0"`` for ``"mps"``.  TensorFlow's soft placement still puts an op without a GPU kernel on
+the CPU, as it does without a scope.
 """
 
 from __future__ import annotations
@@ -45,6 +51,17 @@ SLOT_NAMES: dict[str, dict[str, str]] = {
 }
 
 
+def tf_device_name(device: str) -> str:
+    """TensorFlow's name of a concrete dnnc device: ``cpu`` → ``cpu:0``, ``cuda:N`` → ``gpu:N``, ``mps`` → ``gpu:0``."""
+    if device == "cpu":
+        return "cpu:0"
+    if device.startswith("cuda:"):
+        return "gpu:" + device.split(":", 1)[1]
+    if device == "mps":
+        return "gpu:0"
+    raise BackendError(f"the keras backend cannot place a model on device {device!r} (allowed: cpu, cuda:N, mps)")
+
+
 def sidecar_path(path: Path) -> Path:
     """``<stem>.ir.json`` next to the artifact."""
     path = Path(path)
@@ -74,9 +91,26 @@ class KerasModel:
 
     backend_name = "keras"
 
-    def __init__(self, ir: ModelIR, weights: Arrays) -> None:
+    def __init__(self, ir: ModelIR, weights: Arrays, device: str = "cpu") -> None:
         check_weights(ir, weights)
         keras = import_keras()
+        #: The concrete device the model runs on ("cpu", "cuda:N", "mps").
+        self.device = str(device)
+        self._scope_name = tf_device_name(self.device)
+        self._keras = keras
+        if self._scope_name.startswith("gpu"):
+            import tensorflow as tf
+
+            # float32 means float32: TensorFlow runs float32 matmuls and convolutions as TF32 on Ampere+ GPUs
+            tf.config.experimental.enable_tensor_float_32_execution(False)
+        with self.placement():
+            self._build(ir, weights, keras)
+
+    def placement(self):
+        """The device scope the model's variables are created and its steps run in."""
+        return self._keras.device(self._scope_name)
+
+    def _build(self, ir: ModelIR, weights: Arrays, keras) -> None:
         self.ir = ir
         training = ir.training
         self.seed = training.seed if training is not None else 0
@@ -112,9 +146,10 @@ class KerasModel:
         trained variables (new slots, iteration count 0), as recompiling a Keras model does."""
         check_same_graph(self.ir, ir)
         self.ir = ir
-        self.graph.set_trainable(ir)
-        self._optimizer = None
-        self._bind_trainable()
+        with self.placement():
+            self.graph.set_trainable(ir)
+            self._optimizer = None
+            self._bind_trainable()
 
     # -- weights -------------------------------------------------------------------
     def get_weights(self) -> dict[str, np.ndarray]:
@@ -160,21 +195,24 @@ class KerasModel:
         if self._optimizer is None:
             if self.ir.training is None:
                 raise ValueError(f"model {self.ir.name!r} has no [training] section: cannot build its optimizer")
-            optimizer = build_keras_optimizer(self.ir.training.optimizer)
-            optimizer.build([v for _, v in self._trainable])
+            with self.placement():
+                optimizer = build_keras_optimizer(self.ir.training.optimizer)
+                optimizer.build([v for _, v in self._trainable])
             self._optimizer = optimizer
         return self._optimizer
 
     # -- the CompiledModel operations ---------------------------------------------------
     def forward(self, inputs: Arrays, *, training: bool = False, dropout_masks: Arrays | None = None) -> dict[str, np.ndarray]:
         batch = self._batch(inputs, masks=dropout_masks if training else None)
-        return self._output_arrays(self._steps("forward", training, batch))
+        with self.placement():
+            return self._output_arrays(self._steps("forward", training, batch))
 
     def loss_and_gradients(self, inputs: Arrays, targets: Arrays, *, sample_weight: np.ndarray | None = None,
                            training: bool = True, dropout_masks: Arrays | None = None,
                            ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         batch = self._batch(inputs, targets, sample_weight, dropout_masks if training else None)
-        losses, grads = self._steps("gradients", training, batch)
+        with self.placement():
+            losses, grads = self._steps("gradients", training, batch)
         return self._loss_values(losses), {key: g.numpy() for (key, _), g in zip(self._trainable, grads)}
 
     def prepare_training(self) -> None:
@@ -186,19 +224,22 @@ class KerasModel:
         self._get_optimizer()
         batch = self._batch(inputs, targets, sample_weight, dropout_masks)
         batch["lr"] = self._learning_rate_tensor(learning_rate)
-        losses, outputs = self._steps("train", True, batch)
+        with self.placement():
+            losses, outputs = self._steps("train", True, batch)
         return StepResult(self._loss_values(losses), self._output_arrays(outputs))
 
     def evaluate_step(self, inputs: Arrays, targets: Arrays, *, sample_weight: np.ndarray | None = None) -> StepResult:
         batch = self._batch(inputs, targets, sample_weight)
-        losses, outputs = self._steps("evaluate", False, batch)
+        with self.placement():
+            losses, outputs = self._steps("evaluate", False, batch)
         return StepResult(self._loss_values(losses), self._output_arrays(outputs))
 
     def probe(self, inputs: Arrays, targets: Arrays, *, nodes=None, pre_activations: bool = False):
         """Per-node outputs and gradients in inference mode (:class:`dnnc.backends.base.Probe`; see :mod:`.probe`)."""
         from .probe import probe
 
-        return probe(self, inputs, targets, nodes=nodes, pre_activations=pre_activations)
+        with self.placement():
+            return probe(self, inputs, targets, nodes=nodes, pre_activations=pre_activations)
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
         """``"<node>/<param>/<slot>"`` (slot names of dnnc.numerics.optimizers, e.g. ``m``, ``v``,

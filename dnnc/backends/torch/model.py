@@ -5,11 +5,18 @@ parameters, the regularised parameters and the loss outputs are all prepared
 once; a step converts the batch with ``torch.from_numpy`` (no copy for
 contiguous float32 / int64 arrays), runs forward, loss, backward and the
 optimizer, and returns the logits of that same forward pass as NumPy views.
+
+The model lives on one device (``device``: ``"cpu"``, ``"cuda:N"`` or ``"mps"``, resolved by
+:meth:`.backend.TorchBackend.resolve_device`): the parameters, moving statistics, optimizer slots
+and the dropout generator are created there, each batch is copied there (on the CPU ``.to`` is the
+identity, so nothing changes), and what goes back to dnnc (losses, logits, weights, gradients,
+optimizer state) is copied to host NumPy arrays.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from pathlib import Path
 from typing import Any, Mapping
@@ -29,14 +36,21 @@ ARTIFACT_FORMAT = "dnnc-torch"
 ARTIFACT_VERSION = 1
 
 
-def as_tensor(array: Any, dtype: np.dtype) -> torch.Tensor:
-    """A torch view of a NumPy array (copied only when the dtype, layout or writability requires it)."""
+def as_tensor(array: Any, dtype: np.dtype, device: "torch.device | None" = None) -> torch.Tensor:
+    """A torch view of a NumPy array (copied only when the dtype, layout or writability requires it), moved to
+    `device` when it is not the CPU."""
     a = np.asarray(array)
     if a.dtype != dtype or not a.flags.c_contiguous:
         a = np.ascontiguousarray(a, dtype=dtype)
     elif not a.flags.writeable:
         a = a.copy()
-    return torch.from_numpy(a)
+    tensor = torch.from_numpy(a)
+    return tensor if device is None or device.type == "cpu" else tensor.to(device, non_blocking=True)
+
+
+def host(tensor: torch.Tensor) -> np.ndarray:
+    """A NumPy array of a (detached) tensor: a view on the CPU, a copy from another device."""
+    return tensor.detach().cpu().numpy()
 
 
 _F32 = np.dtype(np.float32)
@@ -48,16 +62,28 @@ class TorchModel:
 
     backend_name = "torch"
 
-    def __init__(self, ir: ModelIR, weights: Arrays) -> None:
+    def __init__(self, ir: ModelIR, weights: Arrays, device: str = "cpu") -> None:
         check_weights(ir, weights)
         self.ir = ir
+        #: The concrete device the model runs on ("cpu", "cuda:N", "mps").
+        self.device = str(device)
+        self._device = torch.device(self.device)
         training = ir.training
         self.seed = training.seed if training is not None else 0
         if training is not None and training.strict_parity:
+            if self._device.type == "cuda":  # cuBLAS is deterministic only with a fixed workspace (torch's docs)
+                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True)
-        #: The model's own generator: dropout draws from it when no masks are given.
-        self.generator = torch.Generator().manual_seed(self.seed)
+        #: The model's own generator (on the model's device): dropout draws from it when no masks are given.
+        self.generator = (torch.Generator() if self._device.type == "cpu"
+                          else torch.Generator(device=self._device)).manual_seed(self.seed)
         self.graph = GraphModule(ir, self.generator)
+        if self._device.type == "cuda":
+            # float32 means float32: no TF32 matmuls or convolutions (cuDNN allows TF32 by default on Ampere+)
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+        if self._device.type != "cpu":
+            self.graph.to(self._device)  # before the tensors are bound: moving replaces the buffers
         self._bound = bind_weights(self.graph, ir)
         self._trainable: list[tuple[str, torch.nn.Parameter, bool]] = []
         self._params: list[torch.nn.Parameter] = []
@@ -103,7 +129,7 @@ class TorchModel:
     def get_weights(self) -> dict[str, np.ndarray]:
         out = {}
         for key, (tensor, transposed) in self._bound.items():
-            a = tensor.detach().numpy()
+            a = host(tensor)
             out[key] = np.asarray(from_torch(a) if transposed else np.array(a, order="C", copy=True), dtype=np.float32)
         return out
 
@@ -122,9 +148,11 @@ class TorchModel:
 
     def _run(self, inputs: Arrays, training: bool, masks: Arrays | None) -> tuple[torch.Tensor, ...]:
         checks = self._checks
-        tensors = [as_tensor(x, checks.input_dtypes[name]) for name, x in zip(self._input_names, checks.inputs(inputs))]
+        device = self._device
+        tensors = [as_tensor(x, checks.input_dtypes[name], device)
+                   for name, x in zip(self._input_names, checks.inputs(inputs))]
         masks = self._checks.dropout_masks(masks)
-        mask_tensors = None if masks is None else {name: as_tensor(m, _F32) for name, m in masks.items()}
+        mask_tensors = None if masks is None else {name: as_tensor(m, _F32, device) for name, m in masks.items()}
         self._set_mode(training)
         return self.graph(*tensors, dropout_masks=mask_tensors)
 
@@ -142,11 +170,11 @@ class TorchModel:
 
     def _loss(self, outs, targets: Arrays, sample_weight) -> tuple[torch.Tensor, list[torch.Tensor]]:
         given = self._checks.targets(targets)
-        sw = None if sample_weight is None else as_tensor(sample_weight, _F32)
+        sw = None if sample_weight is None else as_tensor(sample_weight, _F32, self._device)
         total = None
         per_output = []
         for (i, out, dtype), target in zip(self._loss_outputs, given):
-            loss = torch_loss(out.loss, out.head, outs[i], as_tensor(target, dtype), sw)
+            loss = torch_loss(out.loss, out.head, outs[i], as_tensor(target, dtype, self._device), sw)
             per_output.append(loss)
             weighted = loss if out.loss_weight == 1.0 else loss * out.loss_weight
             total = weighted if total is None else total + weighted
@@ -162,7 +190,7 @@ class TorchModel:
         return named_losses(self._loss_keys, stacked.tolist())
 
     def _output_arrays(self, outs) -> dict[str, np.ndarray]:
-        return {o.name: t.detach().numpy() for o, t in zip(self.ir.outputs, outs)}
+        return {o.name: host(t) for o, t in zip(self.ir.outputs, outs)}
 
     # -- the CompiledModel operations -----------------------------------------
     def forward(self, inputs: Arrays, *, training: bool = False, dropout_masks: Arrays | None = None) -> dict[str, np.ndarray]:
@@ -178,7 +206,7 @@ class TorchModel:
             grads = torch.autograd.grad(total, self._params, allow_unused=True)
         result = {}
         for (key, p, transposed), g in zip(self._trainable, grads):
-            a = np.zeros(tuple(p.shape), np.float32) if g is None else g.numpy()
+            a = np.zeros(tuple(p.shape), np.float32) if g is None else host(g)
             result[key] = np.asarray(from_torch(a) if transposed else np.array(a, order="C", copy=True), dtype=np.float32)
         return self._loss_values(total, per_output), result
 
@@ -227,7 +255,7 @@ class TorchModel:
         for key, p, transposed in self._trainable:
             for slot, value in opt.state.get(p, {}).items():
                 if isinstance(value, torch.Tensor):
-                    a = value.detach().numpy()
+                    a = host(value)
                     out[f"{key}/{slot}"] = from_torch(a) if transposed else np.array(a, order="C", copy=True)
         out["iterations"] = np.asarray(opt.iterations, dtype=np.int64)
         out.update({k: np.asarray(v, dtype=np.float64) for k, v in opt.global_state().items()})
@@ -245,17 +273,26 @@ class TorchModel:
             entry = optimizer.state[p]
             for slot, a in values.items():
                 a = np.asarray(a, dtype=np.float32)
-                entry[slot] = torch.from_numpy(to_torch(a) if transposed else np.array(a, order="C", copy=True))
+                entry[slot] = torch.from_numpy(to_torch(a) if transposed else np.array(a, order="C", copy=True)
+                                               ).to(p.device)
         optimizer.load_global_state(int(scalars.pop("iterations", 0)), scalars)
 
+    @property
+    def _generator_key(self) -> str:
+        """``torch_generator`` on the CPU, ``torch_generator_<type>`` (cuda, mps) on another device: generators
+        of different devices are different algorithms, so a state restores only on the kind that wrote it."""
+        return "torch_generator" if self._device.type == "cpu" else f"torch_generator_{self._device.type}"
+
     def random_state(self) -> dict[str, np.ndarray]:
-        """The model's generator (dropout draws when no masks are given): ``{"torch_generator": uint8 bytes}``."""
-        return {"torch_generator": self.generator.get_state().numpy().copy()}
+        """The model's generator (dropout draws when no masks are given): ``{"torch_generator": uint8 bytes}``
+        (``torch_generator_cuda`` / ``_mps`` on those devices)."""
+        return {self._generator_key: self.generator.get_state().numpy().copy()}
 
     def set_random_state(self, state: Arrays) -> None:
-        if set(state) != {"torch_generator"}:
-            raise ValueError(f"a torch random state holds 'torch_generator' (received {sorted(state)})")
-        self.generator.set_state(torch.from_numpy(np.asarray(state["torch_generator"], dtype=np.uint8).copy()))
+        key = self._generator_key
+        if set(state) != {key}:
+            raise ValueError(f"a torch random state on device {self.device!r} holds {key!r} (received {sorted(state)})")
+        self.generator.set_state(torch.from_numpy(np.asarray(state[key], dtype=np.uint8).copy()))
 
     # -- introspection --------------------------------------------------------
     def layer_param_counts(self) -> dict[str, tuple[int, int]]:
@@ -299,6 +336,11 @@ class TorchModel:
             "weights": {k: torch.from_numpy(v) for k, v in self.get_weights().items()},
         }
 
+    def _on_cpu(self) -> "TorchModel":
+        """This model, or (on another device) a CPU copy of its IR and weights: what artifacts are exported from,
+        so that they load on any machine."""
+        return self if self._device.type == "cpu" else TorchModel(self.ir, self.get_weights(), "cpu")
+
     def save(self, path: Path, *, export: bool = True) -> list[Path]:
         """Write ``<path>`` (IR + canonical weights) and, with `export`, ``<stem>.pt2`` (a torch.export program).
 
@@ -315,7 +357,7 @@ class TorchModel:
         if export:
             pt2 = path.with_suffix(".pt2")
             try:
-                program = self.export_program()
+                program = self._on_cpu().export_program()
                 torch.export.save(program, pt2)
                 written.append(pt2)
             except Exception as exc:  # export is best effort; the .pt artifact is complete without it
@@ -338,8 +380,9 @@ class TorchModel:
         """Write the inference graph as an ONNX file (heads applied unless `logits`); the exporter's name."""
         from .onnx_export import export_torch_onnx
 
-        self._set_mode(False)
-        return export_torch_onnx(self.graph, self.ir, Path(path), logits=logits, opset=opset)
+        model = self._on_cpu()
+        model._set_mode(False)
+        return export_torch_onnx(model.graph, model.ir, Path(path), logits=logits, opset=opset)
 
 
 def load_payload(path: Path) -> tuple[ModelIR, dict[str, np.ndarray]]:

@@ -261,7 +261,7 @@ class Dropout(nn.Module):
         if self.rate >= 1.0:
             return x * 0.0
         # u < 1 − rate with u ~ U[0, 1) is Bernoulli(1 − rate) (and faster than bernoulli_ on CPU).
-        keep = torch.rand(self.mask_shape(x.shape), generator=self.generator, dtype=x.dtype) < (1.0 - self.rate)
+        keep = torch.rand(self.mask_shape(x.shape), generator=self.generator, dtype=x.dtype, device=x.device) < (1.0 - self.rate)
         return x * keep / (1.0 - self.rate)
 
     def extra_repr(self) -> str:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def _numpy(tensor: torch.Tensor | None, like: torch.Tensor, transposed: bool = False) -> np.ndarray:
-    a = np.zeros(tuple(like.shape), np.float32) if tensor is None else tensor.detach().numpy()
+    a = np.zeros(tuple(like.shape), np.float32) if tensor is None else tensor.detach().cpu().numpy()
     return np.asarray(from_torch(a) if transposed else np.array(a, order="C", copy=True), dtype=np.float32)
 
 
@@ -36,7 +36,7 @@ def probe(model: "TorchModel", inputs: Arrays, targets: Arrays, *, nodes: Sequen
     ir = model.ir
     names = probe_nodes(ir, nodes)
     pre_nodes = set(pre_activation_nodes(ir, names)) if pre_activations else set()
-    tensors = [as_tensor(x, _F32).requires_grad_(True) for x in model._checks.inputs(inputs)]
+    tensors = [as_tensor(x, _F32, model._device).requires_grad_(True) for x in model._checks.inputs(inputs)]
     model._set_mode(False)
     values: dict[str, torch.Tensor] = dict(zip(ir.inputs, tensors))
     pre: dict[str, torch.Tensor] = {}

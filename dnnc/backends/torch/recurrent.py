@@ -134,7 +134,8 @@ class Recurrent(nn.Module):
             if given is not None and key in given:
                 keep = given[key].to(x.dtype)
             else:
-                keep = (torch.rand((x.shape[0], *shape), generator=self.generator, dtype=x.dtype) >= rate).to(x.dtype)
+                keep = (torch.rand((x.shape[0], *shape), generator=self.generator, dtype=x.dtype,
+                                   device=x.device) >= rate).to(x.dtype)
             scaled = keep / (1.0 - rate)
             out.append([scaled[:, g] for g in range(scaled.shape[1])])
         return out[0], out[1]

@@ -102,6 +102,8 @@ class Pool(nn.Module):
         elif self.explicit_pad is None:
             y = F.avg_pool2d(xt, self.window, self.stride)
         else:  # the sum of each window over its real cells only
+            if self.count.device != xt.device:
+                self.count = self.count.to(xt.device)  # placed once, with the first batch on the model's device
             y = F.avg_pool2d(F.pad(xt, self.explicit_pad), self.window, self.stride, divisor_override=1) / self.count
         y = y.movedim(1, -1)
         return y.squeeze(1) if self.rank == 1 else y
