@@ -30,6 +30,7 @@ from ..numerics.heads import apply_head
 from .callbacks.base import Callback
 from .callbacks.factory import build_callbacks
 from .checksums import sha256_file
+from .curves import preload_matplotlib
 from .context import CallbackContext
 from .datasets import Datasets
 from .datasets.load import load_raw
@@ -218,6 +219,8 @@ def train_spec(
     base_dir = spec_path.resolve().parent
     records = open_run_dir(out, ir.name, backend, runs_root, overwrite=overwrite)
     try:
+        if artifacts:
+            preload_matplotlib()  # learning_curves.png's imports, in a thread while the data loads
         with phases.phase("data"):
             datasets = (data_loader or load_datasets)(ir, base_dir=base_dir, data_dir=data_dir, download=download)
             for part, rows in (("training", datasets.train), ("validation", datasets.validation), ("test", datasets.test)):
