@@ -24,9 +24,10 @@ The phases, in order (a phase that did not happen is absent):
                     writing history.json, metrics.json, weights.npz, model<suffix>, learning_curves.png
 ==================  ====================================================================================
 
-Times are wall-clock (``time.perf_counter``), rounded to the millisecond.  ``learning_curves`` is drawn in
-a thread while ``history``, ``metrics``, ``weights`` and ``model`` are written, so the phases' sum can
-exceed ``total_seconds``.  What happens before ``started_unix`` (interpreter start, imports) and after the
+Times are wall-clock (``time.perf_counter``), rounded to the millisecond.  The imports of
+``learning_curves`` are started in a thread when the data begins to load
+(:func:`~dnnc.runner.curves.preload_matplotlib`), so they are spread over ``data`` and the phases after it
+and ``learning_curves`` is mostly the drawing.  What happens before ``started_unix`` (interpreter start, imports) and after the
 manifest's last write (the CLI's last lines, interpreter exit) is outside the record;
 ``benchmarks/process_phases.py`` measures it from the outside.  A resumed run's record is that of its
 latest attempt.

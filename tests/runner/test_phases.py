@@ -57,3 +57,20 @@ def test_a_run_without_artifacts_has_no_model_or_curves_phase(tmp_path):
     result = train_spec(spec, backend="fake", out=tmp_path / "run", progress="quiet", artifacts=False)
     seconds = json.loads((result.run_dir / "manifest.json").read_text())["phases"]["seconds"]
     assert "model" not in seconds and "learning_curves" not in seconds and "weights" in seconds
+
+
+def test_a_failed_run_records_the_phases_it_went_through(tmp_path):
+    from dnnc.runner.callbacks.base import Callback
+
+    class Fails(Callback):
+        def on_epoch_end(self, epoch, logs):
+            raise RuntimeError("the callback failed")
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text(xor_spec(repeat=4, epochs=3))
+    with pytest.raises(RuntimeError, match="the callback failed"):
+        train_spec(spec, backend="fake", out=tmp_path / "run", progress="quiet", callbacks=[Fails()])
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    assert set(manifest["phases"]["seconds"]) == {"compile", "data", "backend_build", "weights_init", "records_start",
+                                                 "optimizer_build", "epochs"}
