@@ -37,10 +37,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import train_speed  # noqa: E402  (the hand-written programs: reused, not copied)
+import train_speed  # the hand-written programs: reused, not copied
 
 PHASE_ORDER = ("startup", "compile", "data", "backend_build", "weights_init", "records_start", "optimizer_build",
                "epochs", "test", "history", "metrics", "weights", "model", "learning_curves", "exit", "wall")
@@ -72,7 +73,7 @@ def run_dnnc(checkout: Path, backend: str, spec: Path, epochs: int, threads: int
         command = [sys.executable, "-m", "dnnc", "train", str(spec), "--backend", backend, "--epochs", str(epochs),
                    "--out", str(out), "-q"]
         launched = time.time()
-        done = subprocess.run(command, capture_output=True, text=True, cwd=tmp, env=env)
+        done = subprocess.run(command, capture_output=True, text=True, cwd=tmp, env=env, check=False)
         ended = time.time()
         if done.returncode != 0:
             raise SystemExit(f"dnnc train failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
@@ -98,7 +99,8 @@ def run_reference(net: train_speed.Network, epochs: int, threads: int | None) ->
     env = thread_env(threads)
     env["PYTHONPATH"] = python_path(ROOT)  # it locates the data set with dnnc's locate_dataset
     launched = time.time()
-    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT, env=env)
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT, env=env,
+                          check=False)
     ended = time.time()
     if done.returncode != 0:
         raise SystemExit(f"the hand-written program failed:\n{done.stderr[-3000:]}")
@@ -136,7 +138,7 @@ def main() -> None:
     net = None if args.no_reference else network_of(args.spec)
     if net is None and not args.no_reference:
         print(f"note: benchmarks/train_speed.py has no hand-written program for {args.spec}; no reference run")
-    programs: dict[str, callable] = {}
+    programs: dict[str, Callable[[], dict]] = {}
     for label, checkout in checkouts.items():
         for backend in args.backend or ["torch", "keras"]:
             programs[f"{label}-{backend}"] = (lambda c=checkout, b=backend:

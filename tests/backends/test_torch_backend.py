@@ -332,7 +332,7 @@ def test_save_and_reload_in_a_fresh_process(tmp_path):
 
 
 def test_export_pt2_failure_names_the_reason_and_leaves_no_file(tmp_path, monkeypatch):
-    ir, _, model = build(CASES_BY_NAME["mlp_bn_dropout"])
+    _, _, model = build(CASES_BY_NAME["mlp_bn_dropout"])
 
     def refuse():
         raise RuntimeError("data-dependent control flow\nmore detail")

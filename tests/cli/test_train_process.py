@@ -26,7 +26,7 @@ def dnnc(*args, full_exit=False, cwd):
     if full_exit:
         env["DNNC_FULL_EXIT"] = "1"
     return subprocess.run([sys.executable, "-c", MAIN, *map(str, args)], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=300)
+                          cwd=cwd, timeout=300, check=False)
 
 
 @pytest.mark.parametrize("full_exit", [False, True])
