@@ -17,7 +17,7 @@ test, and each file written. Two more are measured from the outside:
 
 and `wall` is the whole process, launch to exit. With --code LABEL=DIR (repeatable) the same runs are made
 with the dnnc checkout in DIR (e.g. before/after a change); a checkout without the phases record reports
-only wall, startup-less totals and the epochs (from history.json).
+only its wall time and its epochs (from history.json).
 
     python benchmarks/process_phases.py [--spec examples/mnist_bn_dropout.toml] [--epochs 2] [--repeats 3]
         [--backend torch --backend keras] [--threads 1] [--code before=/path/to/old/checkout] [--json out.json]
