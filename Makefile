@@ -22,7 +22,7 @@ ifneq ($(wildcard ../shared/datasets),)
 export DNNC_DATA_DIR ?= $(abspath ../shared/datasets)
 endif
 
-.PHONY: venv demo test test-fast bench conformance-report clean
+.PHONY: venv demo test test-fast bench bench-phases conformance-report clean
 
 venv: $(VENV)/.installed
 
@@ -46,6 +46,9 @@ test: venv
 
 bench: venv
 	$(PY) benchmarks/train_speed.py
+
+bench-phases: venv
+	$(PY) benchmarks/process_phases.py --threads 1
 
 conformance-report: venv
 	$(PY) benchmarks/conformance_report.py

@@ -6,6 +6,7 @@ Heavy frameworks are imported only by the commands that build models, so
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import typer
@@ -48,5 +49,36 @@ commands_export.register(app)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point.
+
+    A command that calls :func:`~dnnc.cli.errors.exit_quickly_when_done` (``dnnc train`` and ``dnnc resume``, once
+    their run directory is complete and its lock released) ends the process with ``os._exit`` after flushing
+    stdout, stderr and the logging handlers: the interpreter's shut-down, which tears down the imported
+    framework's modules, takes 0.5–0.8 s after torch or TensorFlow was imported (docs/performance.md, "Fixed
+    cost") and writes nothing.  ``DNNC_FULL_EXIT=1`` keeps the normal shut-down.
+    """
+    from . import errors
+
+    code: object = 0
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code
+        if not (errors.QUICK_EXIT.is_set() and (code is None or isinstance(code, int))):
+            raise
+    if errors.QUICK_EXIT.is_set() and os.environ.get("DNNC_FULL_EXIT", "") in ("", "0"):
+        _flush_and_exit(0 if code is None else int(code))
+    raise SystemExit(code)
+
+
+def _flush_and_exit(code: int) -> None:
+    import logging
+    import sys
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be written anyway
+            pass
+    os._exit(code)

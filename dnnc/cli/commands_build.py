@@ -7,9 +7,10 @@ from typing import Optional
 
 import numpy as np
 import typer
+from rich.markup import escape
 
 from .errors import UsageError, UserError, guarded
-from .render import console, summary_table, totals_lines
+from .render import console, err_console, summary_table, totals_lines
 
 
 def backend_for_artifact(path: Path):
@@ -91,6 +92,15 @@ def build(
     path.parent.mkdir(parents=True, exist_ok=True)
     for written in model.save(path):
         console.print(f"wrote {written}")
+    export_pt2 = getattr(model, "export_pt2", None)  # the torch backend's torch.export program, best effort here
+    if export_pt2 is not None:
+        from ..backends.base import BackendError
+
+        try:
+            console.print(f"wrote {export_pt2(path.with_suffix('.pt2'))}")
+        except BackendError as exc:
+            err_console.print(f"[yellow]warning[/yellow]: {escape(str(exc))}; {escape(path.name)} holds the full model",
+                              highlight=False)
 
 
 def convert(

@@ -1,5 +1,5 @@
-"""`dnnc export` (a trained model as an ONNX file, checked with ONNX Runtime) and `dnnc eject` (a spec as
-plain PyTorch or Keras source)."""
+"""`dnnc export` (a trained model as an ONNX file, checked with ONNX Runtime, or as a torch.export program)
+and `dnnc eject` (a spec as plain PyTorch or Keras source)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import typer
 from .errors import UsageError, UserError, guarded
 from .render import console
 
-FORMATS = ("onnx",)
+FORMATS = ("onnx", "pt2")
 
 
 def _verification_rows(ir, manifest, data_dir: Optional[Path]):
@@ -32,8 +32,10 @@ def _verification_rows(ir, manifest, data_dir: Optional[Path]):
 def export(
     target: Path = typer.Argument(..., show_default=False, help="A run directory (its weights.npz), a checkpoint "
                                   "or weights.npz inside one, or a saved model file (.keras, .pt)."),
-    fmt: str = typer.Option("onnx", "--format", "-f", help="The file format (onnx)."),
-    out: Path = typer.Option(..., "--out", "-o", help="The file to write (model.onnx).", show_default=False),
+    fmt: str = typer.Option("onnx", "--format", "-f", help="The file format: onnx, or pt2 (a torch.export "
+                            "program, torch backend)."),
+    out: Path = typer.Option(..., "--out", "-o", help="The file to write (model.onnx, model.pt2).",
+                             show_default=False),
     logits: bool = typer.Option(False, "--logits", help="Export the logits instead of the predictions "
                                 "(softmax/sigmoid heads applied)."),
     backend: Optional[str] = typer.Option(None, "--backend", "-b", help="Export with this backend instead of the "
@@ -44,7 +46,8 @@ def export(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Directory searched first for MNIST / "
                                             "Fashion-MNIST files (the check rows)."),
 ) -> None:
-    """Export a trained model to ONNX with the framework's own exporter and check it against ONNX Runtime."""
+    """Export a trained model to ONNX with the framework's own exporter and check it against ONNX Runtime, or
+    (--format pt2) to a torch.export program checked against the torch backend."""
     from ..export import OPSETS, ExportError, export_onnx, require_packages
     from ..runner.api import load_run_model
     from ..runner.errors import RunnerError
@@ -55,6 +58,15 @@ def export(
         raise UsageError(f"--opset must be in {OPSETS.start}…{OPSETS.stop - 1} (received {opset})")
     if not tolerance >= 0:
         raise UsageError(f"--tolerance must be a number ≥ 0 (received {tolerance})")
+    if fmt == "pt2":
+        if backend not in (None, "torch"):
+            raise UsageError(f"--format pt2 is a torch.export program: it is written by the torch backend "
+                             f"(received --backend {backend})")
+        if logits:
+            raise UsageError("--format pt2 exports the model's graph as the torch backend runs it; --logits is "
+                             "for --format onnx")
+        _export_pt2(target, out, tolerance, data_dir)
+        return
     try:
         if backend is not None:
             require_packages(backend)
@@ -76,6 +88,54 @@ def export(
     console.print(f"[green]✓[/green] ONNX Runtime {report.onnxruntime} agrees with the {name} backend on the "
                   f"{report.rows_kind}: max |Δ| = {report.max_difference:.3g} (tolerance {report.tolerance:g})",
                   highlight=False)
+
+
+def _export_pt2(target: Path, out: Path, tolerance: float, data_dir: Optional[Path]) -> None:
+    """``dnnc export --format pt2``: the torch backend's :meth:`export_pt2`, reloaded with torch.export.load
+    and checked against the backend on the run's test (else validation, else random) rows."""
+    from ..backends.base import BackendError
+    from ..runner.api import load_run_model
+    from ..runner.errors import RunnerError
+
+    if not out.name.endswith(".pt2"):
+        raise UsageError(f"--format pt2 writes a .pt2 file (received --out {out})")
+    try:
+        model, ir, manifest = load_run_model(target, "torch")
+        rows, rows_kind = _verification_rows(ir, manifest, data_dir)
+        with console.status(f"exporting {ir.name!r} with torch.export…"):
+            path = model.export_pt2(out)
+            diff = _pt2_difference(model, ir, path, rows)
+    except (BackendError, RunnerError) as exc:
+        raise UserError(str(exc)) from None
+    if not diff <= tolerance:
+        raise UserError(f"{out}: the torch.export program disagrees with the torch backend on the {rows_kind}: "
+                        f"max |Δ| = {diff:.3g} > tolerance {tolerance:g}")
+    console.print(f"wrote {path}: torch.export program of model {ir.name!r} (batch axis dynamic; load it with "
+                  f"torch.export.load(path).module())", markup=False, highlight=False)
+    console.print(f"[green]✓[/green] the reloaded program agrees with the torch backend on the {rows_kind}: "
+                  f"max |Δ| = {diff:.3g} (tolerance {tolerance:g})", highlight=False)
+
+
+def _pt2_difference(model, ir, path: Path, rows) -> float:
+    """Largest |program − backend| over every output on `rows` (in batches of 1,000)."""
+    import numpy as np
+    import torch
+
+    program = torch.export.load(path).module()
+    names = list(ir.inputs)
+    n = len(next(iter(rows.values())))
+    largest = 0.0
+    for start in range(0, n, 1000):
+        batch = {name: np.ascontiguousarray(rows[name][start:start + 1000],
+                                            np.int64 if ir.node(name).attrs.dtype == "int64" else np.float32)
+                 for name in names}
+        expected = model.forward(batch)
+        with torch.no_grad():
+            got = program(*(torch.from_numpy(batch[name]) for name in names))
+        got = got if isinstance(got, (tuple, list)) else (got,)
+        for output, value in zip(ir.outputs, got):
+            largest = max(largest, float(np.max(np.abs(value.detach().numpy() - expected[output.name]))))
+    return largest
 
 
 def _weights_path(run: Path, ir) -> str:

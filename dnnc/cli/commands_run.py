@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from .errors import EXIT_FAILURE, UsageError, UserError, guarded
+from .errors import EXIT_FAILURE, UsageError, UserError, exit_quickly_when_done, guarded
 from .render import console, err_console
 
 SPEC_ARG = typer.Argument(..., help="The spec file (.toml or .json).", show_default=False)
@@ -85,7 +85,10 @@ def resume(
 
 
 def _report_result(result, quiet: bool, as_json: bool) -> None:
-    """The end of train and resume: the NaN failure (exit 1), the test metrics when quiet, the run directory."""
+    """The end of train and resume: the NaN failure (exit 1), the test metrics when quiet, the run directory.
+    The run directory is complete and unlocked by now, so the process may end without the interpreter's
+    shut-down (:func:`~dnnc.cli.errors.exit_quickly_when_done`)."""
+    exit_quickly_when_done()
     report = err_console if as_json else console
     if result.status == "nan":
         err_console.print(f"[red]error[/red]: training stopped: the loss became NaN or infinite (run directory {result.run_dir})")

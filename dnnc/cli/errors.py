@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import traceback
 from typing import Callable, TypeVar
 
@@ -22,6 +23,15 @@ from .render import err_console, print_spec_error
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+
+#: Set by a command whose work is complete (every file written and closed): the console script may then end
+#: the process without the interpreter's shut-down (:func:`dnnc.cli.app.main`).
+QUICK_EXIT = threading.Event()
+
+
+def exit_quickly_when_done() -> None:
+    """Let :func:`dnnc.cli.app.main` skip the interpreter's shut-down when this command returns or exits."""
+    QUICK_EXIT.set()
 
 F = TypeVar("F", bound=Callable)
 

@@ -32,6 +32,7 @@ from ..numerics.heads import apply_head
 from .callbacks.base import Callback
 from .callbacks.factory import build_callbacks
 from .checksums import sha256_file
+from .curves import preload_matplotlib
 from .context import CallbackContext
 from .datasets import Datasets
 from .datasets.load import load_raw
@@ -45,6 +46,7 @@ from .inputs import preprocess, read_raw_inputs
 from .loop import Trainer, evaluate_split
 from .metrics import MetricSet
 from .overrides import apply_overrides, attribute_issues
+from .phases import Phases
 from .progress import Progress, TeeProgress, TextLogProgress, make_progress
 from .checkpoint import CHECKPOINT_FILE, Checkpoint, CheckpointWriter
 from .transfer import TransferReport, transfer_weights
@@ -238,7 +240,9 @@ def train_spec(
     if seed is not None:
         overrides.append(f"training.seed={int(seed)}")
     spec_path = Path(spec_path)
-    source, ir = compile_with_overrides(spec_path, overrides)
+    phases = Phases()
+    with phases.phase("compile"):
+        source, ir = compile_with_overrides(spec_path, overrides)
     if ir.training is None:
         raise RunnerError(f"{spec_path} has no [training] table: nothing says how to train the model")
     if not all(o.loss is not None for o in ir.outputs):
@@ -247,17 +251,24 @@ def train_spec(
     base_dir = spec_path.resolve().parent
     records = open_run_dir(out, ir.name, backend, runs_root, overwrite=overwrite)
     try:
-        datasets = (data_loader or load_datasets)(ir, base_dir=base_dir, data_dir=data_dir, download=download)
-        for part, rows in (("training", datasets.train), ("validation", datasets.validation), ("test", datasets.test)):
-            if rows is not None:
-                check_split(ir, rows, part)  # before anything is written
-        chosen = get_backend(backend, ir)
-        weights, transfer = starting_weights(ir, base_dir, source)
-        model = chosen.build(ir, weights)
+        if artifacts:
+            preload_matplotlib()  # learning_curves.png's imports, in a thread while the data loads
+        with phases.phase("data"):
+            datasets = (data_loader or load_datasets)(ir, base_dir=base_dir, data_dir=data_dir, download=download)
+            for part, rows in (("training", datasets.train), ("validation", datasets.validation), ("test", datasets.test)):
+                if rows is not None:
+                    check_split(ir, rows, part)  # before anything is written
+        with phases.phase("backend_build"):
+            chosen = get_backend(backend, ir)
+        with phases.phase("weights_init"):
+            weights, transfer = starting_weights(ir, base_dir, source)
+        with phases.phase("backend_build"):
+            model = chosen.build(ir, weights)
     except BaseException:
         records.discard()
         raise
     try:
+<<<<<<< HEAD
         records.copy_spec(spec_path)
         records.write_ir(ir)
         records.start_manifest(
@@ -276,9 +287,29 @@ def train_spec(
             data=datasets.meta,
             **({"init_from": transfer.to_dict()} if transfer is not None else {}),
         )
+=======
+        with phases.phase("records_start"):
+            records.copy_spec(spec_path)
+            records.write_ir(ir)
+            records.start_manifest(
+                model=ir.name,
+                spec={"path": str(spec_path.resolve()), "sha256": sha256_file(spec_path), "overrides": overrides},
+                spec_dir=str(base_dir),
+                data_dir=None if data_dir is None else str(Path(data_dir).resolve()),
+                backend=backend_record(chosen),
+                frameworks=framework_versions(),
+                **system_info(),
+                seed=ir.training.seed,
+                epochs=ir.training.epochs,
+                batch_size=ir.training.batch_size,
+                determinism=determinism_settings(ir.training.strict_parity),
+                data=datasets.meta,
+                **({"init_from": transfer.to_dict()} if transfer is not None else {}),
+            )
+>>>>>>> fixed-cost
         return fit_and_record(records, ir, chosen, model, datasets, epochs=ir.training.epochs, progress=progress,
                               console=console, notes=transfer.lines() if transfer is not None else (),
-                              callbacks=callbacks, artifacts=artifacts)
+                              callbacks=callbacks, artifacts=artifacts, phases=phases)
     finally:
         records.close()
 
@@ -291,11 +322,15 @@ def backend_record(backend: Backend | PlacedBackend) -> dict[str, Any]:
 def fit_and_record(records: RunRecords, ir: ModelIR, backend: Backend, model: CompiledModel, datasets: Datasets, *,
                    epochs: int, progress: str | Progress = "rich", console=None,
                    resume: "Checkpoint | None" = None, notes: Sequence[str] = (),
-                   callbacks: Sequence[Callback] = (), artifacts: bool = True) -> RunResult:
+                   callbacks: Sequence[Callback] = (), artifacts: bool = True,
+                   phases: Phases | None = None) -> RunResult:
     """Train (or, with `resume`, continue) `model` with the spec's callbacks (then `callbacks`), write the run's
     result files and finish the manifest (status ``failed`` / ``interrupted`` on an exception, which is
     re-raised).  `notes` are shown (and logged) first; ``artifacts=False`` skips the native model file and the
-    learning-curve plot (see :func:`train_spec`).  The caller holds the directory's lock and releases it."""
+    learning-curve plot (see :func:`train_spec`).  `phases` (:mod:`dnnc.runner.phases`; a new record when None)
+    gets the times of the training, the test evaluation and each file, and goes into the manifest.  The caller
+    holds the directory's lock and releases it."""
+    phases = phases if phases is not None else Phases()
     run_dir = records.run_dir
     shown = make_progress(progress, console) if isinstance(progress, str) else progress
     with writing(records.path(LOG_FILE)):
@@ -319,25 +354,29 @@ def fit_and_record(records: RunRecords, ir: ModelIR, backend: Backend, model: Co
         all_callbacks = [*build_callbacks(ir.training.callbacks, context), *callbacks, watch]
         trainer = Trainer(model, ir, datasets, epochs=epochs, callbacks=all_callbacks, progress=reporter,
                           run_dir=run_dir, artifact_suffix=backend.artifact_suffix, checkpoints=checkpoints,
-                          resume=resume)
+                          resume=resume, phases=phases)
         history = trainer.fit()
     except BaseException as exc:
         reporter.close()
         if trainer is not None and trainer.history.epochs:
             records.write_history(trainer.history)  # the epochs finished before the failure
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        records.finish_manifest(status, error=f"{type(exc).__name__}: {exc}")
+        records.finish_manifest(status, error=f"{type(exc).__name__}: {exc}", phases=phases.to_dict())
         raise
-    files = {
-        "history": records.write_history(history),
-        "metrics": records.write_metrics(history.test),
-        "weights": records.save_weights(model.get_weights()),
-    }
+    files: dict[str, Path] = {}
+    with phases.phase("history"):
+        files["history"] = records.write_history(history)
+    with phases.phase("metrics"):
+        files["metrics"] = records.write_metrics(history.test)
+    with phases.phase("weights"):
+        files["weights"] = records.save_weights(model.get_weights())
     if artifacts:
-        saved = records.save_model(model, backend.artifact_suffix)
+        with phases.phase("model"):
+            saved = records.save_model(model, backend.artifact_suffix)
         if saved:
             files["model"] = saved[0]
-        curves = records.plot_curves(history, title=f"{ir.name} ({backend.name})")
+        with phases.phase("learning_curves"):
+            curves = records.plot_curves(history, title=f"{ir.name} ({backend.name})")
         if curves is not None:
             files["learning_curves"] = curves
     if checkpoints is not None and records.path(CHECKPOINT_FILE).is_file():
@@ -347,7 +386,8 @@ def fit_and_record(records: RunRecords, ir: ModelIR, backend: Backend, model: Co
     if watch.first is not None and status != "nan":
         status, extra = "diverged", {"diverged_at": watch.describe()}
     records.finish_manifest(status, frameworks=framework_versions(), steps=history.steps,
-                            epochs_run=len(history.epochs), test_metrics=history.test, **extra)
+                            epochs_run=len(history.epochs), test_metrics=history.test, **extra,
+                            phases=phases.to_dict())
     files["manifest"] = records.path(MANIFEST)
     return RunResult(run_dir=run_dir, ir=ir, backend=backend.name, model=model, history=history,
                      test_metrics=dict(history.test), status=status, files=files, diverged_at=watch.describe())

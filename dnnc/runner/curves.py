@@ -3,9 +3,31 @@
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
 from .history import History
+
+_preloading: threading.Thread | None = None
+
+
+def _import_matplotlib() -> None:
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+        from matplotlib.figure import Figure  # noqa: F401
+        from matplotlib.ticker import MaxNLocator  # noqa: F401
+    except Exception:  # an unusable matplotlib: plot_learning_curves's own import reports it
+        pass
+
+
+def preload_matplotlib() -> None:
+    """Start importing the modules :func:`plot_learning_curves` needs in a daemon thread (once per process), so
+    that the import overlaps the data loading (which spends its time in zlib and hashlib, outside the GIL)
+    instead of delaying the end of the run."""
+    global _preloading
+    if _preloading is None:
+        _preloading = threading.Thread(target=_import_matplotlib, name="dnnc-preload-matplotlib", daemon=True)
+        _preloading.start()
 
 
 def curve_quantities(history: History) -> list[str]:
@@ -15,6 +37,8 @@ def curve_quantities(history: History) -> list[str]:
 
 def plot_learning_curves(history: History, path: str | Path, title: str | None = None) -> Path | None:
     """Write the figure with matplotlib's Agg canvas (no pyplot, no display); None if nothing to plot."""
+    if _preloading is not None:
+        _preloading.join()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator

@@ -69,6 +69,7 @@ from .errors import RunnerError
 from .executor import Batch, LocalExecutor, StepExecutor
 from .history import History
 from .metrics import MetricSet
+from .phases import Phases, timed
 from .progress import Progress, QuietProgress
 from .sampling import BatchSource, SequentialBatches, ShuffledBatches
 
@@ -116,6 +117,7 @@ class Trainer:
         artifact_suffix: str | None = None,
         checkpoints: CheckpointWriter | None = None,
         resume: Checkpoint | None = None,
+        phases: Phases | None = None,
     ) -> None:
         if ir.training is None:
             raise RunnerError(f"model {ir.name!r} has no [training] table: nothing says how to train it")
@@ -126,6 +128,7 @@ class Trainer:
         self.epochs = int(training.epochs if epochs is None else epochs)
         self.resume = resume
         self.checkpoints = checkpoints
+        self.phases = phases
         if resume is not None:
             start_epoch = resume.state.epoch
         if start_epoch < 0 or start_epoch > self.epochs:
@@ -274,7 +277,9 @@ class Trainer:
             self._restore_model(resume)
         prepare = getattr(self.executor, "prepare", None)
         if prepare is not None:
-            prepare()
+            with timed(self.phases, "optimizer_build"):
+                prepare()
+        epochs_started = time.perf_counter()
         try:
             self.progress.train_begin(self.context)
             self.callbacks.on_train_begin()
@@ -297,13 +302,19 @@ class Trainer:
                     self._write_checkpoint(epoch + 1, 0, 0.0)
             self.history.steps = self.state.global_step
             self.callbacks.on_train_end(logs)
+            if self.phases is not None:
+                self.phases.add("epochs", time.perf_counter() - epochs_started)
+                epochs_started = None
             test_logs: dict[str, float] = {}
             if self.datasets.test is not None and self.datasets.test.n > 0:
-                test_logs = self.evaluate(self.datasets.test, prefix="test_")
+                with timed(self.phases, "test"):
+                    test_logs = self.evaluate(self.datasets.test, prefix="test_")
                 self.history.test = test_logs
             self.callbacks.on_test_end(test_logs)
             self.progress.train_end(self.history)
         finally:
+            if self.phases is not None and epochs_started is not None:  # an exception during the epochs
+                self.phases.add("epochs", time.perf_counter() - epochs_started)
             self.callbacks.close()
             self.progress.close()
         return self.history

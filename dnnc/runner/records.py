@@ -7,11 +7,13 @@ current directory (``-2``, ``-3``… appended if it exists).  Contents:
 ``spec.toml`` / ``spec.json``     byte copy of the spec file (``--set`` overrides are in the manifest)
 ``ir.json``                       the compiled IR (after overrides)
 ``manifest.json``                 versions, seed, backend, determinism settings, data files and
-                                  their SHA-256, start/end time, status
+                                  their SHA-256, start/end time, status, the time of each phase
+                                  (``phases``, :mod:`dnnc.runner.phases`)
 ``history.json``                  per-epoch history (:meth:`History.to_dict`)
 ``metrics.json``                  final test metrics (``test_loss``, ``test_accuracy``…)
 ``learning_curves.png``           loss and each metric, training vs validation
-``model<suffix>``                 the final model saved by the backend (``.keras``, ``.pt``…)
+``model<suffix>``                 the final model saved by the backend (``.keras``, ``.pt``…; the torch
+                                  backend's ``.pt2`` program is written by ``dnnc export --format pt2``)
 ``weights.npz``                   the final canonical weights (``"<node>/<param>"`` keys)
 ``train.log``                     a plain-text log: epoch lines, messages, test metrics
 ``checkpoint.npz``                the latest resumable training state (:mod:`dnnc.runner.checkpoint`)

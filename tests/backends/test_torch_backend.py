@@ -315,7 +315,9 @@ def test_save_and_reload_in_a_fresh_process(tmp_path):
     for _ in range(3):  # move the weights and the moving statistics away from their initial values
         model.train_step(inputs, targets, learning_rate=0.1)
     written = model.save(tmp_path / "model.pt")
-    assert written == [tmp_path / "model.pt", tmp_path / "model.pt2"] and model.export_error is None
+    assert written == [tmp_path / "model.pt"]  # the torch.export program is a separate artifact
+    written.append(model.export_pt2(tmp_path / "model.pt2"))
+    assert written[1] == tmp_path / "model.pt2" and written[1].is_file()
     x = make_batch(ir, 5, seed=9)[0]["input"]  # another batch size than the export example
     np.save(tmp_path / "x.npy", x)
     out = subprocess.run([sys.executable, "-c", RELOAD, str(written[0]), str(written[1]), str(tmp_path / "x.npy")],
@@ -327,6 +329,21 @@ def test_save_and_reload_in_a_fresh_process(tmp_path):
     expected = model.forward({"input": x})["out"]
     np.testing.assert_array_equal(np.load(tmp_path / "x.npy.pt.npy"), expected)
     np.testing.assert_allclose(np.load(tmp_path / "x.npy.pt2.npy"), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_export_pt2_failure_names_the_reason_and_leaves_no_file(tmp_path, monkeypatch):
+    _, _, model = build(CASES_BY_NAME["mlp_bn_dropout"])
+
+    def refuse():
+        raise RuntimeError("data-dependent control flow\nmore detail")
+
+    monkeypatch.setattr(model, "export_program", refuse)
+    target = tmp_path / "model.pt2"
+    with pytest.raises(BackendError, match=r"torch.export could not export model .* so .*model.pt2 was not written "
+                                           r"\(RuntimeError: data-dependent control flow\)$"):
+        model.export_pt2(target)
+    assert not target.exists()
+    assert model.save(tmp_path / "model.pt") == [tmp_path / "model.pt"]  # the full model is still written
 
 
 def test_load_rejects_foreign_files(tmp_path):

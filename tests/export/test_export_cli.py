@@ -152,3 +152,56 @@ def test_random_rows_are_described_as_what_they_are():
     assert all(r.dtype.kind == "i" for r in rows.values())
     assert random_rows_description(imdb) == "64 random rows of uniform token ids"
     assert random_rows_description(compile_spec(EXAMPLES / "mnist_cnn.toml")) == "64 random standard-normal rows"
+
+
+# --------------------------------------------------------------------------
+# --format pt2: the torch.export program (dnnc train no longer writes it)
+# --------------------------------------------------------------------------
+
+
+def test_export_pt2_of_a_run_is_checked_and_reloads(torch_run, tmp_path):
+    import torch
+
+    from dnnc.runner.api import load_run_model
+
+    assert not (torch_run / "model.pt2").exists()
+    out = tmp_path / "wd.pt2"
+    result = runner.invoke(app, ["export", str(torch_run), "--format", "pt2", "-o", str(out)])
+    text = _clean(result)
+    assert result.exit_code == 0, text
+    assert f"wrote {out}: torch.export program of model 'wide-and-deep'" in text
+    assert "agrees with the torch backend on the 400 test rows: max |Δ| = " in text
+    assert 0 <= float(text.split("max |Δ| = ")[1].split()[0]) <= 1e-5
+    model, ir, _ = load_run_model(torch_run)
+    rng = np.random.default_rng(3)
+    rows = {name: rng.normal(size=(7, *ir.node(name).shape)).astype(np.float32) for name in ir.inputs}
+    program = torch.export.load(out).module()  # another batch size than the export's example
+    got = program(*(torch.from_numpy(rows[name]) for name in ir.inputs))
+    got = got if isinstance(got, (tuple, list)) else (got,)
+    for output, value in zip(ir.outputs, got):
+        np.testing.assert_allclose(value.detach().numpy(), model.forward(rows)[output.name], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["{run}", "--format", "pt2", "-o", "{tmp}/m.onnx"], 2, "--format pt2 writes a .pt2 file (received --out"),
+    (["{run}", "--format", "pt2", "-o", "{tmp}/m.pt2", "--backend", "keras"], 2,
+     "--format pt2 is a torch.export program: it is written by the torch backend (received --backend keras)"),
+    (["{run}", "--format", "pt2", "-o", "{tmp}/m.pt2", "--logits"], 2, "--logits is for --format onnx"),
+    (["{tmp}", "--format", "pt2", "-o", "{tmp}/m.pt2"], 1, "is not a dnnc run directory (no ir.json)"),
+])
+def test_export_pt2_errors(args, code, message, torch_run, tmp_path):
+    values = {"tmp": str(tmp_path), "run": str(torch_run)}
+    result = runner.invoke(app, ["export", *[a.format(**values) for a in args]])
+    text = _clean(result)
+    assert result.exit_code == code, text
+    assert message in text
+    assert not (tmp_path / "m.pt2").exists()
+
+
+def test_build_writes_the_pt2_program(tmp_path):
+    out = tmp_path / "model.pt"
+    result = runner.invoke(app, ["build", str(EXAMPLES / "wide_and_deep.toml"), "--backend", "torch", "-o", str(out)])
+    text = _clean(result)
+    assert result.exit_code == 0, text
+    assert f"wrote {out}" in text and f"wrote {tmp_path / 'model.pt2'}" in text
+    assert (tmp_path / "model.pt2").is_file()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 
 from ...compiler.ir import ModelIR, OutputIR
-from ..base import (Arrays, BatchChecks, StepResult, check_same_graph, check_weights, loss_keys, named_losses,
+from ..base import (Arrays, BackendError, BatchChecks, StepResult, check_same_graph, check_weights, loss_keys, named_losses,
                     penalties, split_optimizer_state)
 from .graph import GraphModule, bind_weights
 from .layout import from_torch, to_torch
@@ -97,8 +96,6 @@ class TorchModel:
         self._loss_keys = loss_keys(ir)
         self._optimizer: torch.optim.Optimizer | None = None
         self._training_mode: bool | None = None
-        #: Why the last `save` could not write a torch.export program (None when it could).
-        self.export_error: str | None = None
         self.set_weights(weights)
         self._set_mode(False)
 
@@ -341,30 +338,33 @@ class TorchModel:
         so that they load on any machine."""
         return self if self._device.type == "cpu" else TorchModel(self.ir, self.get_weights(), "cpu")
 
-    def save(self, path: Path, *, export: bool = True) -> list[Path]:
-        """Write ``<path>`` (IR + canonical weights) and, with `export`, ``<stem>.pt2`` (a torch.export program).
+    def save(self, path: Path) -> list[Path]:
+        """Write ``<path>``: the IR and the canonical weights (:func:`load_payload` reloads the full model).
 
-        When the graph cannot be exported, only ``<path>`` is written, a warning
-        is issued and :attr:`export_error` says why.
+        The torch.export program is a separate artifact (:meth:`export_pt2`): ``dnnc build`` and
+        ``dnnc export --format pt2`` write it; ``dnnc train`` does not (it costs seconds of imports and tracing).
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         torch.save(self.artifact_payload(), buffer)
         path.write_bytes(buffer.getvalue())
-        written = [path]
-        self.export_error = None
-        if export:
-            pt2 = path.with_suffix(".pt2")
-            try:
-                program = self._on_cpu().export_program()
-                torch.export.save(program, pt2)
-                written.append(pt2)
-            except Exception as exc:  # export is best effort; the .pt artifact is complete without it
-                self.export_error = f"{type(exc).__name__}: {exc}".strip()
-                warnings.warn(f"torch.export could not export model {self.ir.name!r}, so {pt2.name} was not written "
-                              f"({self.export_error.splitlines()[0]}); {path.name} holds the full model", stacklevel=2)
-        return written
+        return [path]
+
+    def export_pt2(self, path: Path) -> Path:
+        """Write the inference graph as a torch.export program (``.pt2``, batch axis dynamic; loadable with
+        ``torch.export.load`` without dnnc); BackendError saying why when torch.export cannot export it."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            program = self._on_cpu().export_program()
+            torch.export.save(program, path)
+        except Exception as exc:
+            path.unlink(missing_ok=True)
+            reason = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+            raise BackendError(f"torch.export could not export model {self.ir.name!r}, so {path} was not "
+                               f"written ({reason})") from None
+        return path
 
     def export_program(self) -> "torch.export.ExportedProgram":
         """The inference-mode graph as a torch.export program with a dynamic batch axis."""
