@@ -268,26 +268,6 @@ def train_spec(
         records.discard()
         raise
     try:
-<<<<<<< HEAD
-        records.copy_spec(spec_path)
-        records.write_ir(ir)
-        records.start_manifest(
-            model=ir.name,
-            spec={"path": str(spec_path.resolve()), "sha256": sha256_file(spec_path), "overrides": overrides},
-            spec_dir=str(base_dir),
-            data_dir=None if data_dir is None else str(Path(data_dir).resolve()),
-            backend=backend_record(chosen),
-            device=device_record(chosen, model),
-            frameworks=framework_versions(),
-            **system_info(),
-            seed=ir.training.seed,
-            epochs=ir.training.epochs,
-            batch_size=ir.training.batch_size,
-            determinism=determinism_settings(ir.training.strict_parity),
-            data=datasets.meta,
-            **({"init_from": transfer.to_dict()} if transfer is not None else {}),
-        )
-=======
         with phases.phase("records_start"):
             records.copy_spec(spec_path)
             records.write_ir(ir)
@@ -297,6 +277,7 @@ def train_spec(
                 spec_dir=str(base_dir),
                 data_dir=None if data_dir is None else str(Path(data_dir).resolve()),
                 backend=backend_record(chosen),
+                device=device_record(chosen, model),
                 frameworks=framework_versions(),
                 **system_info(),
                 seed=ir.training.seed,
@@ -306,7 +287,6 @@ def train_spec(
                 data=datasets.meta,
                 **({"init_from": transfer.to_dict()} if transfer is not None else {}),
             )
->>>>>>> fixed-cost
         return fit_and_record(records, ir, chosen, model, datasets, epochs=ir.training.epochs, progress=progress,
                               console=console, notes=transfer.lines() if transfer is not None else (),
                               callbacks=callbacks, artifacts=artifacts, phases=phases)
