@@ -10,32 +10,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import typer
-from typer.testing import CliRunner
 
-from dnnc.cli import commands_conform
 from dnnc.compiler.compile import compile_spec
 from dnnc.conformance.results import FAIL, INCONCLUSIVE, PASS, SKIP, Check, ConformReport, LevelResult
 from dnnc.conformance.stats import betainc, paired_interval, summarize, t_cdf, t_ppf, welch_df, welch_interval
+from support.cli import conform_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 SIGMOID = EXAMPLES / "mnist_784_64_10_sigmoid.toml"
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    commands_conform.register(app)
-
-    @app.callback()
-    def _root() -> None:  # keep `conform` a sub-command
-        pass
-
-    return app
-
-
-def run_cli(*args: str):
-    return CliRunner().invoke(_app(), ["conform", *map(str, args)])
+run_cli = conform_cli
 
 
 def available(name: str) -> bool:

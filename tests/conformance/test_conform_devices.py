@@ -10,32 +10,18 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
-from typer.testing import CliRunner
 
 from dnnc.backends.devices import DeviceError
-from dnnc.cli import commands_conform
 from dnnc.compiler.compile import compile_spec
 from dnnc.conformance.conform import run_conform
 from dnnc.conformance.options import ConformOptions, resolve_backends
+from support.cli import conform_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 XOR = ROOT / "examples" / "xor.toml"
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    commands_conform.register(app)
-
-    @app.callback()
-    def _root() -> None:  # keep `conform` a sub-command
-        pass
-
-    return app
-
-
-def run_cli(*args):
-    return CliRunner().invoke(_app(), ["conform", *map(str, args)])
+run_cli = conform_cli
 
 
 def available(name: str) -> bool:

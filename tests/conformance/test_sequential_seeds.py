@@ -216,19 +216,9 @@ def test_the_cap_below_the_first_look_is_an_error():
 # ---------------------------------------------------------------------------
 
 def _run_cli(*args):
-    import typer
-    from typer.testing import CliRunner
+    from support.cli import conform_cli
 
-    from dnnc.cli import commands_conform
-
-    app = typer.Typer()
-    commands_conform.register(app)
-
-    @app.callback()
-    def _root() -> None:
-        pass
-
-    return CliRunner().invoke(app, ["conform", *map(str, args)])
+    return conform_cli(*args)
 
 
 def test_the_exit_status_says_pass_fail_or_inconclusive(tmp_path, monkeypatch):
