@@ -279,32 +279,29 @@ class Trainer:
         if prepare is not None:
             with timed(self.phases, "optimizer_build"):
                 prepare()
-        epochs_started = time.perf_counter()
         try:
-            self.progress.train_begin(self.context)
-            self.callbacks.on_train_begin()
-            if resume is not None:
-                self.callbacks.restore(resume.callbacks)
-                self.history = History.from_dict(resume.history)
-                self.progress.message(f"resuming from the checkpoint of {resume.position(self.steps_per_epoch)}, "
-                                      f"written {resume.written} by {resume.backend}")
-            logs: dict[str, float] = self.history.last
-            for epoch in range(self.start_epoch, self.epochs):
-                if self.state.stop_reason is not None:
-                    break  # the checkpoint was written when training stopped
-                partial = resume is not None and epoch == resume.state.epoch and resume.step_in_epoch > 0
-                logs = self._run_epoch(epoch, train, resume if partial else None)
-                stopped = self.state.stop_reason is not None
-                if stopped:
-                    self.history.stopped_epoch = epoch
-                    self.history.stop_reason = self.state.stop_reason
-                if self.checkpoints is not None and self.checkpoints.epoch_due(epoch, stopped or epoch == self.epochs - 1):
-                    self._write_checkpoint(epoch + 1, 0, 0.0)
-            self.history.steps = self.state.global_step
-            self.callbacks.on_train_end(logs)
-            if self.phases is not None:
-                self.phases.add("epochs", time.perf_counter() - epochs_started)
-                epochs_started = None
+            with timed(self.phases, "epochs"):  # the epochs with their callbacks, an exception included
+                self.progress.train_begin(self.context)
+                self.callbacks.on_train_begin()
+                if resume is not None:
+                    self.callbacks.restore(resume.callbacks)
+                    self.history = History.from_dict(resume.history)
+                    self.progress.message(f"resuming from the checkpoint of {resume.position(self.steps_per_epoch)}, "
+                                          f"written {resume.written} by {resume.backend}")
+                logs: dict[str, float] = self.history.last
+                for epoch in range(self.start_epoch, self.epochs):
+                    if self.state.stop_reason is not None:
+                        break  # the checkpoint was written when training stopped
+                    partial = resume is not None and epoch == resume.state.epoch and resume.step_in_epoch > 0
+                    logs = self._run_epoch(epoch, train, resume if partial else None)
+                    stopped = self.state.stop_reason is not None
+                    if stopped:
+                        self.history.stopped_epoch = epoch
+                        self.history.stop_reason = self.state.stop_reason
+                    if self.checkpoints is not None and self.checkpoints.epoch_due(epoch, stopped or epoch == self.epochs - 1):
+                        self._write_checkpoint(epoch + 1, 0, 0.0)
+                self.history.steps = self.state.global_step
+                self.callbacks.on_train_end(logs)
             test_logs: dict[str, float] = {}
             if self.datasets.test is not None and self.datasets.test.n > 0:
                 with timed(self.phases, "test"):
@@ -313,8 +310,6 @@ class Trainer:
             self.callbacks.on_test_end(test_logs)
             self.progress.train_end(self.history)
         finally:
-            if self.phases is not None and epochs_started is not None:  # an exception during the epochs
-                self.phases.add("epochs", time.perf_counter() - epochs_started)
             self.callbacks.close()
             self.progress.close()
         return self.history
