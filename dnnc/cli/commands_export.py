@@ -116,25 +116,28 @@ def _export_pt2(target: Path, out: Path, tolerance: float, data_dir: Optional[Pa
                   f"max |Δ| = {diff:.3g} (tolerance {tolerance:g})", highlight=False)
 
 
-def _pt2_difference(model, ir, path: Path, rows) -> float:
-    """Largest |program − backend| over every output on `rows` (in batches of 1,000)."""
+def _pt2_difference(model, ir, path: Path, rows, batch_size: int = 1024) -> float:
+    """Largest |program − backend| over every output on `rows`: the backend's logits from
+    :func:`~dnnc.runner.api.forward_in_batches`, the reloaded program's in the same batches."""
     import numpy as np
     import torch
 
+    from ..runner.api import forward_in_batches
+
     program = torch.export.load(path).module()
-    names = list(ir.inputs)
+    want = forward_in_batches(model, ir, rows, heads=False, batch_size=batch_size)
+    dtypes = {name: np.int64 if ir.node(name).attrs.dtype == "int64" else np.float32 for name in ir.inputs}
     n = len(next(iter(rows.values())))
     largest = 0.0
-    for start in range(0, n, 1000):
-        batch = {name: np.ascontiguousarray(rows[name][start:start + 1000],
-                                            np.int64 if ir.node(name).attrs.dtype == "int64" else np.float32)
-                 for name in names}
-        expected = model.forward(batch)
+    for start in range(0, n, batch_size):
+        args = [torch.from_numpy(np.ascontiguousarray(rows[name][start:start + batch_size], dtypes[name]))
+                for name in ir.inputs]
         with torch.no_grad():
-            got = program(*(torch.from_numpy(batch[name]) for name in names))
+            got = program(*args)
         got = got if isinstance(got, (tuple, list)) else (got,)
         for output, value in zip(ir.outputs, got):
-            largest = max(largest, float(np.max(np.abs(value.detach().numpy() - expected[output.name]))))
+            expected = want[output.name][start:start + batch_size]
+            largest = max(largest, float(np.max(np.abs(value.detach().numpy() - expected))))
     return largest
 
 
