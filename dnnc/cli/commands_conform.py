@@ -190,7 +190,7 @@ def conform(
     if seed_list is not None and max_seeds is not None and max_seeds < len(seed_list):
         raise UsageError(f"--max-seeds ({max_seeds}) is below the {len(seed_list)} seeds of the first look "
                          f"(--seeds {seeds})")
-    from ..backends.devices import ALLOWED_TEXT, is_device_name, split_qualified
+    from ..backends.devices import check_device_name, split_qualified
 
     names = [b.strip() for b in backends.split(",") if b.strip()]
     if len(names) < 2:
@@ -200,8 +200,11 @@ def conform(
             split_qualified(name)
         except ValueError as exc:
             raise UsageError(f"--backends {exc}") from None
-    if device is not None and not is_device_name(device):
-        raise UsageError(f"--device: not a device (received {device!r}; allowed: {ALLOWED_TEXT})")
+    if device is not None:
+        try:
+            check_device_name(device, "--device")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if chart is not None and "training" not in levels:
         raise UsageError("--chart draws learning curves, which only the training level produces "
                          "(use --level training or all)")
