@@ -148,6 +148,34 @@ def git_commit() -> str:
     return head + ("+changes" if dirty else "")
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+def thread_settings() -> dict[str, str | None]:
+    """The thread-count variables the run's process inherits (None: not set, the framework's default)."""
+    return {k: os.environ.get(k) for k in THREAD_VARIABLES}
+
+
+def load_average() -> list[float] | None:
+    """The machine's 1, 5 and 15 minute load averages (None where the OS does not tell)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def conditions_of(meta: dict[str, Any]) -> str:
+    """A run's thread settings and load, as recorded in its meta file ("not recorded" for older runs)."""
+    threads = meta.get("threads")
+    if threads is None:
+        return "not recorded"
+    words = ", ".join(f"{k}={v}" for k, v in threads.items() if v is not None) or "no thread variables set"
+    load = meta.get("load_average") or {}
+    if load.get("start") and load.get("end"):
+        words += f"; load {load['start'][0]:.2f} → {load['end'][0]:.2f}"
+    return words
+
+
 def provenance_section(args) -> list[str]:
     """When and at which commit each saved run was measured (the report is resumable, so runs may differ)."""
     rows = []
@@ -155,14 +183,16 @@ def provenance_section(args) -> list[str]:
         meta = json.loads(meta_path.read_text())
         name = meta_path.name[: -len(".meta.json")]
         rows.append(f"| {name} | {meta.get('finished', '?')} | {meta.get('commit', 'not recorded')} | "
-                    f"{meta.get('verdict', '-')} | {float(meta.get('seconds', 0.0)):.0f} |")
+                    f"{meta.get('verdict', '-')} | {float(meta.get('seconds', 0.0)):.0f} | {conditions_of(meta)} |")
     if not rows:
         return []
     return ["## Provenance", "",
             "Every saved run, when it finished and the dnnc commit it ran (`+changes`: with uncommitted changes "
             "to `dnnc/` or `examples/`). A run measured at an older commit is reused until its settings change "
-            "or `--force` reruns it.", "",
-            "| Run | Finished | Commit | Verdict | Seconds |", "|---|---|---|---|--:|", *rows, ""]
+            "or `--force` reruns it. Conditions: the thread-count variables the run inherited and the machine's "
+            "1-minute load average at its start and end (recorded since the runs of 2026-12-02 noon; older runs "
+            "did not record them).", "",
+            "| Run | Finished | Commit | Verdict | Seconds | Conditions |", "|---|---|---|---|--:|---|", *rows, ""]
 
 
 def run_item(item: dict[str, Any], args, prefix: list[str], index: int, total: int) -> None:
@@ -188,14 +218,15 @@ def run_item(item: dict[str, Any], args, prefix: list[str], index: int, total: i
             if item["training"] else "structure + numeric")
     log(f"[{index}/{total}] {item['file']}: {what}")
     log("    " + " ".join(shlex.quote(c) for c in cmd))
-    started = time.perf_counter()
+    started, load_start = time.perf_counter(), load_average()
     log_path = work / f"{item['file']}.log"
     with open(log_path, "w") as out:
         proc = subprocess.run(cmd, cwd=ROOT, stdout=out, stderr=None if args.verbose else subprocess.DEVNULL)
     seconds = round(time.perf_counter() - started, 1)
     verdict = json.loads(report.read_text())["verdict"] if report.is_file() else "ERROR"
     meta = {"settings": settings_key(item), "command": cmd, "exit_code": proc.returncode, "seconds": seconds,
-            "verdict": verdict, "finished": dt.datetime.now().isoformat(timespec="seconds"), "commit": git_commit()}
+            "verdict": verdict, "finished": dt.datetime.now().isoformat(timespec="seconds"), "commit": git_commit(),
+            "threads": thread_settings(), "load_average": {"start": load_start, "end": load_average()}}
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     log(f"[{index}/{total}] {item['file']}: {verdict} (exit {proc.returncode}: "
         f"{EXIT_WORDS.get(proc.returncode, 'error')}) in {seconds} s; output in {log_path}")
@@ -243,14 +274,16 @@ def run_mutants(args) -> None:
         log("mutants through the training level: done before — skipped")
         return
     log("mutants through the training level: every mutant of tests/support/mutants.py, torch base, 2 seeds")
-    started = time.perf_counter()
+    started, load_start = time.perf_counter(), load_average()
     cmd = [sys.executable, str(Path(__file__).resolve()), "--measure-mutants", str(out)]
     if args.data_dir:
         cmd += ["--data-dir", str(args.data_dir)]
     proc = subprocess.run(cmd, cwd=ROOT)
     seconds = round(time.perf_counter() - started, 1)
-    (args.work_dir / "mutants_training.meta.json").write_text(json.dumps({"seconds": seconds,
-                                                                           "exit_code": proc.returncode}) + "\n")
+    meta = {"seconds": seconds, "exit_code": proc.returncode,
+            "finished": dt.datetime.now().isoformat(timespec="seconds"), "commit": git_commit(),
+            "threads": thread_settings(), "load_average": {"start": load_start, "end": load_average()}}
+    (args.work_dir / "mutants_training.meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     log(f"mutants through the training level: exit {proc.returncode} in {seconds:.0f} s")
 
 
@@ -266,7 +299,8 @@ def measure_mutants_main(out: Path, data_dir: Path | None) -> None:
                              max_seeds=MUTANT_SETTINGS["max_seeds"], drift_epochs=MUTANT_SETTINGS["drift_epochs"])
     datasets = {}
     rows = []
-    for name in [CONTROL, RECOMPOSED_CONTROL, *MUTANTS]:
+    names = [CONTROL, RECOMPOSED_CONTROL, *MUTANTS]
+    for name in names:
         ir = mutation_ir(name)
         if ir.name not in datasets:
             datasets[ir.name] = load_datasets(ir, data_dir=data_dir)
@@ -284,7 +318,7 @@ def measure_mutants_main(out: Path, data_dir: Path | None) -> None:
                      "drift_checks": [c.status for c in level.checks if c.name == "float32 drift"],
                      "seconds": round(time.perf_counter() - started, 1), "failures": report.failure_messages()})
         log(f"  {name}: {report.verdict} in {rows[-1]['seconds']} s")
-        out.write_text(json.dumps({"settings": MUTANT_SETTINGS, "rows": rows}, indent=2) + "\n")
+        out.write_text(json.dumps({"settings": MUTANT_SETTINGS, "rows": rows, "planned": len(names)}, indent=2) + "\n")
 
 
 def mutants_section(args) -> list[str]:
@@ -315,6 +349,18 @@ def mutants_section(args) -> list[str]:
     caught = [r for r in data["rows"] if r["defect"] != "no defect (control)" and r["verdict"] == "FAIL"]
     mutants = [r for r in data["rows"] if r["defect"] != "no defect (control)"]
     lines += ["", f"The training level alone fails {len(caught)} of {len(mutants)} mutants.", ""]
+    for row in data["rows"]:
+        acc = row["accuracy"]
+        if row["defect"] == "no defect (control)" and row["verdict"] != "PASS" and acc is not None:
+            lines[-1:-1] = [(f"The control `{row['mutant']}` did not PASS: {row['verdict']}, its accuracy "
+                             f"difference {acc['diff_pp']:+.2f} pp with the interval [{acc['low_pp']:+.2f}, "
+                             f"{acc['high_pp']:+.2f}] pp after {acc['seeds']} seeds (the cap of this table) is "
+                             "wider than ±0.5 pp, while its drift check passes; a cap of 2 seeds cannot decide "
+                             "an accuracy that spreads this much between seeds."), ""]
+    planned = data.get("planned")
+    if planned and len(data["rows"]) < planned:
+        lines[-1:-1] = [(f"Incomplete: the run was stopped after {len(data['rows'])} of the {planned} rows (the "
+                         "controls and every mutant); the others are not measured yet."), ""]
     return lines
 
 
@@ -429,8 +475,7 @@ def render(args, items: list[dict[str, Any]]) -> str:
         + ", ".join(f"{k} {env[k]}" for k in ("keras", "tensorflow", "tensorflow-cpu", "torch", "numpy") if k in env)
         + f", Python {env.get('python', '?')} on {env.get('platform', '?')}; the runs took {_hours(total)} of wall "
         "time on 2 CPU cores shared with other work"
-        + (f" (OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']})" if os.environ.get("OMP_NUM_THREADS") else "")
-        + ". Regenerate with:",
+        + " (thread settings and load of each run: see Provenance). Regenerate with:",
         "",
         "```sh",
         f"make conformance-report      # = python benchmarks/conformance_report.py {flags}",
@@ -757,6 +802,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--render-only", action="store_true", help="only rebuild the Markdown from saved results")
     parser.add_argument("--verbose", action="store_true", help="show each run's progress bars")
     parser.add_argument("--skip-mutants", action="store_true", help="do not run the mutants through the training level")
+    parser.add_argument("--mutants-only", action="store_true",
+                        help="run only the mutants through the training level, then render the full report")
     parser.add_argument("--measure-parity", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--measure-mutants", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -772,12 +819,12 @@ def main(argv: list[str] | None = None) -> int:
         prefix = conform_command()
         check_command(prefix)
         started = time.perf_counter()
-        runs = [run for item in items for run in item["runs"]]
+        runs = [] if args.mutants_only else [run for item in items for run in item["runs"]]
         for i, run in enumerate(runs, 1):
             run_item(run, args, prefix, i, len(runs))
-        if not args.skip_parity and not args.only:
+        if not args.skip_parity and not args.only and not args.mutants_only:
             run_parity(args)
-        if not args.skip_mutants and not args.only:
+        if args.mutants_only or (not args.skip_mutants and not args.only):
             run_mutants(args)
         log(f"all runs finished in {(time.perf_counter() - started) / 60:.1f} min")
     args.out.parent.mkdir(parents=True, exist_ok=True)
