@@ -176,6 +176,8 @@ class TrainingIR(_Frozen):
     strict_parity: bool = False
     device: str = Field("auto", description="The requested device (auto, cpu, cuda, cuda:N, mps); the backend "
                                             "resolves it when it builds the model (dnnc.backends.devices).")
+    steps_per_execution: int = Field(1, ge=1, description="Training steps per backend call (the results do not "
+                                                          "depend on it: dnnc.backends.resident).")
     checkpoint: Optional[CheckpointIR] = Field(None, description="Resumable checkpoints (None: none are written).")
 
 

@@ -450,6 +450,7 @@ def lower_training(spec: Any, outputs: list[OutputIR], nodes: list[NodeIR], out:
         class_weight=dict(t.class_weight) if t.class_weight else None,
         strict_parity=t.strict_parity,
         device=t.device,
+        steps_per_execution=t.steps_per_execution,
         checkpoint=CheckpointIR(**t.checkpoint.model_dump()),
     )
 

@@ -17,6 +17,8 @@ from .callbacks.base import Callback
 class DivergenceWatch(Callback):
     """Records (and reports once) the first training step whose loss is not finite."""
 
+    reads_only_batch_logs = True
+
     def __init__(self) -> None:
         self.epoch = 0
         #: (0-based epoch, 0-based step in the epoch, 1-based global step, the loss) of the first non-finite loss.

@@ -20,7 +20,10 @@ An executor (the :class:`StepExecutor` protocol) must provide
 
 The loop computes its metrics from these results alone, so they are the same
 whatever runs the steps.  :class:`LocalExecutor`, which calls the model in this
-process, is the only executor dnnc has.
+process, is the only executor dnnc has.  When no executor is given and the
+backend supports it, the loop bypasses this seam for resident training
+(:mod:`dnnc.runner.resident`: the data in the backend, several steps per call,
+the metrics summed by the backend), with the same numbers.
 """
 
 from __future__ import annotations

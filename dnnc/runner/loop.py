@@ -46,17 +46,25 @@ Callbacks and the progress reporter see the run through one
 as it runs (epoch, global step, learning-rate factor, stop request).  The loop
 reaches the model only through a step executor (:mod:`dnnc.runner.executor`)
 and the training rows only through a batch source (:mod:`dnnc.runner.sampling`).
+
+Resident training (:mod:`dnnc.runner.resident`, the default when the backend
+offers it and no executor is given): the splits are bound to the backend once,
+steps 3 and 4 run in chunks of up to ``training.steps_per_execution`` steps
+whose rows the backend gathers and whose sums it accumulates; ``on_batch_end``
+runs for each step of a chunk after it (one step per chunk when a callback
+needs the model after each step).  Rows, order, learning rates, masks and sums
+are those of the procedure above, so every number is the same.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
-from ..backends.base import CompiledModel, require_method
+from ..backends.base import CompiledModel, named_losses, require_method
 from ..compiler.freezing import frozen_nodes, with_trainable
 from ..compiler.ir import ModelIR
 from .callbacks.base import Callback, CallbackList
@@ -71,6 +79,7 @@ from .history import History
 from .metrics import MetricSet
 from .phases import Phases, timed
 from .progress import Progress, QuietProgress
+from .resident import open_residency
 from .sampling import BatchSource, SequentialBatches, ShuffledBatches
 
 
@@ -118,6 +127,7 @@ class Trainer:
         checkpoints: CheckpointWriter | None = None,
         resume: Checkpoint | None = None,
         phases: Phases | None = None,
+        resident: bool = True,
     ) -> None:
         if ir.training is None:
             raise RunnerError(f"model {ir.name!r} has no [training] table: nothing says how to train it")
@@ -152,6 +162,8 @@ class Trainer:
 
         self.batch_source = batch_source or ShuffledBatches(datasets.train.n, self.batch_size, self.seed)
         self.steps_per_epoch = self.batch_source.steps()
+        # the data resident in the backend (dnnc.runner.resident) unless another executor runs the steps
+        self.residency = open_residency(model, ir, enabled=resident and executor is None)
         self.executor = executor or LocalExecutor(model)
         self.dropout = DropoutMasks(ir, self.seed) if training.strict_parity else None
         lr_spec = training.optimizer.get("learning_rate")
@@ -191,7 +203,16 @@ class Trainer:
     # -- evaluation -------------------------------------------------------------
     def evaluate(self, split: Split, prefix: str = "val_", batch_size: int | None = None) -> dict[str, float]:
         """Inference-mode losses and metrics of ``split`` (rows in order), keys prefixed."""
-        return evaluate_split(self.executor, split, self._eval_metrics, batch_size or self.validation_batch_size, prefix)
+        size = batch_size or self.validation_batch_size
+        name = None if self.residency is None else self.residency.name_of(split)
+        if name is not None:
+            batches = list(SequentialBatches(split.n, size).batches())
+            return self.residency.evaluate(name, split, self._eval_metrics, batches, prefix)
+        return evaluate_split(self.executor, split, self._eval_metrics, size, prefix)
+
+    def _training_metrics(self) -> MetricSet:
+        """The epoch's training metrics so far (read back from the backend on the resident path)."""
+        return self.train_metrics if self.residency is None else self.residency.sync(self.train_metrics)
 
     # -- unfreezing, checkpoints, resuming -----------------------------------------
     def _unfreeze(self, layers: list[str]) -> None:
@@ -264,7 +285,7 @@ class Trainer:
             step_in_epoch=step_in_epoch, epoch_seconds=seconds, history=self.history.to_dict(), facts=self._facts(),
             weights=model.get_weights(), optimizer=model.optimizer_state(),
             random=random_state() if random_state is not None and self._draws_dropout() else None,
-            metrics=self.train_metrics.state() if step_in_epoch else None, callbacks=self.callbacks.states(),
+            metrics=self._training_metrics().state() if step_in_epoch else None, callbacks=self.callbacks.states(),
         ))
 
     # -- training ---------------------------------------------------------------
@@ -279,6 +300,9 @@ class Trainer:
         if prepare is not None:
             with timed(self.phases, "optimizer_build"):
                 prepare()
+        if self.residency is not None:
+            with timed(self.phases, "data_to_backend"):
+                self._bind_splits()
         try:
             with timed(self.phases, "epochs"):  # the epochs with their callbacks, an exception included
                 self.progress.train_begin(self.context)
@@ -314,19 +338,49 @@ class Trainer:
             self.progress.close()
         return self.history
 
+    def _bind_splits(self) -> None:
+        residency, data = self.residency, self.datasets
+        residency.bind("train", data.train, self.train_weights)
+        for name, split in (("validation", data.validation), ("test", data.test)):
+            if split is not None and split.n > 0:
+                residency.bind(name, split, split.sample_weight)
+
     def _run_epoch(self, epoch: int, train: Split, resume: Checkpoint | None = None) -> dict[str, float]:
         """One epoch; with `resume` (a mid-epoch checkpoint of this epoch) it continues after the done batches."""
         done = resume.step_in_epoch if resume is not None else 0
         started = time.perf_counter() - (resume.epoch_seconds if resume is not None else 0.0)
         state, context = self.state, self.context
         state.epoch = epoch
-        metrics = self.train_metrics
+        metrics, residency = self.train_metrics, self.residency
         if resume is not None:
             metrics.load_state(resume.metrics)
+            if residency is not None:
+                residency.load(resume.metrics)
         else:
             metrics.reset()
+            if residency is not None:
+                residency.reset()
             self.callbacks.on_epoch_begin(epoch)
         self.progress.epoch_begin(epoch, self.steps_per_epoch)
+        if residency is not None:
+            self._run_resident_steps(epoch, done, started)
+        else:
+            self._run_steps(epoch, train, done, started)
+        logs = self._training_metrics().result()
+        if context.has_validation:
+            logs.update(self.evaluate(self.datasets.validation, prefix="val_"))
+        if self._logs_learning_rate:
+            logs["learning_rate"] = context.learning_rate()
+        if self.callbacks.on_epoch_end(epoch, logs):
+            context.request_stop("callback")
+        seconds = time.perf_counter() - started
+        self.history.append(epoch, logs, seconds)
+        self.progress.epoch_end(epoch, logs, seconds)
+        return logs
+
+    def _run_steps(self, epoch: int, train: Split, done: int, started: float) -> None:
+        """The epoch's steps after the first `done`, one batch gathered in NumPy and one backend call each."""
+        state, context, metrics = self.state, self.context, self.train_metrics
         per_batch = self.callbacks.wants_batches
         checkpoints = self.checkpoints
         for step, index in enumerate(self.batch_source.batches(epoch)):
@@ -344,17 +398,32 @@ class Trainer:
                 break
             if checkpoints is not None and checkpoints.step_due(state.global_step):
                 self._write_checkpoint(epoch, step + 1, time.perf_counter() - started)
-        logs = metrics.result()
-        if context.has_validation:
-            logs.update(self.evaluate(self.datasets.validation, prefix="val_"))
-        if self._logs_learning_rate:
-            logs["learning_rate"] = context.learning_rate()
-        if self.callbacks.on_epoch_end(epoch, logs):
-            context.request_stop("callback")
-        seconds = time.perf_counter() - started
-        self.history.append(epoch, logs, seconds)
-        self.progress.epoch_end(epoch, logs, seconds)
-        return logs
+
+    def _run_resident_steps(self, epoch: int, done: int, started: float) -> None:
+        """The epoch's steps after the first `done`, in chunks of rows the backend gathers itself
+        (:mod:`dnnc.runner.resident`); callbacks see every step's losses after its chunk."""
+        state, context, residency = self.state, self.context, self.residency
+        callbacks, checkpoints = self.callbacks, self.checkpoints
+        per_batch = callbacks.wants_batches
+        every = checkpoints.config.every_steps if checkpoints is not None else None
+        batches = list(self.batch_source.batches(epoch))[done:]
+        step = done
+        for chunk in residency.chunks(batches, state.global_step, every, callbacks.acts_on_batches):
+            first = state.global_step
+            rates = [context.learning_rate(first + k) for k in range(len(chunk))]
+            masks = None if self.dropout is None else [self.dropout.for_step(first + k, index.shape[0])
+                                                       for k, index in enumerate(chunk)]
+            losses = residency.train_steps(chunk, rates, masks)
+            for row in losses:
+                state.global_step += 1
+                if per_batch and callbacks.on_batch_end(step, named_losses(residency.plan.loss_keys, row)):
+                    context.request_stop("callback")
+                step += 1
+            self.progress.batch_end(step, lambda: self._training_metrics().result())
+            if state.stop_reason is not None:
+                break
+            if checkpoints is not None and checkpoints.step_due(state.global_step):
+                self._write_checkpoint(epoch, step, time.perf_counter() - started)
 
 
 def train(

@@ -117,6 +117,15 @@ class TrainingSectionBase(StrictModel):
             "`--device` overrides this value. A device this machine does not have is an error when the model is built."
         ),
     )
+    steps_per_execution: int = Field(
+        16, ge=1, le=4096,
+        description=(
+            "Training steps the backend runs per call (default 16), as Keras's `steps_per_execution`: the data "
+            "stays in the backend, the steps of a call run back to back (Keras: in one compiled function) and the "
+            "metrics are read back once per call. The results are the same for every value; a callback that needs "
+            "the model after each step (terminate_on_nan, plugin callbacks) makes it 1."
+        ),
+    )
     checkpoint: CheckpointSpec = Field(
         default_factory=CheckpointSpec,
         description="Resumable checkpoints for `dnnc resume` (default: at the end of every epoch, at most one per 5 seconds, and after the last epoch).",

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from dnnc.cli.app import app
 from dnnc.compiler.ir import CheckpointIR
 from dnnc.runner import TrainingState, train_spec
+from dnnc.runner.resident import Residency
 from dnnc.runner import executor as executor_module
 from dnnc.runner.checkpoint import CHECKPOINT_FILE, Checkpoint, CheckpointWriter, read_checkpoint, write_checkpoint
 from dnnc.runner.errors import RunnerError
@@ -91,10 +92,21 @@ def crash_at(monkeypatch):
                 raise Crash(f"step {n}")
             return result
 
-        monkeypatch.setattr(executor_module.LocalExecutor, "train_step", step)
+        def steps(self, chunk, *args, **kwargs):  # the resident path: a chunk of K steps, all done on return
+            result = original_steps(self, chunk, *args, **kwargs)
+            before = count["n"]
+            count["n"] += len(chunk)
+            if before < n <= count["n"]:
+                raise Crash(f"step {n}")
+            return result
 
+        monkeypatch.setattr(executor_module.LocalExecutor, "train_step", step)
+        monkeypatch.setattr(Residency, "train_steps", steps)
+
+    original_steps = Residency.train_steps
     yield arm
     monkeypatch.setattr(executor_module.LocalExecutor, "train_step", original)
+    monkeypatch.setattr(Residency, "train_steps", original_steps)
 
 
 def same_run(a: Path, b: Path) -> None:

@@ -31,6 +31,38 @@ def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _arm_resident(kind: str, hit, started: threading.Event, n: int) -> None:
+    """The same kill points on the resident path (dnnc.runner.resident): a chunk of K steps counts as K
+    training steps, all of them done when the call returns; an evaluation call counts one per batch."""
+    from dnnc.runner.resident import Residency
+
+    train, evaluate = Residency.train_steps, Residency.evaluate
+
+    def train_steps(self, chunk, *args, **kwargs):
+        if kind == "timer" and not started.is_set():
+            started.set()
+            timer = threading.Timer(n / 10.0, _die)
+            timer.daemon = True
+            timer.start()
+        result = train(self, chunk, *args, **kwargs)
+        for _ in chunk:
+            if kind == "timer":
+                time.sleep(0.05)
+            elif kind == "train_step":
+                hit()
+        return result
+
+    def evaluate_batches(self, name, split, metrics, batches, prefix):
+        result = evaluate(self, name, split, metrics, batches, prefix)
+        for _ in batches:
+            hit()
+        return result
+
+    Residency.train_steps = train_steps
+    if kind == "evaluate_step":
+        Residency.evaluate = evaluate_batches
+
+
 def _arm(kind: str, n: int) -> None:
     from dnnc.runner import executor
 
@@ -60,6 +92,7 @@ def _arm(kind: str, n: int) -> None:
             return result
 
         setattr(executor.LocalExecutor, "train_step" if kind == "timer" else kind, wrapped)
+        _arm_resident(kind, hit, started, n)
     elif kind in ("checkpoint", "replace"):
         replace = os.replace
 

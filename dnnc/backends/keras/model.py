@@ -228,6 +228,13 @@ class KerasModel:
             losses, outputs = self._steps("train", True, batch)
         return StepResult(self._loss_values(losses), self._output_arrays(outputs))
 
+    def resident_session(self, plan):
+        """A :class:`~dnnc.backends.resident.ResidentSession` accumulating `plan` (see :mod:`.resident`)."""
+        from .resident import KerasSession
+
+        self._get_optimizer()
+        return KerasSession(self, plan)
+
     def evaluate_step(self, inputs: Arrays, targets: Arrays, *, sample_weight: np.ndarray | None = None) -> StepResult:
         batch = self._batch(inputs, targets, sample_weight)
         with self.placement():

@@ -24,7 +24,8 @@ training-mode pass that produced them (before the update).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -168,13 +169,18 @@ class StepFunctions:
         return train
 
     # -- compiled, cached -----------------------------------------------------------
-    def get(self, kind: str, training: bool, batch: dict[str, Any]) -> "CompiledStep":
+    def get(self, kind: str, training: bool, batch: dict[str, Any]) -> CompiledStep:
         """The compiled function of `kind` ("forward", "evaluate", "gradients", "train") for this batch structure."""
-        key = structure_key(kind, training, batch)
+        return self.compiled(structure_key(kind, training, batch), lambda: getattr(self, f"_{kind}_body")(training),
+                             lambda: batch_signature(self._tf, batch))
+
+    def compiled(self, key: tuple, make_body: Callable[[], Callable[[dict], Any]],
+                 make_signature: Callable[[], dict[str, Any]]) -> CompiledStep:
+        """The cached function under `key`, traced from ``make_body()`` with ``make_signature()`` the first time
+        (also what :mod:`.resident` compiles its chunks of steps with)."""
         step = self._functions.get(key)
         if step is None:
-            body = getattr(self, f"_{kind}_body")(training)
-            step = CompiledStep(self._tf, body, batch_signature(self._tf, batch), self.jit_compile)
+            step = CompiledStep(self._tf, make_body(), make_signature(), self.jit_compile)
             self._functions[key] = step
         return step
 

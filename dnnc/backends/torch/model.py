@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +36,7 @@ ARTIFACT_FORMAT = "dnnc-torch"
 ARTIFACT_VERSION = 1
 
 
-def as_tensor(array: Any, dtype: np.dtype, device: "torch.device | None" = None) -> torch.Tensor:
+def as_tensor(array: Any, dtype: np.dtype, device: torch.device | None = None) -> torch.Tensor:
     """A torch view of a NumPy array (copied only when the dtype, layout or writability requires it), moved to
     `device` when it is not the CPU."""
     a = np.asarray(array)
@@ -143,13 +144,19 @@ class TorchModel:
             self.graph.train(training)
             self._training_mode = training
 
-    def _run(self, inputs: Arrays, training: bool, masks: Arrays | None) -> tuple[torch.Tensor, ...]:
-        checks = self._checks
-        device = self._device
-        tensors = [as_tensor(x, checks.input_dtypes[name], device)
-                   for name, x in zip(self._input_names, checks.inputs(inputs))]
+    def _input_tensors(self, inputs: Arrays) -> list[torch.Tensor]:
+        """The inputs, checked, in ``ir.inputs`` order, as tensors on the model's device."""
+        checks, device = self._checks, self._device
+        return [as_tensor(x, checks.input_dtypes[name], device)
+                for name, x in zip(self._input_names, checks.inputs(inputs))]
+
+    def _mask_tensors(self, masks: Arrays | None) -> dict[str, torch.Tensor] | None:
+        """The keep masks, checked, as float32 tensors on the model's device (None: the model draws its own)."""
         masks = self._checks.dropout_masks(masks)
-        mask_tensors = None if masks is None else {name: as_tensor(m, _F32, device) for name, m in masks.items()}
+        return None if masks is None else {name: as_tensor(m, _F32, self._device) for name, m in masks.items()}
+
+    def _run(self, inputs: Arrays, training: bool, masks: Arrays | None) -> tuple[torch.Tensor, ...]:
+        tensors, mask_tensors = self._input_tensors(inputs), self._mask_tensors(masks)
         self._set_mode(training)
         return self.graph(*tensors, dropout_masks=mask_tensors)
 
@@ -165,13 +172,22 @@ class TorchModel:
             total = term if total is None else total + term
         return total
 
+    def _target_tensors(self, targets: Arrays) -> list[torch.Tensor]:
+        """The targets of the outputs with a loss, checked, as tensors on the model's device."""
+        return [as_tensor(t, dtype, self._device)
+                for (_, _, dtype), t in zip(self._loss_outputs, self._checks.targets(targets))]
+
     def _loss(self, outs, targets: Arrays, sample_weight) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        given = self._checks.targets(targets)
         sw = None if sample_weight is None else as_tensor(sample_weight, _F32, self._device)
+        return self._loss_of_tensors(outs, self._target_tensors(targets), sw)
+
+    def _loss_of_tensors(self, outs, targets: list[torch.Tensor], sw: torch.Tensor | None,
+                         ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(total, per-output losses) of the outputs `outs` against `targets` (one per output with a loss)."""
         total = None
         per_output = []
-        for (i, out, dtype), target in zip(self._loss_outputs, given):
-            loss = torch_loss(out.loss, out.head, outs[i], as_tensor(target, dtype, self._device), sw)
+        for (i, out, _), target in zip(self._loss_outputs, targets):
+            loss = torch_loss(out.loss, out.head, outs[i], target, sw)
             per_output.append(loss)
             weighted = loss if out.loss_weight == 1.0 else loss * out.loss_weight
             total = weighted if total is None else total + weighted
@@ -220,15 +236,32 @@ class TorchModel:
 
     def train_step(self, inputs: Arrays, targets: Arrays, *, learning_rate: float,
                    sample_weight: np.ndarray | None = None, dropout_masks: Arrays | None = None) -> StepResult:
+        tensors, mask_tensors = self._input_tensors(inputs), self._mask_tensors(dropout_masks)
+        sw = None if sample_weight is None else as_tensor(sample_weight, _F32, self._device)
+        total, per_output, outs = self.train_tensors(tensors, self._target_tensors(targets), sw, mask_tensors,
+                                                     learning_rate)
+        return StepResult(self._loss_values(total, per_output), self._output_arrays(outs))
+
+    def train_tensors(self, inputs: list[torch.Tensor], targets: list[torch.Tensor], sample_weight: torch.Tensor | None,
+                      masks: dict[str, torch.Tensor] | None, learning_rate: float):
+        """One optimizer step on tensors already on the device (what :meth:`train_step` and the resident session
+        run): (total loss, per-output losses, logits of the training-mode pass before the update)."""
         optimizer = self._optimizer or self._build_optimizer()
+        self._set_mode(True)
         with torch.enable_grad():
-            outs = self._run(inputs, True, dropout_masks)
-            total, per_output = self._loss(outs, targets, sample_weight)
+            outs = self.graph(*inputs, dropout_masks=masks)
+            total, per_output = self._loss_of_tensors(outs, targets, sample_weight)
             optimizer.zero_grad(set_to_none=True)
             total.backward()
         set_learning_rate(optimizer, learning_rate)
         optimizer.step()
-        return StepResult(self._loss_values(total, per_output), self._output_arrays(outs))
+        return total, per_output, outs
+
+    def resident_session(self, plan):
+        """A :class:`~dnnc.backends.resident.ResidentSession` accumulating `plan` (see :mod:`.resident`)."""
+        from .resident import TorchSession
+
+        return TorchSession(self, plan)
 
     def evaluate_step(self, inputs: Arrays, targets: Arrays, *, sample_weight: np.ndarray | None = None) -> StepResult:
         with torch.no_grad():
@@ -333,7 +366,7 @@ class TorchModel:
             "weights": {k: torch.from_numpy(v) for k, v in self.get_weights().items()},
         }
 
-    def _on_cpu(self) -> "TorchModel":
+    def _on_cpu(self) -> TorchModel:
         """This model, or (on another device) a CPU copy of its IR and weights: what artifacts are exported from,
         so that they load on any machine."""
         return self if self._device.type == "cpu" else TorchModel(self.ir, self.get_weights(), "cpu")
@@ -366,7 +399,7 @@ class TorchModel:
                                f"written ({reason})") from None
         return path
 
-    def export_program(self) -> "torch.export.ExportedProgram":
+    def export_program(self) -> torch.export.ExportedProgram:
         """The inference-mode graph as a torch.export program with a dynamic batch axis."""
         self._set_mode(False)
         examples = tuple(torch.zeros((2, *self.ir.node(name).shape),

@@ -30,6 +30,15 @@ the class attribute ``changes_learning_rate = True``: then the loop puts
 any callback sees them, and it is a history key, as Keras does for
 ``ReduceLROnPlateau``.
 
+Several steps per call (``training.steps_per_execution`` > 1): the backend runs
+a chunk of steps, then the loop calls ``on_batch_end`` for each of them in
+order, with each step's own losses and ``context.global_step`` as it was after
+that step.  That is exact only for a callback that reads nothing but the logs;
+such a callback sets the class attribute ``reads_only_batch_logs = True``.  Any
+other callback with an ``on_batch_end`` (one that may stop training, change the
+learning rate, or look at the model after a step) makes the loop run one step
+per call, as before.
+
 Resumable runs: a checkpoint keeps what :meth:`Callback.state` returns (JSON
 values, NumPy arrays, or dicts and lists of them).  When ``dnnc resume``
 continues a run, each callback is bound, ``on_train_begin()`` runs as for a
@@ -53,6 +62,10 @@ class Callback:
 
     #: True if this callback changes the learning rate: the loop then logs ``learning_rate`` every epoch.
     changes_learning_rate: ClassVar[bool] = False
+
+    #: True if ``on_batch_end`` only reads its logs (never the model, never a stop or a new learning rate):
+    #: then the loop may run several steps per backend call and replay ``on_batch_end`` after them.
+    reads_only_batch_logs: ClassVar[bool] = False
 
     #: Set by :meth:`bind` before training starts.
     context: TrainingContext | None = None
@@ -132,6 +145,11 @@ class CallbackList:
     @property
     def wants_batches(self) -> bool:
         return bool(self._batch)
+
+    @property
+    def acts_on_batches(self) -> bool:
+        """True if a callback's ``on_batch_end`` may need the model right after its step (one step per call)."""
+        return any(not c.reads_only_batch_logs for c in self._batch)
 
     def on_batch_end(self, step: int, logs: dict[str, float]) -> bool:
         stop = False
