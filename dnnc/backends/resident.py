@@ -109,6 +109,16 @@ class MetricPlan:
         return np.asarray(state, dtype=np.float64)[0::2].copy()
 
 
+def bound_targets(plan: MetricPlan, loss_outputs: Sequence[str], targets: Arrays) -> list[str]:
+    """The outputs whose targets a session keeps (those with a loss, then those with a planned metric), in that
+    order; ValueError naming the missing ones."""
+    names = list(dict.fromkeys([*loss_outputs, *(m.output_name for m in plan.metrics)]))
+    missing = sorted(set(names) - set(targets))
+    if missing:
+        raise ValueError(f"targets must be given for {missing} (received {sorted(targets)})")
+    return names
+
+
 class ResidentSession(Protocol):
     """The backend's side of resident training (see the module docstring)."""
 
@@ -132,4 +142,4 @@ class ResidentSession(Protocol):
         """Set the training accumulators (zeros at the start of an epoch; a checkpoint's sums on resuming)."""
 
 
-__all__ = ["ACCURACY_KINDS", "MetricPlan", "PlannedMetric", "ResidentSession"]
+__all__ = ["ACCURACY_KINDS", "MetricPlan", "PlannedMetric", "ResidentSession", "bound_targets"]

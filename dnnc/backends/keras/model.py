@@ -232,7 +232,6 @@ class KerasModel:
         """A :class:`~dnnc.backends.resident.ResidentSession` accumulating `plan` (see :mod:`.resident`)."""
         from .resident import KerasSession
 
-        self._get_optimizer()
         return KerasSession(self, plan)
 
     def evaluate_step(self, inputs: Arrays, targets: Arrays, *, sample_weight: np.ndarray | None = None) -> StepResult:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..base import Arrays
-from ..resident import MetricPlan
+from ..resident import MetricPlan, bound_targets
 
 
 def _spec(tf, value, leading: int = 1):
@@ -52,10 +52,7 @@ class KerasSession:
         checks = model._checks
         arrays = checks.inputs(inputs)
         checks.targets(targets)  # the same checks (and messages) as a step's
-        names = list(dict.fromkeys([*self._loss_targets, *(m.output_name for m in self.plan.metrics)]))
-        missing = sorted(set(names) - set(targets))
-        if missing:
-            raise ValueError(f"targets must be given for {missing} (received {sorted(targets)})")
+        names = bound_targets(self.plan, self._loss_targets, targets)
         with model.placement():
             data: dict[str, Any] = {
                 "inputs": {name: tf.convert_to_tensor(np.asarray(x, dtype=checks.input_dtypes[name]))

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..base import Arrays
-from ..resident import MetricPlan
+from ..resident import MetricPlan, bound_targets
 from .model import _F32, _I64, TorchModel, as_tensor
 
 
@@ -50,10 +50,7 @@ class TorchSession:
         model, device = self.model, self._device
         tensors = model._input_tensors(inputs)
         model._checks.targets(targets)  # the same checks (and messages) as a step's
-        names = set(self._loss_targets) | {m.output_name for m in self.plan.metrics}
-        missing = sorted(names - set(targets))
-        if missing:
-            raise ValueError(f"targets must be given for {missing} (received {sorted(targets)})")
+        names = bound_targets(self.plan, self._loss_targets, targets)
         target_tensors = {name: as_tensor(targets[name], self._target_dtypes[name], device) for name in names}
         sw = None if sample_weight is None else as_tensor(sample_weight, _F32, device)
         self._splits[split] = _Split(tensors, target_tensors, sw)
