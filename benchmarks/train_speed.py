@@ -14,6 +14,8 @@ With --tuned, two hand-tuned programs are added (issue 18's reference points):
   keras-fit-spe  model.fit with steps_per_execution=16
   torch-compiled a torch.compile'd training step over tensor slices of a permutation (no DataLoader),
                  compiled and warmed up (two steps) before its clock starts
+  dnnc-torch-compiled
+                 `dnnc train --backend torch` with training.compile = true (compiled before the first epoch)
 
 Networks (--network, repeatable; default: all):
 
@@ -232,6 +234,8 @@ def programs(net: Network, epochs: int, tuned: bool):
     if tuned:
         progs["keras-fit-spe"] = lambda d: [keras, [*common, "16"]]
         progs["torch-compiled"] = lambda d: [torch, [*common, "compiled"]]
+        progs["dnnc-torch-compiled"] = lambda d: [DNNC, ["torch", str(epochs), d, spec, *net.overrides,
+                                                         "training.compile=true"]]
     return progs
 
 
@@ -257,15 +261,16 @@ def main() -> None:
                     code, argv = make(d)
                     res = run(code, argv, args.threads)
                 results[name].append(res)
-                print(f"{key} run {r + 1}/{args.repeats} {name:14s} {res['seconds']:7.2f} s  "
+                print(f"{key} run {r + 1}/{args.repeats} {name:19s} {res['seconds']:7.2f} s  "
                       f"test accuracy {res['test_accuracy']:.4f}  peak RSS {res['peak_rss_mb']:.0f} MB", flush=True)
         med = {k: statistics.median(x["seconds"] for x in v) for k, v in results.items()}
         rss = {k: max(x["peak_rss_mb"] for x in v) for k, v in results.items()}
         print(f"\n{net.title}, {args.epochs} epochs, median of {args.repeats} runs (training time only):")
         for name, secs in med.items():
-            print(f"  {name:14s} {secs:7.2f} s   peak RSS {rss[name]:6.0f} MB")
+            print(f"  {name:19s} {secs:7.2f} s   peak RSS {rss[name]:6.0f} MB")
         for ours, theirs in [("dnnc-keras", "keras-fit"), ("dnnc-keras", "keras-fit-spe"),
-                             ("dnnc-torch", "torch-loop"), ("dnnc-torch", "torch-compiled")]:
+                             ("dnnc-torch", "torch-loop"), ("dnnc-torch", "torch-compiled"),
+                             ("dnnc-torch-compiled", "torch-compiled")]:
             if theirs in med:
                 print(f"  ratio {ours} / {theirs} = {med[ours] / med[theirs]:.2f}")
         print()

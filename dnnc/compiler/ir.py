@@ -178,6 +178,8 @@ class TrainingIR(_Frozen):
                                             "resolves it when it builds the model (dnnc.backends.devices).")
     steps_per_execution: int = Field(1, ge=1, description="Training steps per backend call (the results do not "
                                                           "depend on it: dnnc.backends.resident).")
+    compile: bool = Field(False, description="Compile the training step with the backend's compiler (torch.compile, "
+                                             "XLA); the results agree within the conformance tolerances.")
     checkpoint: Optional[CheckpointIR] = Field(None, description="Resumable checkpoints (None: none are written).")
 
 

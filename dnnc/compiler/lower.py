@@ -434,6 +434,10 @@ def lower_training(spec: Any, outputs: list[OutputIR], nodes: list[NodeIR], out:
     t = spec.training
     if t is None:
         return None
+    if t.compile and t.strict_parity:
+        out.add(("training", "compile"), "a compiled step cannot be used with strict_parity: compilation changes the "
+                "float32 roundings that strict parity holds the backends to", received=True,
+                hint="set compile = false, or strict_parity = false")
     callbacks = []
     for i, c in enumerate(t.callbacks):
         config = c.model_dump(mode="json")
@@ -451,6 +455,7 @@ def lower_training(spec: Any, outputs: list[OutputIR], nodes: list[NodeIR], out:
         strict_parity=t.strict_parity,
         device=t.device,
         steps_per_execution=t.steps_per_execution,
+        compile=t.compile,
         checkpoint=CheckpointIR(**t.checkpoint.model_dump()),
     )
 

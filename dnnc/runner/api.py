@@ -125,6 +125,13 @@ def device_record(backend: Backend | PlacedBackend, model: CompiledModel | None 
     return record
 
 
+def compile_record(ir: ModelIR, model: CompiledModel) -> dict[str, Any]:
+    """The manifest's ``compile`` entry: whether the spec asked for a compiled training step and how the backend
+    compiled it (None: it runs the step uncompiled, e.g. a backend without a compiler)."""
+    return {"requested": bool(ir.training is not None and ir.training.compile),
+            "compiled": getattr(model, "compiled", None)}
+
+
 def load_datasets(ir: ModelIR, *, base_dir: Path | None, data_dir: Path | None = None, download: bool = True) -> Datasets:
     """The data of ``ir.data``, prepared for the model's inputs and outputs, with its values checked
     (:func:`~dnnc.runner.data_checks.check_raw`, :func:`~dnnc.runner.data_checks.check_finite`).
@@ -278,6 +285,7 @@ def train_spec(
                 data_dir=None if data_dir is None else str(Path(data_dir).resolve()),
                 backend=backend_record(chosen),
                 device=device_record(chosen, model),
+                compile=compile_record(ir, model),
                 frameworks=framework_versions(),
                 **system_info(),
                 seed=ir.training.seed,

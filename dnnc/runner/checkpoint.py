@@ -60,10 +60,11 @@ FORMAT_VERSION = 1
 def ir_digest(ir: ModelIR) -> str:
     """The SHA-256 of the IR's JSON (a checkpoint only continues the run of the same IR).
 
-    Without ``training.device`` and ``training.steps_per_execution``: where and how many steps per call the
-    model runs is not what it is (a run continues on another device, ``dnnc resume --device``; the results do not
-    depend on the steps per call), and the digests of checkpoints written before the IR had them still match."""
-    exclude = {"training": {"device", "steps_per_execution"}} if ir.training is not None else None
+    Without ``training.device``, ``training.steps_per_execution`` and ``training.compile``: where, how many steps
+    per call and whether compiled the model runs is not what it is (a run continues on another device, ``dnnc
+    resume --device``; the results do not depend on the steps per call; a compiled step is the same step), and the
+    digests of checkpoints written before the IR had them still match."""
+    exclude = {"training": {"device", "steps_per_execution", "compile"}} if ir.training is not None else None
     return hashlib.sha256(ir.model_dump_json(indent=2, exclude=exclude).encode("utf-8")).hexdigest()
 
 

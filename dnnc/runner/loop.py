@@ -303,6 +303,7 @@ class Trainer:
         if self.residency is not None:
             with timed(self.phases, "data_to_backend"):
                 self._bind_splits()
+        self._warm_up()
         try:
             with timed(self.phases, "epochs"):  # the epochs with their callbacks, an exception included
                 self.progress.train_begin(self.context)
@@ -337,6 +338,21 @@ class Trainer:
             self.callbacks.close()
             self.progress.close()
         return self.history
+
+    def _warm_up(self) -> None:
+        """A compiled step (training.compile) is compiled now, for each batch size of the epochs, on the first
+        rows of the training split, so the epochs do not pay for it; the backend leaves the model unchanged."""
+        warm_up = getattr(self.model, "warm_up_training", None)
+        train = self.datasets.train
+        if warm_up is None or not self.ir.training.compile or train.n == 0:
+            return
+        sizes = sorted({min(self.batch_size, train.n), train.n % self.batch_size} - {0}, reverse=True)
+        batches = []
+        for size in sizes:
+            batch = gather(train, np.arange(size), self.train_weights)
+            batches.append((batch.inputs, batch.targets, batch.sample_weight))
+        with timed(self.phases, "step_compile"):
+            warm_up(batches)
 
     def _bind_splits(self) -> None:
         residency, data = self.residency, self.datasets

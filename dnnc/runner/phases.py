@@ -18,6 +18,8 @@ The phases, in order (a phase that did not happen is absent):
 ``weights_init``    draw the initial weights, copy the ``init_from`` layers
 ``records_start``   copy the spec, write ir.json and the first manifest
 ``optimizer_build`` the backend's ``prepare_training`` (builds the optimizer) before the first step
+``data_to_backend`` the splits handed to the backend once (resident training)
+``step_compile``    ``training.compile``: the training step compiled for each batch size, before the epochs
 ``epochs``          the training epochs with their validation passes and callbacks
 ``test``            the test evaluation
 ``history``, ``metrics``, ``weights``, ``model``, ``learning_curves``

@@ -126,6 +126,16 @@ class TrainingSectionBase(StrictModel):
             "the model after each step (terminate_on_nan, plugin callbacks) makes it 1."
         ),
     )
+    compile: bool = Field(
+        False,
+        description=(
+            "Compile the training step with the backend's own compiler (default false): torch `torch.compile` "
+            "(inductor; CUDA graphs on a GPU), Keras XLA (`jit_compile`). The first steps of each batch size pay "
+            "the compilation (done before the first epoch); the float32 roundings differ from the uncompiled "
+            "step, so results agree within the conformance tolerances, not bit for bit. Not with strict_parity. "
+            "A backend without a compiler runs the step as it is; the run manifest records what was compiled."
+        ),
+    )
     checkpoint: CheckpointSpec = Field(
         default_factory=CheckpointSpec,
         description="Resumable checkpoints for `dnnc resume` (default: at the end of every epoch, at most one per 5 seconds, and after the last epoch).",

@@ -127,9 +127,15 @@ class KerasModel:
         self._optimizer = None
         self._lr_cache: tuple[np.float32, Any] | None = None
         #: Whether the step functions are XLA-compiled (see runtime.jit_compile_setting).
-        self.jit_compile = jit_compile_setting(determinism_enabled())
+        self.jit_compile = jit_compile_setting(determinism_enabled(),
+                                               requested=ir.training is not None and ir.training.compile)
         self._bind_trainable()
         self.set_weights(weights)
+
+    @property
+    def compiled(self) -> str | None:
+        """How the step functions are compiled (the run manifest's record), or None."""
+        return "XLA (tf.function jit_compile=True)" if self.jit_compile else None
 
     def _bind_trainable(self) -> None:
         """The trained variables, their penalties and the step functions, from the IR's trainable flags."""

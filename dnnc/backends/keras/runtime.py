@@ -17,8 +17,9 @@ builds its first Keras model.
 
 Step functions are traced ``tf.function`` steps without XLA by default (XLA
 compiles once per distinct batch size; why it is off: docs/performance.md).
-``DNNC_KERAS_JIT_COMPILE=1`` turns XLA on (never under op determinism, i.e.
-strict parity, as in Keras); ``0`` or unset leaves it off.
+``[training] compile = true`` turns XLA on (``jit_compile=True``, never under
+op determinism, i.e. strict parity, as in Keras); ``DNNC_KERAS_JIT_COMPILE=1``
+or ``0`` overrides the spec either way.
 """
 
 from __future__ import annotations
@@ -83,8 +84,9 @@ def determinism_enabled() -> bool:
     return bool(is_op_determinism_enabled())
 
 
-def jit_compile_setting(determinism: bool) -> bool:
-    """XLA for the step functions: off unless ``DNNC_KERAS_JIT_COMPILE=1`` (and never with op determinism)."""
+def jit_compile_setting(determinism: bool, requested: bool = False) -> bool:
+    """XLA for the step functions: `requested` (the spec's ``training.compile``) unless ``DNNC_KERAS_JIT_COMPILE``
+    is set to 0 or 1, and never with op determinism."""
     value = os.environ.get(JIT_ENVIRONMENT_VARIABLE, "").strip().lower()
     if value in ("0", "false", "no", "off"):
         return False
@@ -92,7 +94,7 @@ def jit_compile_setting(determinism: bool) -> bool:
         return not determinism
     if value:
         raise BackendError(f"{JIT_ENVIRONMENT_VARIABLE} must be 0 or 1 (received {value!r})")
-    return False
+    return requested and not determinism
 
 
 def derived_seed(seed: int, name: str) -> int:

@@ -70,6 +70,8 @@ class GraphModule(nn.Module):
             takes = 1 if node.name in masked else 2 if node.name in recurrent_dropout else 0
             plan.append((module, slots, index[node.name], input_pos.get(node.name, -1), node.name, takes))
         self._plan = plan
+        #: dropout node → its keep mask's shape without the batch axis
+        self._mask_shapes = {name: tuple(shape) for name, (shape, _) in masked.items()}
         self._n_values = len(ir.nodes)
         self._outputs = tuple(index[o.name] for o in ir.outputs)
 
@@ -89,6 +91,19 @@ class GraphModule(nn.Module):
             else:
                 values[out] = module(*[values[s] for s in slots])
         return tuple(values[o] for o in self._outputs)
+
+    def draw_masks(self, batch: int, dtype: torch.dtype, device: torch.device) -> dict[str, torch.Tensor]:
+        """Every keep mask a training step of `batch` rows draws from the model's generator, drawn now in the
+        order :meth:`forward` would draw them (so the generator ends where that step leaves it): passed back as
+        ``dropout_masks``, the step computes what it computes drawing its own. A compiled step uses this (the
+        compiled code cannot draw from a ``torch.Generator``)."""
+        masks: dict[str, torch.Tensor] = {}
+        for module, _, _, _, name, takes in self._plan:
+            if takes == 1 and module.draws():
+                masks[name] = module.draw_mask((batch, *self._mask_shapes[name]), dtype, device)
+            elif takes == 2:
+                masks.update(module.draw_masks(batch, dtype, device))
+        return masks
 
     def extra_repr(self) -> str:
         return f"model={self.ir_name!r}"

@@ -27,6 +27,7 @@ import torch
 from ...compiler.ir import ModelIR, OutputIR
 from ..base import (Arrays, BackendError, BatchChecks, StepResult, check_same_graph, check_weights, loss_keys, named_losses,
                     penalties, split_optimizer_state)
+from .compiled import CompiledStep
 from .graph import GraphModule, bind_weights
 from .layout import from_torch, to_torch
 from .losses import torch_loss
@@ -97,6 +98,8 @@ class TorchModel:
         self._loss_keys = loss_keys(ir)
         self._optimizer: torch.optim.Optimizer | None = None
         self._training_mode: bool | None = None
+        #: The compiled forward pass and loss of a training step (training.compile), else None.
+        self.compiled_step = CompiledStep(self) if training is not None and training.compile else None
         self.set_weights(weights)
         self._set_mode(False)
 
@@ -227,12 +230,25 @@ class TorchModel:
         if self.ir.training is None:
             raise ValueError(f"model {self.ir.name!r} has no [training] section: cannot build its optimizer")
         self._optimizer = build_torch_optimizer([(key, p) for key, p, _ in self._trainable], self.ir.training.optimizer)
+        if self.compiled_step is not None:
+            self._optimizer.compile()
         return self._optimizer
 
     def prepare_training(self) -> None:
         """Build the optimizer now (the runner calls this before the first epoch)."""
         if self._optimizer is None:
             self._build_optimizer()
+
+    @property
+    def compiled(self) -> str | None:
+        """How the training step is compiled (the run manifest's record), or None."""
+        return None if self.compiled_step is None else self.compiled_step.description
+
+    def warm_up_training(self, batches) -> None:
+        """Compile the training step for the shapes of `batches` ((inputs, targets, sample weight) of each batch
+        size) before the first epoch, leaving the model as it was; nothing without training.compile."""
+        if self.compiled_step is not None:
+            self.compiled_step.warm_up(batches)
 
     def train_step(self, inputs: Arrays, targets: Arrays, *, learning_rate: float,
                    sample_weight: np.ndarray | None = None, dropout_masks: Arrays | None = None) -> StepResult:
@@ -249,12 +265,16 @@ class TorchModel:
         optimizer = self._optimizer or self._build_optimizer()
         self._set_mode(True)
         with torch.enable_grad():
-            outs = self.graph(*inputs, dropout_masks=masks)
-            total, per_output = self._loss_of_tensors(outs, targets, sample_weight)
-            optimizer.zero_grad(set_to_none=True)
+            if self.compiled_step is not None:
+                total, per_output, outs = self.compiled_step(inputs, targets, sample_weight, masks)
+            else:
+                outs = self.graph(*inputs, dropout_masks=masks)
+                total, per_output = self._loss_of_tensors(outs, targets, sample_weight)
+            for p in self._params:  # optimizer.zero_grad(set_to_none=True) without its profiler record
+                p.grad = None
             total.backward()
         set_learning_rate(optimizer, learning_rate)
-        optimizer.step()
+        optimizer.apply_gradients()
         return total, per_output, outs
 
     def resident_session(self, plan):

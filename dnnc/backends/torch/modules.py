@@ -260,9 +260,18 @@ class Dropout(nn.Module):
             return x
         if self.rate >= 1.0:
             return x * 0.0
-        # u < 1 − rate with u ~ U[0, 1) is Bernoulli(1 − rate) (and faster than bernoulli_ on CPU).
-        keep = torch.rand(self.mask_shape(x.shape), generator=self.generator, dtype=x.dtype, device=x.device) < (1.0 - self.rate)
+        keep = self.draw_mask(self.mask_shape(x.shape), x.dtype, x.device)
         return x * keep / (1.0 - self.rate)
+
+    def draws(self) -> bool:
+        """Whether a training step draws a keep mask (not for rate 0 or ≥ 1)."""
+        return 0.0 < self.rate < 1.0
+
+    def draw_mask(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """A keep mask (bool) of `shape` (the batch axis included) from the model's generator: what
+        :meth:`forward` draws itself when given none (a compiled step draws it before the compiled code)."""
+        # u < 1 − rate with u ~ U[0, 1) is Bernoulli(1 − rate) (and faster than bernoulli_ on CPU).
+        return torch.rand(shape, generator=self.generator, dtype=dtype, device=device) < (1.0 - self.rate)
 
     def extra_repr(self) -> str:
         return f"rate={self.rate}"

@@ -32,6 +32,17 @@ the final division.
 The learning rate in each param group is the *current* one: the model sets it
 with :func:`set_learning_rate` before every step (the value from
 :func:`dnnc.numerics.learning_rate_at`, possibly scaled).
+
+The scalars that change from step to step (the learning rate, bias
+corrections, Nadam's momentum products) are computed in float64 Python by
+:meth:`KerasFormulaOptimizer._step_scalars` and handed to the update rule,
+which uses them exactly where the formulas do. :meth:`~KerasFormulaOptimizer.compile`
+(``[training] compile = true``) runs the clipping, the weight decay and the
+update rules under ``torch.compile`` from the second step on (the first, eager
+one creates the slots): the same code, with the step scalars passed as 0-d
+float32 tensors (the value a float32 kernel rounds a Python scalar to), so a
+changing learning rate does not recompile. Compiled, the roundings of the fused
+kernels may differ in the last bit; uncompiled, nothing changes.
 """
 
 from __future__ import annotations
@@ -89,6 +100,33 @@ class KerasFormulaOptimizer(torch.optim.Optimizer):
         self.global_clipnorm = global_clipnorm
         self.clipvalue = clipvalue
         self.reset_global_state()
+        self._compiled_apply: Any = None
+
+    def compile(self) -> None:
+        """Run the update under ``torch.compile`` from the next step on that has slots (see the module docstring)."""
+        if self._compiled_apply is None:
+            self._compiled_apply = torch.compile(self._apply, dynamic=False)
+
+    @torch.no_grad()
+    def warm_up(self) -> None:
+        """Compile the update now, from the parameters' current ``.grad``, and put everything back as it was: the
+        parameters, the slots, the iteration count and the per-optimizer scalars (nothing without :meth:`compile`)."""
+        if self._compiled_apply is None:
+            return
+        params = [p for group in self.param_groups for p in group["params"]]
+        saved_params = [p.detach().clone() for p in params]
+        saved_slots = {p: {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in st.items()}
+                       for p, st in self.state.items() if p is not _GLOBAL_STATE}
+        saved_global = dict(self.state[_GLOBAL_STATE])
+        try:
+            for _ in range(2 if self.iterations == 0 else 1):  # the first update (eager) creates the slots
+                self.apply_gradients()
+        finally:
+            for p, value in zip(params, saved_params):
+                p.copy_(value)
+            self.state.clear()
+            self.state.update(saved_slots)
+            self.state[_GLOBAL_STATE] = saved_global
 
     @property
     def iterations(self) -> int:
@@ -147,6 +185,13 @@ class KerasFormulaOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        self.apply_gradients()
+        return loss
+
+    @torch.no_grad()
+    def apply_gradients(self) -> None:
+        """One update from the parameters' ``.grad`` (what :meth:`step` does, without torch.optim's step hooks
+        and profiler records: the backend calls this directly)."""
         groups: list[tuple[dict, list[torch.Tensor]]] = []
         grads: list[torch.Tensor] = []
         for group in self.param_groups:
@@ -155,31 +200,47 @@ class KerasFormulaOptimizer(torch.optim.Optimizer):
                 groups.append((group, params))
                 grads.extend(p.grad for p in params)
         if not groups:
-            return loss
+            return
         if any(g.is_sparse for g in grads):
             raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-        grads = self._clip(grads)
         t = self.iterations + 1
         self._begin_step(t)
+        scalars = [self._step_scalars(group, t) for group, _ in groups]
+        if self._compiled_apply is not None and t > 1:
+            device = grads[0].device
+            tensors = [{k: torch.tensor(v, dtype=torch.float32, device=device) for k, v in sc.items()}
+                       for sc in scalars]
+            self._compiled_apply(groups, grads, tensors)
+        else:
+            self._apply(groups, grads, scalars)
+        self.state[_GLOBAL_STATE]["iterations"] = t
+
+    def _apply(self, groups: list[tuple[dict, list[torch.Tensor]]], grads: list[torch.Tensor],
+               scalars: list[dict[str, Any]]) -> None:
+        """Clip, decay and update every group, with its step scalars (floats, or 0-d tensors when compiled)."""
+        grads = self._clip(grads)
         start = 0
-        for group, params in groups:
+        for (group, params), s in zip(groups, scalars):
             group_grads = grads[start:start + len(params)]
             start += len(params)
             wd = group["weight_decay"]
             if wd:  # w ← w − (w·wd)·lr, before the update
                 decay = torch._foreach_mul(params, wd)
-                torch._foreach_mul_(decay, group["lr"])
+                torch._foreach_mul_(decay, s["lr"])
                 torch._foreach_sub_(params, decay)
-            self._update_group(group, params, group_grads, [self.state[p] for p in params], t)
-        self.state[_GLOBAL_STATE]["iterations"] = t
-        return loss
+            self._update_group(group, params, group_grads, [self.state[p] for p in params], s)
 
     def _begin_step(self, t: int) -> None:
         """Hook for per-step state (Nadam's momentum product)."""
 
+    def _step_scalars(self, group: dict, t: int) -> dict[str, float]:
+        """The scalars of update `t` the rule uses, computed in float64 (default: the learning rate)."""
+        return {"lr": group["lr"]}
+
     def _update_group(self, group: dict, params: list[torch.Tensor], grads: list[torch.Tensor],
-                      states: list[dict], t: int) -> None:
-        """Apply the update rule to `params` (in place) from their (clipped) `grads` and per-parameter `states`."""
+                      states: list[dict], s: Mapping[str, Any]) -> None:
+        """Apply the update rule to `params` (in place) from their (clipped) `grads`, per-parameter `states` and the
+        step scalars `s` (:meth:`_step_scalars`; floats, or 0-d float32 tensors when compiled)."""
         raise NotImplementedError
 
 
@@ -217,6 +278,27 @@ def _square_times(x: list[torch.Tensor], factor: float) -> list[torch.Tensor]:
     return out
 
 
+def _addcdiv_(target: list[torch.Tensor], x: list[torch.Tensor], d: list[torch.Tensor], scale: Any) -> None:
+    """target ← target + (scale·x)/d in place, with the roundings of ``target.add_(x * scale / d)``: one
+    ``addcdiv_`` for a float scale, the three operations for a 0-d tensor (a compiled step)."""
+    if isinstance(scale, torch.Tensor):
+        q = torch._foreach_mul(x, scale)
+        torch._foreach_div_(q, d)
+        torch._foreach_add_(target, q)
+    else:
+        torch._foreach_addcdiv_(target, x, d, value=scale)
+
+
+def _subcdiv_(target: list[torch.Tensor], x: list[torch.Tensor], d: list[torch.Tensor], scale: Any) -> None:
+    """target ← target − (scale·x)/d (see :func:`_addcdiv_`)."""
+    if isinstance(scale, torch.Tensor):
+        q = torch._foreach_mul(x, scale)
+        torch._foreach_div_(q, d)
+        torch._foreach_sub_(target, q)
+    else:
+        torch._foreach_addcdiv_(target, x, d, value=-scale)
+
+
 def _decay_and_add_(buffers: list[torch.Tensor], decay: float, addend: list[torch.Tensor]) -> None:
     """b ← b·decay + addend, in place."""
     torch._foreach_mul_(buffers, decay)
@@ -229,8 +311,8 @@ class KerasSGD(KerasFormulaOptimizer):
     opt_type = "sgd"
     hyperparameters = ("momentum", "nesterov")
 
-    def _update_group(self, group, params, grads, states, t):
-        lr, mu = group["lr"], group["momentum"]
+    def _update_group(self, group, params, grads, states, s):
+        lr, mu = s["lr"], group["momentum"]
         lr_g = torch._foreach_mul(grads, lr)
         if mu == 0:
             torch._foreach_sub_(params, lr_g)
@@ -252,10 +334,13 @@ class KerasAdam(KerasFormulaOptimizer):
     opt_type = "adam"
     hyperparameters = ("beta_1", "beta_2", "epsilon", "amsgrad")
 
-    def _update_group(self, group, params, grads, states, t):
+    def _step_scalars(self, group, t):
+        b1, b2 = group["beta_1"], group["beta_2"]
+        return {"lr": group["lr"], "alpha": group["lr"] * math.sqrt(1.0 - b2**t) / (1.0 - b1**t)}
+
+    def _update_group(self, group, params, grads, states, s):
         b1, b2, eps = group["beta_1"], group["beta_2"], group["epsilon"]
         m, v = _buffers(states, "m", params), _buffers(states, "v", params)
-        alpha = group["lr"] * math.sqrt(1.0 - b2**t) / (1.0 - b1**t)
         _moving_average_(m, grads, 1.0 - b1)
         _moving_average_(v, torch._foreach_mul(grads, grads), 1.0 - b2, x_is_scratch=True)
         if group["amsgrad"]:
@@ -264,7 +349,7 @@ class KerasAdam(KerasFormulaOptimizer):
             v = v_hat
         denominator = torch._foreach_sqrt(v)
         torch._foreach_add_(denominator, eps)
-        torch._foreach_addcdiv_(params, m, denominator, value=-alpha)  # w − (α·m)/(sqrt(v) + ε)
+        _subcdiv_(params, m, denominator, s["alpha"])  # w − (α·m)/(sqrt(v) + ε)
 
 
 class KerasAdamW(KerasAdam):
@@ -288,23 +373,28 @@ class KerasNadam(KerasFormulaOptimizer):
     def _begin_step(self, t):
         self.state[_GLOBAL_STATE]["u_product"] *= self._u(t)
 
-    def _update_group(self, group, params, grads, states, t):
-        b1, b2, eps = group["beta_1"], group["beta_2"], group["epsilon"]
-        m, v = _buffers(states, "m", params), _buffers(states, "v", params)
+    def _step_scalars(self, group, t):
         u_t, u_next = self._u(t), self._u(t + 1)
         prod_t = self.state[_GLOBAL_STATE]["u_product"]
         prod_next = prod_t * u_next
+        return {"lr": group["lr"], "u_next": u_next, "one_minus_prod_next": 1.0 - prod_next,
+                "one_minus_u_t": 1.0 - u_t, "one_minus_prod_t": 1.0 - prod_t,
+                "v_correction": 1.0 - group["beta_2"]**t}
+
+    def _update_group(self, group, params, grads, states, s):
+        b1, b2, eps = group["beta_1"], group["beta_2"], group["epsilon"]
+        m, v = _buffers(states, "m", params), _buffers(states, "v", params)
         _moving_average_(m, grads, 1.0 - b1)
         _moving_average_(v, torch._foreach_mul(grads, grads), 1.0 - b2, x_is_scratch=True)
-        m_hat = torch._foreach_mul(m, u_next)
-        torch._foreach_div_(m_hat, 1.0 - prod_next)
-        g_part = torch._foreach_mul(grads, 1.0 - u_t)
-        torch._foreach_div_(g_part, 1.0 - prod_t)
+        m_hat = torch._foreach_mul(m, s["u_next"])
+        torch._foreach_div_(m_hat, s["one_minus_prod_next"])
+        g_part = torch._foreach_mul(grads, s["one_minus_u_t"])
+        torch._foreach_div_(g_part, s["one_minus_prod_t"])
         torch._foreach_add_(m_hat, g_part)  # m·u_{t+1}/(1 − P_{t+1}) + g·(1 − u_t)/(1 − P_t)
-        denominator = torch._foreach_div(v, 1.0 - b2**t)  # v̂
+        denominator = torch._foreach_div(v, s["v_correction"])  # v̂
         torch._foreach_sqrt_(denominator)
         torch._foreach_add_(denominator, eps)
-        torch._foreach_addcdiv_(params, m_hat, denominator, value=-group["lr"])
+        _subcdiv_(params, m_hat, denominator, s["lr"])
 
 
 class KerasAdamax(KerasFormulaOptimizer):
@@ -313,15 +403,18 @@ class KerasAdamax(KerasFormulaOptimizer):
     opt_type = "adamax"
     hyperparameters = ("beta_1", "beta_2", "epsilon")
 
-    def _update_group(self, group, params, grads, states, t):
+    def _step_scalars(self, group, t):
+        return {"lr": group["lr"], "m_correction": 1.0 - group["beta_1"]**t}
+
+    def _update_group(self, group, params, grads, states, s):
         b1, b2, eps = group["beta_1"], group["beta_2"], group["epsilon"]
         m, u = _buffers(states, "m", params), _buffers(states, "u", params)
         _moving_average_(m, grads, 1.0 - b1)
         torch._foreach_mul_(u, b2)
         torch._foreach_maximum_(u, torch._foreach_abs(grads))
         denominator = torch._foreach_add(u, eps)
-        torch._foreach_mul_(denominator, 1.0 - b1**t)
-        torch._foreach_addcdiv_(params, m, denominator, value=-group["lr"])
+        torch._foreach_mul_(denominator, s["m_correction"])
+        _subcdiv_(params, m, denominator, s["lr"])
 
 
 class KerasRMSprop(KerasFormulaOptimizer):
@@ -330,8 +423,8 @@ class KerasRMSprop(KerasFormulaOptimizer):
     opt_type = "rmsprop"
     hyperparameters = ("rho", "momentum", "epsilon", "centered")
 
-    def _update_group(self, group, params, grads, states, t):
-        rho, mu, eps, lr = group["rho"], group["momentum"], group["epsilon"], group["lr"]
+    def _update_group(self, group, params, grads, states, s):
+        rho, mu, eps, lr = group["rho"], group["momentum"], group["epsilon"], s["lr"]
         v = _buffers(states, "v", params)
         _decay_and_add_(v, rho, _square_times(grads, 1.0 - rho))  # ρv + g²(1 − ρ)
         if group["centered"]:
@@ -345,10 +438,10 @@ class KerasRMSprop(KerasFormulaOptimizer):
         if mu > 0:
             b = _buffers(states, "momentum", params)
             torch._foreach_mul_(b, mu)
-            torch._foreach_addcdiv_(b, grads, denominator, value=lr)  # μb + (lr·g)/sqrt(d)
+            _addcdiv_(b, grads, denominator, lr)  # μb + (lr·g)/sqrt(d)
             torch._foreach_sub_(params, b)
         else:
-            torch._foreach_addcdiv_(params, grads, denominator, value=-lr)  # w − (lr·g)/sqrt(d)
+            _subcdiv_(params, grads, denominator, lr)  # w − (lr·g)/sqrt(d)
 
 
 class KerasAdagrad(KerasFormulaOptimizer):
@@ -357,12 +450,12 @@ class KerasAdagrad(KerasFormulaOptimizer):
     opt_type = "adagrad"
     hyperparameters = ("initial_accumulator_value", "epsilon")
 
-    def _update_group(self, group, params, grads, states, t):
+    def _update_group(self, group, params, grads, states, s):
         acc = _buffers(states, "accumulator", params, group["initial_accumulator_value"])
         torch._foreach_add_(acc, torch._foreach_mul(grads, grads))
         denominator = torch._foreach_add(acc, group["epsilon"])
         torch._foreach_sqrt_(denominator)
-        torch._foreach_addcdiv_(params, grads, denominator, value=-group["lr"])
+        _subcdiv_(params, grads, denominator, s["lr"])
 
 
 class KerasAdadelta(KerasFormulaOptimizer):
@@ -371,7 +464,7 @@ class KerasAdadelta(KerasFormulaOptimizer):
     opt_type = "adadelta"
     hyperparameters = ("rho", "epsilon")
 
-    def _update_group(self, group, params, grads, states, t):
+    def _update_group(self, group, params, grads, states, s):
         rho, eps = group["rho"], group["epsilon"]
         eg, ed = _buffers(states, "mean_sq_grad", params), _buffers(states, "mean_sq_delta", params)
         _decay_and_add_(eg, rho, _square_times(grads, 1.0 - rho))
@@ -382,7 +475,7 @@ class KerasAdadelta(KerasFormulaOptimizer):
         torch._foreach_sqrt_(denominator)
         torch._foreach_div_(delta, denominator)  # sqrt(E_Δ + ε)·g / sqrt(E_g + ε)
         _decay_and_add_(ed, rho, _square_times(delta, 1.0 - rho))
-        torch._foreach_sub_(params, torch._foreach_mul(delta, group["lr"]))
+        torch._foreach_sub_(params, torch._foreach_mul(delta, s["lr"]))
 
 
 TORCH_OPTIMIZERS: dict[str, type[KerasFormulaOptimizer]] = {

@@ -119,14 +119,32 @@ class Recurrent(nn.Module):
             states, last = self._fused(x) if self.fused else self._loop(x)
         return states if a.return_sequences else last
 
+    def _mask_sites(self, features: int) -> tuple[tuple[str, float, tuple[int, int]], ...]:
+        """(kind, rate, mask shape without the batch axis) of the input and the state masks."""
+        a = self.attrs
+        per_gate = self.gates if a.recurrent_dropout > 0 else 1
+        return (("dropout", a.dropout, (per_gate, features)),
+                ("recurrent_dropout", a.recurrent_dropout, (self.gates, self.units)))
+
+    def _draw(self, batch: int, shape: tuple[int, int], rate: float, dtype: torch.dtype,
+              device: torch.device) -> torch.Tensor:
+        """A keep mask (1 kept, 0 dropped) of shape (batch, *shape), drawn from the model's generator."""
+        return (torch.rand((batch, *shape), generator=self.generator, dtype=dtype, device=device) >= rate).to(dtype)
+
+    def draw_masks(self, batch: int, dtype: torch.dtype, device: torch.device) -> dict[str, torch.Tensor]:
+        """Every keep mask a training step of this cell draws, in the order it draws them (key → mask): what
+        :meth:`forward` draws itself when given none (a compiled step draws them before the compiled code)."""
+        a = self.attrs
+        if not (a.dropout > 0 or a.recurrent_dropout > 0):
+            return {}
+        return {self.mask_prefix + kind: self._draw(batch, shape, rate, dtype, device)
+                for kind, rate, shape in self._mask_sites(self.kernel.shape[0]) if rate > 0}
+
     def _masks(self, x: torch.Tensor, given: Any) -> tuple[list | None, list | None]:
         """(input masks, state masks), each a list of (batch, n) scaled keep masks keep/(1 − rate), one per gate
         or one shared; dnnc's when given, else drawn from the model's generator."""
-        a = self.attrs
-        per_gate = self.gates if a.recurrent_dropout > 0 else 1
         out: list = []
-        for kind, rate, shape in (("dropout", a.dropout, (per_gate, x.shape[-1])),
-                                  ("recurrent_dropout", a.recurrent_dropout, (self.gates, self.units))):
+        for kind, rate, shape in self._mask_sites(x.shape[-1]):
             if rate <= 0:
                 out.append(None)
                 continue
@@ -134,8 +152,7 @@ class Recurrent(nn.Module):
             if given is not None and key in given:
                 keep = given[key].to(x.dtype)
             else:
-                keep = (torch.rand((x.shape[0], *shape), generator=self.generator, dtype=x.dtype,
-                                   device=x.device) >= rate).to(x.dtype)
+                keep = self._draw(x.shape[0], shape, rate, x.dtype, x.device)
             scaled = keep / (1.0 - rate)
             out.append([scaled[:, g] for g in range(scaled.shape[1])])
         return out[0], out[1]
@@ -285,6 +302,11 @@ class Bidirectional(nn.Module):
         self.forward_layer, self.backward_layer = (
             cell(features, direction_attrs(attrs, d), mask_prefix=f"{mask_prefix}{d}_", generator=generator)
             for d in ("forward", "backward"))
+
+    def draw_masks(self, batch: int, dtype: torch.dtype, device: torch.device) -> dict[str, torch.Tensor]:
+        """Both directions' keep masks, in the order a training step draws them (forward, then backward)."""
+        return {**self.forward_layer.draw_masks(batch, dtype, device),
+                **self.backward_layer.draw_masks(batch, dtype, device)}
 
     def forward(self, x: torch.Tensor, masks: Any = None) -> torch.Tensor:
         yf, yb = self.forward_layer(x, masks), self.backward_layer(x, masks)
