@@ -217,6 +217,25 @@ def test_resume_after_a_crash_mid_epoch_is_exact(tmp_path, crash_at, backend, cr
     assert "resuming from the checkpoint of" in (tmp_path / "run" / "train.log").read_text()
 
 
+def test_a_compiled_run_resumes_exactly(tmp_path, crash_at):
+    """training.compile: crash in step 9 (after the unfreeze rebuilt and recompiled the optimizer), resume from
+    step 8; the compiled graphs are deterministic, so the run ends exactly as the uninterrupted compiled one."""
+    needs("torch")
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC.format(epochs=3, strict="false").replace("strict_parity = false", "compile = true"))
+    reference = train_spec(spec, backend="torch", out=tmp_path / "ref", progress="quiet")
+    crash_at(9)
+    with pytest.raises(Crash):
+        train_spec(spec, backend="torch", out=tmp_path / "run", progress="quiet")
+    crash_at(10**9)
+    result = resume_run(tmp_path / "run", progress="quiet")
+    assert result.status == "completed" and result.history.history == reference.history.history
+    same_run(tmp_path / "ref", tmp_path / "run")
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["compile"] == {"requested": True, "compiled": "torch.compile (inductor, mode=default)"}
+    assert "step_compile" in manifest["phases"]["seconds"]
+
+
 def test_resume_extends_a_finished_run_exactly_like_a_longer_run(tmp_path):
     needs("torch")
     longer = train_spec(write(tmp_path, epochs=5, name="five.toml"), backend="torch", out=tmp_path / "five",

@@ -230,6 +230,7 @@ class TorchModel:
         if self.ir.training is None:
             raise ValueError(f"model {self.ir.name!r} has no [training] section: cannot build its optimizer")
         self._optimizer = build_torch_optimizer([(key, p) for key, p, _ in self._trainable], self.ir.training.optimizer)
+        self._optimizer.scratch_gradients = True  # train_tensors drops the gradients after each update
         if self.compiled_step is not None:
             self._optimizer.compile()
         return self._optimizer

@@ -17,7 +17,9 @@ Each step works on whole lists of tensors with torch's multi-tensor
 ``torch._foreach_*`` ops (as torch.optim's ``foreach`` implementations do), so
 its cost is a fixed number of calls per param group instead of a dozen small
 ops per parameter; the bias-correction scalars are computed once per step, in
-float64. The gradients themselves (``p.grad``) are never modified.
+float64. The gradients themselves (``p.grad``) are not modified, unless the
+owner of the model lets the update use them as scratch space
+(``scratch_gradients = True``: the torch backend drops them after each step).
 
 Every element-wise operation is the one Keras's update code performs, in its
 order and with its float32 roundings: ``(g − m)·(1 − β1)`` and then ``m + …``,
@@ -101,6 +103,8 @@ class KerasFormulaOptimizer(torch.optim.Optimizer):
         self.clipvalue = clipvalue
         self.reset_global_state()
         self._compiled_apply: Any = None
+        #: Whether the update may overwrite the gradients (the caller drops them after the step): saves copies.
+        self.scratch_gradients = False
 
     def compile(self) -> None:
         """Run the update under ``torch.compile`` from the next step on that has slots (see the module docstring)."""
@@ -313,7 +317,11 @@ class KerasSGD(KerasFormulaOptimizer):
 
     def _update_group(self, group, params, grads, states, s):
         lr, mu = s["lr"], group["momentum"]
-        lr_g = torch._foreach_mul(grads, lr)
+        if self.scratch_gradients:  # lr·g in place of g (the same values, no new tensors)
+            torch._foreach_mul_(grads, lr)
+            lr_g = grads
+        else:
+            lr_g = torch._foreach_mul(grads, lr)
         if mu == 0:
             torch._foreach_sub_(params, lr_g)
             return
