@@ -9,7 +9,9 @@ On a machine where torch sees a CUDA GPU:
 2. **Speed.** Seconds per epoch of the spec (default: the lecture's 256-128-64 batch-norm/dropout network,
    examples/mnist_bn_dropout.toml) with ``dnnc train --device cpu`` and ``--device cuda``, and of a
    hand-written PyTorch loop over tensor slices on the GPU, each in a fresh subprocess, interleaved,
-   median of ``--repeats`` runs; then the ratios.
+   median of ``--repeats`` runs; then the ratios. Also ``dnnc train --device cuda`` with
+   ``training.compile = true`` (torch.compile with CUDA graphs) against the hand-written loop with its step
+   ``torch.compile``d (``mode="reduce-overhead"``, warmed up before its clock starts).
 
 On a machine without a CUDA GPU it says so, measures nothing and exits 0 (there is nothing to compare, and
 no number is made up).  Exit status otherwise: 0 when every conformance check passes, 1 when one fails.
@@ -38,7 +40,8 @@ DNNC = r"""
 import json, sys
 from dnnc.runner.api import train_spec
 backend, device, epochs, out, spec = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
-result = train_spec(spec, backend=backend, device=device, epochs=epochs, out=out, progress="quiet")
+result = train_spec(spec, backend=backend, device=device, epochs=epochs, out=out, progress="quiet",
+                    overrides=sys.argv[6:])
 seconds = result.history.epoch_seconds
 print(json.dumps({"seconds_per_epoch": sum(seconds) / len(seconds), "device": result.model.device,
                   "test_accuracy": result.test_metrics.get("test_accuracy")}))
@@ -51,7 +54,7 @@ import numpy as np, torch
 from torch import nn
 from dnnc.compiler.compile import compile_spec
 from dnnc.runner.api import load_datasets
-spec, epochs = sys.argv[1], int(sys.argv[2])
+spec, epochs, compiled = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "compiled"
 ir = compile_spec(spec)
 data = load_datasets(ir, base_dir=None)
 name = ir.inputs[0]
@@ -66,6 +69,14 @@ model = nn.Sequential(nn.Linear(x.shape[1], 256), nn.BatchNorm1d(256), nn.ReLU()
 opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 loss_fn = nn.CrossEntropyLoss()
 batch = ir.training.batch_size
+def step(xb, yb):
+    opt.zero_grad(set_to_none=True)
+    loss_fn(model(xb), yb).backward()
+    opt.step()
+if compiled:  # compiled and warmed up on the full and the last partial batch's shape before the clock starts
+    step = torch.compile(step, mode="reduce-overhead")
+    for size in {batch, x.shape[0] % batch} - {0}:
+        step(x[:size], y[:size])
 times = []
 for epoch in range(epochs):
     torch.cuda.synchronize()
@@ -74,9 +85,7 @@ for epoch in range(epochs):
     order = torch.randperm(x.shape[0], device=dev)
     for start in range(0, x.shape[0], batch):
         idx = order[start:start + batch]
-        opt.zero_grad(set_to_none=True)
-        loss_fn(model(x[idx]), y[idx]).backward()
-        opt.step()
+        step(x[idx], y[idx])
     torch.cuda.synchronize()
     times.append(time.perf_counter() - t)
 print(json.dumps({"seconds_per_epoch": sum(times) / len(times), "device": "cuda:0", "test_accuracy": None}))
@@ -133,24 +142,29 @@ def speed(spec: Path, epochs: int, repeats: int, hand_written: bool) -> dict:
     programs = {
         "dnnc-torch@cpu": lambda d: run(DNNC, "torch", "cpu", str(epochs), d, str(spec)),
         "dnnc-torch@cuda": lambda d: run(DNNC, "torch", "cuda", str(epochs), d, str(spec)),
+        "dnnc-torch-compiled@cuda": lambda d: run(DNNC, "torch", "cuda", str(epochs), d, str(spec),
+                                                  "training.compile=true"),
     }
     if hand_written:
-        programs["torch-slices@cuda"] = lambda d: run(TORCH_SLICES, str(spec), str(epochs))
+        programs["torch-slices@cuda"] = lambda d: run(TORCH_SLICES, str(spec), str(epochs), "eager")
+        programs["torch-compiled@cuda"] = lambda d: run(TORCH_SLICES, str(spec), str(epochs), "compiled")
     results: dict[str, list[dict]] = {k: [] for k in programs}
     for r in range(repeats):
         for name, fn in programs.items():  # interleaved, so slow drifts of the machine hit all alike
             with tempfile.TemporaryDirectory() as d:
                 res = fn(d)
             results[name].append(res)
-            print(f"run {r + 1}/{repeats} {name:18s} {res['seconds_per_epoch']:7.3f} s/epoch ({res['device']})",
+            print(f"run {r + 1}/{repeats} {name:24s} {res['seconds_per_epoch']:7.3f} s/epoch ({res['device']})",
                   flush=True)
     med = {k: statistics.median(x["seconds_per_epoch"] for x in v) for k, v in results.items()}
     ratios = {"dnnc cuda / dnnc cpu": med["dnnc-torch@cuda"] / med["dnnc-torch@cpu"]}
     if hand_written:
         ratios["dnnc cuda / hand-written cuda"] = med["dnnc-torch@cuda"] / med["torch-slices@cuda"]
+        ratios["dnnc compiled cuda / hand-written compiled cuda"] = (med["dnnc-torch-compiled@cuda"]
+                                                                     / med["torch-compiled@cuda"])
     print(f"\n{spec.name}, {epochs} epochs, median of {repeats} runs (seconds per epoch):")
     for name, secs in med.items():
-        print(f"  {name:18s} {secs:7.3f}")
+        print(f"  {name:24s} {secs:7.3f}")
     for name, ratio in ratios.items():
         print(f"  ratio {name} = {ratio:.2f}")
     return {"median_seconds_per_epoch": med, "ratios": ratios, "runs": results}
