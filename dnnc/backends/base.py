@@ -95,6 +95,11 @@ class CompiledModel(Protocol):
     # first train_step would build) ahead of time; the runner calls it, when present, before
     # the first epoch so that one-time set-up is not counted in the epoch times.
 
+    # Optional, for ``training.compile``: ``compiled`` (a property: how the training step is compiled, a
+    # short text the run manifest records, or None) and ``warm_up_training(self, batches) -> None``, which
+    # compiles the step for the shapes of `batches` — (inputs, targets, sample weight) of each batch size
+    # the epochs will see — before the first epoch and leaves the model exactly as it was.
+
     # Optional: ``probe(self, inputs, targets, *, nodes=None, pre_activations=False) -> Probe``:
     # every listed node's output, ∂loss/∂output and ∂loss/∂parameter for one batch, in inference
     # mode (see :class:`Probe`); `dnnc inspect` and the histograms callback call it through

@@ -35,7 +35,7 @@ before are done with, and Dynamo would stop compiling after eight of them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -77,26 +77,13 @@ class CompiledStep:
         torch._dynamo.reset()
         self.model = model
         self.mode = "reduce-overhead" if model._device.type == "cuda" else "default"
-        self._function: Any = None
-        self._errors: tuple[type[BaseException], ...] = ()
+        self._function = torch.compile(model._forward_loss, dynamic=False, mode=self.mode)  # compiles on first call
+        self._errors = _compiler_errors()
 
     @property
     def description(self) -> str:
         """What the run manifest records."""
         return f"torch.compile (inductor, mode={self.mode})"
-
-    def _forward_loss(self, inputs: list[torch.Tensor], targets: list[torch.Tensor], sample_weight: torch.Tensor | None,
-                      masks: Mapping[str, torch.Tensor] | None):
-        model = self.model
-        outs = model.graph(*inputs, dropout_masks=masks)
-        total, per_output = model._loss_of_tensors(outs, targets, sample_weight)
-        return total, per_output, outs
-
-    def _compiled(self):
-        if self._function is None:
-            self._errors = _compiler_errors()
-            self._function = torch.compile(self._forward_loss, dynamic=False, mode=self.mode)
-        return self._function
 
     def __call__(self, inputs: list[torch.Tensor], targets: list[torch.Tensor], sample_weight: torch.Tensor | None,
                  masks: Mapping[str, torch.Tensor] | None):
@@ -105,9 +92,8 @@ class CompiledStep:
         model = self.model
         if masks is None:
             masks = model.graph.draw_masks(int(inputs[0].shape[0]), torch.float32, model._device) or None
-        function = self._compiled()
         try:
-            return function(inputs, targets, sample_weight, masks)
+            return self._function(inputs, targets, sample_weight, masks)
         except self._errors as exc:
             first = str(exc).strip().splitlines()
             raise BackendError(
@@ -127,10 +113,7 @@ class CompiledStep:
         model._set_mode(True)
         try:
             for inputs, targets, sample_weight in batches:
-                tensors = model._input_tensors(inputs)
-                target_tensors = model._target_tensors(targets)
-                sw = None if sample_weight is None else torch.as_tensor(np.asarray(sample_weight, np.float32),
-                                                                        device=model._device)
+                tensors, target_tensors, sw = model._batch_tensors(inputs, targets, sample_weight)
                 with torch.enable_grad():
                     total, _, _ = self(tensors, target_tensors, sw, None)
                     total.backward()

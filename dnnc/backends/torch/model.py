@@ -251,13 +251,25 @@ class TorchModel:
         if self.compiled_step is not None:
             self.compiled_step.warm_up(batches)
 
+    def _batch_tensors(self, inputs: Arrays, targets: Arrays, sample_weight: np.ndarray | None):
+        """(inputs, targets, sample weight) of a batch, checked, as tensors on the model's device."""
+        sw = None if sample_weight is None else as_tensor(sample_weight, _F32, self._device)
+        return self._input_tensors(inputs), self._target_tensors(targets), sw
+
     def train_step(self, inputs: Arrays, targets: Arrays, *, learning_rate: float,
                    sample_weight: np.ndarray | None = None, dropout_masks: Arrays | None = None) -> StepResult:
-        tensors, mask_tensors = self._input_tensors(inputs), self._mask_tensors(dropout_masks)
-        sw = None if sample_weight is None else as_tensor(sample_weight, _F32, self._device)
-        total, per_output, outs = self.train_tensors(tensors, self._target_tensors(targets), sw, mask_tensors,
+        tensors, target_tensors, sw = self._batch_tensors(inputs, targets, sample_weight)
+        total, per_output, outs = self.train_tensors(tensors, target_tensors, sw, self._mask_tensors(dropout_masks),
                                                      learning_rate)
         return StepResult(self._loss_values(total, per_output), self._output_arrays(outs))
+
+    def _forward_loss(self, inputs: list[torch.Tensor], targets: list[torch.Tensor],
+                      sample_weight: torch.Tensor | None, masks: Mapping[str, torch.Tensor] | None):
+        """(total loss, per-output losses, outputs) of the graph in its current mode: the part of a training step
+        that :class:`.compiled.CompiledStep` compiles."""
+        outs = self.graph(*inputs, dropout_masks=masks)
+        total, per_output = self._loss_of_tensors(outs, targets, sample_weight)
+        return total, per_output, outs
 
     def train_tensors(self, inputs: list[torch.Tensor], targets: list[torch.Tensor], sample_weight: torch.Tensor | None,
                       masks: dict[str, torch.Tensor] | None, learning_rate: float):
@@ -266,11 +278,8 @@ class TorchModel:
         optimizer = self._optimizer or self._build_optimizer()
         self._set_mode(True)
         with torch.enable_grad():
-            if self.compiled_step is not None:
-                total, per_output, outs = self.compiled_step(inputs, targets, sample_weight, masks)
-            else:
-                outs = self.graph(*inputs, dropout_masks=masks)
-                total, per_output = self._loss_of_tensors(outs, targets, sample_weight)
+            forward_loss = self._forward_loss if self.compiled_step is None else self.compiled_step
+            total, per_output, outs = forward_loss(inputs, targets, sample_weight, masks)
             for p in self._params:  # optimizer.zero_grad(set_to_none=True) without its profiler record
                 p.grad = None
             total.backward()

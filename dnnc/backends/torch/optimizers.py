@@ -294,13 +294,9 @@ def _addcdiv_(target: list[torch.Tensor], x: list[torch.Tensor], d: list[torch.T
 
 
 def _subcdiv_(target: list[torch.Tensor], x: list[torch.Tensor], d: list[torch.Tensor], scale: Any) -> None:
-    """target ← target − (scale·x)/d (see :func:`_addcdiv_`)."""
-    if isinstance(scale, torch.Tensor):
-        q = torch._foreach_mul(x, scale)
-        torch._foreach_div_(q, d)
-        torch._foreach_sub_(target, q)
-    else:
-        torch._foreach_addcdiv_(target, x, d, value=-scale)
+    """target ← target − (scale·x)/d: :func:`_addcdiv_` with −scale (negation is exact, so the roundings are
+    those of ``target.sub_(x * scale / d)``)."""
+    _addcdiv_(target, x, d, -scale)
 
 
 def _decay_and_add_(buffers: list[torch.Tensor], decay: float, addend: list[torch.Tensor]) -> None:

@@ -134,9 +134,6 @@ class Recurrent(nn.Module):
     def draw_masks(self, batch: int, dtype: torch.dtype, device: torch.device) -> dict[str, torch.Tensor]:
         """Every keep mask a training step of this cell draws, in the order it draws them (key → mask): what
         :meth:`forward` draws itself when given none (a compiled step draws them before the compiled code)."""
-        a = self.attrs
-        if not (a.dropout > 0 or a.recurrent_dropout > 0):
-            return {}
         return {self.mask_prefix + kind: self._draw(batch, shape, rate, dtype, device)
                 for kind, rate, shape in self._mask_sites(self.kernel.shape[0]) if rate > 0}
 
