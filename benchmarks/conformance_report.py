@@ -156,6 +156,12 @@ def thread_settings() -> dict[str, str | None]:
     return {k: os.environ.get(k) for k in THREAD_VARIABLES}
 
 
+def onednn_setting() -> str:
+    """Whether the run's TensorFlow uses its oneDNN kernels: "on" unless TF_ENABLE_ONEDNN_OPTS=0 (TensorFlow's
+    default on x86 Linux, and the Keras backend's since 2026-12-02; before that the backend set it to 0)."""
+    return "off" if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip().lower() in ("0", "false") else "on"
+
+
 def load_average() -> list[float] | None:
     """The machine's 1, 5 and 15 minute load averages (None where the OS does not tell)."""
     try:
@@ -170,6 +176,8 @@ def conditions_of(meta: dict[str, Any]) -> str:
     if threads is None:
         return "not recorded"
     words = ", ".join(f"{k}={v}" for k, v in threads.items() if v is not None) or "no thread variables set"
+    # runs recorded before the "onednn" key ran the Keras backend's old default, TF_ENABLE_ONEDNN_OPTS=0
+    words += f"; oneDNN {meta.get('onednn', 'off')}"
     load = meta.get("load_average") or {}
     if load.get("start") and load.get("end"):
         words += f"; load {load['start'][0]:.2f} → {load['end'][0]:.2f}"
@@ -189,9 +197,10 @@ def provenance_section(args) -> list[str]:
     return ["## Provenance", "",
             "Every saved run, when it finished and the dnnc commit it ran (`+changes`: with uncommitted changes "
             "to `dnnc/` or `examples/`). A run measured at an older commit is reused until its settings change "
-            "or `--force` reruns it. Conditions: the thread-count variables the run inherited and the machine's "
-            "1-minute load average at its start and end (recorded since the runs of 2026-12-02 noon; older runs "
-            "did not record them).", "",
+            "or `--force` reruns it. Conditions: the thread-count variables the run inherited, whether TensorFlow "
+            "used its oneDNN kernels (the Keras backend turned them off until 2026-12-02 evening; TensorFlow's "
+            "default, on, since) and the machine's 1-minute load average at its start and end (recorded since the "
+            "runs of 2026-12-02 noon; older runs did not record them).", "",
             "| Run | Finished | Commit | Verdict | Seconds | Conditions |", "|---|---|---|---|--:|---|", *rows, ""]
 
 
@@ -226,7 +235,8 @@ def run_item(item: dict[str, Any], args, prefix: list[str], index: int, total: i
     verdict = json.loads(report.read_text())["verdict"] if report.is_file() else "ERROR"
     meta = {"settings": settings_key(item), "command": cmd, "exit_code": proc.returncode, "seconds": seconds,
             "verdict": verdict, "finished": dt.datetime.now().isoformat(timespec="seconds"), "commit": git_commit(),
-            "threads": thread_settings(), "load_average": {"start": load_start, "end": load_average()}}
+            "threads": thread_settings(), "onednn": onednn_setting(),
+            "load_average": {"start": load_start, "end": load_average()}}
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     log(f"[{index}/{total}] {item['file']}: {verdict} (exit {proc.returncode}: "
         f"{EXIT_WORDS.get(proc.returncode, 'error')}) in {seconds} s; output in {log_path}")
@@ -282,7 +292,8 @@ def run_mutants(args) -> None:
     seconds = round(time.perf_counter() - started, 1)
     meta = {"seconds": seconds, "exit_code": proc.returncode,
             "finished": dt.datetime.now().isoformat(timespec="seconds"), "commit": git_commit(),
-            "threads": thread_settings(), "load_average": {"start": load_start, "end": load_average()}}
+            "threads": thread_settings(), "onednn": onednn_setting(),
+            "load_average": {"start": load_start, "end": load_average()}}
     (args.work_dir / "mutants_training.meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     log(f"mutants through the training level: exit {proc.returncode} in {seconds:.0f} s")
 

@@ -49,12 +49,17 @@ def train(
     no_download: bool = typer.Option(False, "--no-download", help="Never download data sets."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in --out (its files are removed first)."),
     device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP + " Same as --set training.device=D."),
+    compile_steps: bool = typer.Option(False, "--compile",
+                                       help="Compile the training step (torch.compile; Keras: XLA), compiled before the "
+                                            "first epoch; same as --set training.compile=true (not with strict parity)."),
 ) -> None:
     """Train a spec with one backend; write the run directory (history, metrics, curves, model, weights)."""
     from ..runner.api import train_spec
 
     if quiet and as_json:
         raise UsageError("--quiet and --json are exclusive")
+    if compile_steps:
+        overrides = [*overrides, "training.compile=true"]
     mode = "json" if as_json else ("quiet" if quiet else "rich")
     result = train_spec(spec, backend=backend, epochs=epochs, seed=seed, data_dir=data_dir, out=out, overrides=overrides,
                         progress=mode, download=not no_download, console=console, overwrite=overwrite, device=device)

@@ -123,6 +123,12 @@ def determinism_settings(strict_parity: bool) -> dict[str, Any]:
             out["tensorflow"] = {"op_determinism": bool(tf.config.experimental.is_op_determinism_enabled())}
         except Exception:  # pragma: no cover
             pass
+        try:  # whether TensorFlow runs its oneDNN kernels (TF_ENABLE_ONEDNN_OPTS; on by default on x86 Linux)
+            from tensorflow.python.util import _pywrap_util_port
+
+            out.setdefault("tensorflow", {})["onednn"] = bool(_pywrap_util_port.IsMklEnabled())
+        except Exception:  # pragma: no cover - a private API that moved
+            pass
     return out
 
 

@@ -482,6 +482,41 @@ def test_same_spec_and_seed_give_identical_runs_across_processes(xla):
     assert "oneDNN custom operations" not in proc.stderr
 
 
+def test_the_import_drops_only_tensorflows_startup_notices(tmp_path):
+    """TensorFlow writes its oneDNN notice (and absl's line before it) to file descriptor 2 while it loads,
+    whatever TF_CPP_MIN_LOG_LEVEL says; the backend's import drops those two lines and passes every other
+    one on, in order.  A stand-in `keras` package writes all three the way TensorFlow does."""
+    fake = tmp_path / "keras"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(textwrap.dedent("""
+        import os
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n")
+        os.write(2, b"I0000 00:00:1.5 7725 port.cc:153] oneDNN custom operations are on. You may see slightly "
+                    b"different numerical results. To turn them off, set `TF_ENABLE_ONEDNN_OPTS=0`.\\n")
+        os.write(2, b"E0000 something TensorFlow really wants to say\\n")
+        import sys
+        print("a Python warning", file=sys.stderr)
+    """))
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from dnnc.backends.keras.runtime import _import_quietly; "
+            "k = _import_quietly(); print(k.__file__)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(fake / "__init__.py")
+    assert proc.stderr == "E0000 something TensorFlow really wants to say\na Python warning\n"
+
+
+def test_a_keras_run_records_whether_tensorflow_runs_onednn(backend):
+    from dnnc.runner.records import determinism_settings
+    from tensorflow.python.util import _pywrap_util_port
+
+    recorded = determinism_settings(False)["tensorflow"]
+    assert recorded["onednn"] is bool(_pywrap_util_port.IsMklEnabled())
+    # TensorFlow's own default is kept unless the environment says otherwise
+    assert recorded["onednn"] is (os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").lower() not in ("0", "false"))
+
+
 def test_save_then_load_in_a_fresh_process_gives_identical_predictions(backend, tmp_path):
     ir = every_op_ir()
     weights = perturbed_weights(ir)

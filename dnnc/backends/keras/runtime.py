@@ -8,11 +8,17 @@ does, once, after setting the process environment:
   already use TensorFlow);
 * ``TF_CPP_MIN_LOG_LEVEL=1`` unless set: hides TensorFlow's C++ INFO lines
   (CPU-feature notices) but keeps its warnings and errors;
-* ``TF_ENABLE_ONEDNN_OPTS=0`` unless set: TensorFlow's oneDNN rewrites change
-  the summation order (run-to-run reproducibility) and announce themselves on
-  every start.  Set the variable yourself (to 1) to keep them.
+* TensorFlow's oneDNN kernels are left as TensorFlow sets them (on, on x86
+  Linux): they are TensorFlow's default, what a hand-written Keras program runs,
+  and much faster for convolutions (docs/performance.md).  Their notice
+  ("oneDNN custom operations are on…"), which TensorFlow writes to the
+  process's stderr before its logging starts, whatever ``TF_CPP_MIN_LOG_LEVEL``
+  says, is dropped from the import's output (:func:`_import_quietly`); every
+  other line of it is passed on.  ``TF_ENABLE_ONEDNN_OPTS=0`` turns them off
+  (TensorFlow's Eigen kernels; the backend's default until 2026-12-02); either
+  way two runs of one spec and seed on one machine give the same numbers.
 
-Both variables only take effect if TensorFlow was not imported before dnnc
+These settings only take effect if TensorFlow was not imported before dnnc
 builds its first Keras model.
 
 Step functions are traced ``tf.function`` steps without XLA by default (XLA
@@ -26,12 +32,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
+import tempfile
 from types import ModuleType
 
 from ..base import BackendError
 
-QUIET_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "1", "TF_ENABLE_ONEDNN_OPTS": "0"}
+QUIET_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "1"}
+
+#: TensorFlow's start-up notice that its oneDNN kernels are on, and the absl line that precedes its first
+#: pre-logging message; both written straight to file descriptor 2 while TensorFlow loads.
+_STARTUP_NOISE = re.compile(r"oneDNN custom operations are on|^WARNING: All log messages before "
+                            r"absl::InitializeLog\(\) is called are written to STDERR$")
 
 JIT_ENVIRONMENT_VARIABLE = "DNNC_KERAS_JIT_COMPILE"
 
@@ -46,7 +59,7 @@ def import_keras() -> ModuleType:
             for key, value in QUIET_ENVIRONMENT.items():
                 os.environ.setdefault(key, value)
     try:
-        import keras
+        keras = _import_quietly()
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise BackendError(f"the keras backend needs keras 3 and tensorflow: {exc}") from exc
     backend = keras.backend.backend()
@@ -57,6 +70,40 @@ def import_keras() -> ModuleType:
         )
     if not keras.__version__.startswith("3."):  # pragma: no cover - depends on the installation
         raise BackendError(f"dnnc's keras backend needs keras 3, found keras {keras.__version__}")
+    return keras
+
+
+def _import_quietly() -> ModuleType:
+    """``import keras`` (and with it TensorFlow), its output on file descriptor 2 passed on without the
+    start-up notices of :data:`_STARTUP_NOISE`.  Already imported, or no file descriptor 2 to borrow: a
+    plain import."""
+    if "tensorflow" in sys.modules:
+        import keras
+
+        return keras
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no stderr descriptor (an embedding process): nothing to filter
+        import keras
+
+        return keras
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import keras
+        finally:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError):  # pragma: no cover - a closed sys.stderr
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode("utf-8", errors="replace").splitlines(keepends=True)
+            kept = "".join(line for line in lines if not _STARTUP_NOISE.search(line.rstrip("\n")))
+            if kept:
+                os.write(2, kept.encode("utf-8"))
     return keras
 
 
