@@ -54,6 +54,14 @@ MUTANT_SETTINGS = {"base": "torch", "levels": ["training"], "seeds": [0, 1], "ma
 PARITY_SETTINGS = {"spec": str(PARITY_SPEC.relative_to(ROOT)), "epochs": list(PARITY_EPOCHS), "backends": "keras,torch",
                    "controls": ["1 ulp", "without strict parity"], "keras_xla": False}
 
+COMPILED_EXAMPLES = ("mnist_64_bn_dropout",)
+"""Examples whose training level is run a second time with torch's compiled step against the uncompiled Keras
+reference (``--set training.compile=true`` with ``DNNC_KERAS_JIT_COMPILE=0``), as the row ``<example>.compiled``.
+Keras stays uncompiled: the drift runs are strict-parity runs, whose op determinism rules XLA out for the rest of
+the process, so Keras would be compiled for the first seed only."""
+COMPILED_SET = ["--set", "training.compile=true"]
+COMPILED_ENV = {"DNNC_KERAS_JIT_COMPILE": "0"}
+
 LECTURE_ACCURACY = {
     "mnist_bn_dropout": 97.7,
     "fashion_mlp_sgd": 87.9,
@@ -110,11 +118,26 @@ def plan(args) -> list[dict[str, Any]]:
                          "epochs": epochs_of(spec)})
         items.append({"example": spec.stem, "spec": base["spec"], "dataset": dataset, "training": training,
                       "level": "all" if training else "structure,numeric", "runs": runs})
+    for stem in COMPILED_EXAMPLES:
+        name = f"{stem}.compiled"
+        if args.no_training or (args.only and name not in args.only):
+            continue
+        spec = EXAMPLES / f"{stem}.toml"
+        base = {"example": name, "spec": str(spec.relative_to(ROOT)), "backends": args.backends, "extra": COMPILED_SET,
+                "env": COMPILED_ENV}
+        runs = [{**base, "file": name + ".training", "part": "training", "level": "training", "training": True,
+                 "seeds": args.seeds, "max_seeds": args.max_seeds, "epochs": epochs_of(spec)}]
+        items.append({"example": name, "spec": base["spec"], "dataset": dataset_of(spec), "training": True,
+                      "level": "training", "runs": runs})
     return items
 
 
 def settings_key(run: dict[str, Any]) -> dict[str, Any]:
     key = {k: run[k] for k in ("spec", "level", "backends", "seeds", "max_seeds")}
+    if run.get("extra"):
+        key["extra"] = list(run["extra"])
+    if run.get("env"):
+        key["env"] = dict(run["env"])
     if run["training"]:
         key["procedure"] = TRAINING_PROCEDURE
     return key
@@ -221,6 +244,7 @@ def run_item(item: dict[str, Any], args, prefix: list[str], index: int, total: i
         cmd += ["--chart", str(chart)]
         cmd += ["--seeds", str(item["seeds"])] if item["seeds"] else []
         cmd += ["--max-seeds", str(item["max_seeds"])] if item["max_seeds"] else []
+    cmd += list(item.get("extra", []))
     if args.data_dir:
         cmd += ["--data-dir", str(args.data_dir)]
     what = (f"training level, sequential seeds × {item['epochs']} epochs × {len(item['backends'].split(','))} backends"
@@ -230,7 +254,8 @@ def run_item(item: dict[str, Any], args, prefix: list[str], index: int, total: i
     started, load_start = time.perf_counter(), load_average()
     log_path = work / f"{item['file']}.log"
     with open(log_path, "w") as out:
-        proc = subprocess.run(cmd, cwd=ROOT, stdout=out, stderr=None if args.verbose else subprocess.DEVNULL)
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=out, stderr=None if args.verbose else subprocess.DEVNULL,
+                              env={**os.environ, **item.get("env", {})})
     seconds = round(time.perf_counter() - started, 1)
     verdict = json.loads(report.read_text())["verdict"] if report.is_file() else "ERROR"
     meta = {"settings": settings_key(item), "command": cmd, "exit_code": proc.returncode, "seconds": seconds,
@@ -522,7 +547,11 @@ def render(args, items: list[dict[str, Any]]) -> str:
         "sequential seeds (first look after "
         + (f"{args.seeds} seeds" if args.seeds else "the spec's `[conformance] seeds` seeds, 2 by default")
         + ", cap " + (f"{args.max_seeds} seeds" if args.max_seeds else "`max_seeds`, 20")
-        + ") and the spec's epochs; the other examples run the structure and numeric levels.",
+        + ") and the spec's epochs; the other examples run the structure and numeric levels. "
+        + "A row `<example>.compiled` is that example's training level again with torch's compiled step "
+        + "(`--set training.compile=true`, torch.compile) against the uncompiled Keras reference "
+        + "(`DNNC_KERAS_JIT_COMPILE=0`: the float32 drift runs are strict-parity runs, whose op determinism "
+        + "rules XLA out for the rest of the process); torch is compiled in the drift runs too.",
         "",
         "## What `dnnc conform` checks",
         "",

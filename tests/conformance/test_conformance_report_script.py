@@ -105,3 +105,31 @@ def test_an_example_whose_training_level_was_not_run_says_so(tmp_path):
     text = script.render(args, [item])
     row = next(line for line in text.splitlines() if line.startswith("| m | mnist |"))
     assert row.startswith("| m | mnist | structure, numeric | **") and "(training level not run for this report) |" in row
+
+
+def test_the_compiled_row_runs_torch_compiled_against_the_uncompiled_keras_reference(tmp_path, monkeypatch):
+    """The `<example>.compiled` item passes --set training.compile=true and DNNC_KERAS_JIT_COMPILE=0 to its
+    `dnnc conform` (a stand-in command records both), and records the oneDNN setting with the run."""
+    script = _script()
+    args = argparse.Namespace(only=["mnist_64_bn_dropout.compiled"], no_training=False, backends="keras,torch",
+                              seeds=None, max_seeds=None, work_dir=tmp_path, force=False, force_part=None,
+                              data_dir=None, verbose=False)
+    (item,) = script.plan(args)
+    assert item["example"] == "mnist_64_bn_dropout.compiled" and item["level"] == "training"
+    (run,) = item["runs"]
+    fake = tmp_path / "fake_conform.py"
+    fake.write_text("import json, os, sys\n"
+                    "report = sys.argv[sys.argv.index('--report') + 1]\n"
+                    "json.dump({'verdict': 'PASS', 'argv': sys.argv[1:], "
+                    "'jit': os.environ.get('DNNC_KERAS_JIT_COMPILE')}, open(report, 'w'))\n")
+    monkeypatch.setenv("DNNC_CONFORM_CMD", f"{script.sys.executable} {fake}")
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    script.run_item(run, args, script.conform_command(), 1, 1)
+    recorded = json.loads((tmp_path / "mnist_64_bn_dropout.compiled.training.json").read_text())
+    argv = recorded["argv"]
+    assert argv[:2] == ["conform", "examples/mnist_64_bn_dropout.toml"] and "--chart" in argv
+    assert argv[argv.index("--set") + 1] == "training.compile=true" and recorded["jit"] == "0"
+    meta = json.loads((tmp_path / "mnist_64_bn_dropout.compiled.training.meta.json").read_text())
+    assert meta["settings"]["extra"] == ["--set", "training.compile=true"]
+    assert meta["settings"]["env"] == {"DNNC_KERAS_JIT_COMPILE": "0"} and meta["onednn"] == "off"
+    assert "oneDNN off" in script.conditions_of({**meta, "threads": {}}) and meta["verdict"] == "PASS"
