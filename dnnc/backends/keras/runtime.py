@@ -30,11 +30,13 @@ or ``0`` overrides the spec either way.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import sys
 import tempfile
+from collections.abc import Iterator
 from types import ModuleType
 
 from ..base import BackendError
@@ -73,25 +75,24 @@ def import_keras() -> ModuleType:
     return keras
 
 
-def _import_quietly() -> ModuleType:
-    """``import keras`` (and with it TensorFlow), its output on file descriptor 2 passed on without the
-    start-up notices of :data:`_STARTUP_NOISE`.  Already imported, or no file descriptor 2 to borrow: a
-    plain import."""
+@contextlib.contextmanager
+def _without_startup_noise() -> Iterator[None]:
+    """While TensorFlow loads inside the block, its output on file descriptor 2 is held back, then passed on
+    without the start-up notices of :data:`_STARTUP_NOISE`.  TensorFlow already imported, or no file
+    descriptor 2 to borrow (an embedding process): nothing is filtered."""
     if "tensorflow" in sys.modules:
-        import keras
-
-        return keras
+        yield
+        return
     try:
         sys.stderr.flush()
         saved = os.dup(2)
-    except (OSError, ValueError):  # no stderr descriptor (an embedding process): nothing to filter
-        import keras
-
-        return keras
+    except (OSError, ValueError):
+        yield
+        return
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import keras
+            yield
         finally:
             try:
                 sys.stderr.flush()
@@ -104,6 +105,12 @@ def _import_quietly() -> ModuleType:
             kept = "".join(line for line in lines if not _STARTUP_NOISE.search(line.rstrip("\n")))
             if kept:
                 os.write(2, kept.encode("utf-8"))
+
+
+def _import_quietly() -> ModuleType:
+    """``import keras`` (and with it TensorFlow) without TensorFlow's start-up notices."""
+    with _without_startup_noise():
+        import keras
     return keras
 
 
